@@ -1,0 +1,6 @@
+/**
+ * nixcache: the pure, runtime-neutral format layer (no node:*, no I/O).
+ */
+export * from './errors.js';
+export * from './nix32.js';
+export * from './hash/index.js';

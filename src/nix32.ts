@@ -1,0 +1,85 @@
+/**
+ * Nix32, Nix's own base-32 (nix-formats.md §1): alphabet without e/o/u/t, the input read as a
+ * little-endian integer, most significant digit first. Decoding is strict.
+ */
+import { NixcacheError } from './errors.js';
+
+/** The 32 digits of Nix32, in value order. */
+export const NIX32_ALPHABET = '0123456789abcdfghijklmnpqrsvwxyz';
+
+const DIGIT_VALUE = new Int8Array(128).fill(-1);
+for (let i = 0; i < NIX32_ALPHABET.length; i++) DIGIT_VALUE[NIX32_ALPHABET.charCodeAt(i)] = i;
+
+/** Length of the Nix32 text for `byteLength` bytes: ceil(8n/5). */
+export function nix32Length(byteLength: number): number {
+  return Math.ceil((byteLength * 8) / 5);
+}
+
+/**
+ * Encodes bytes as Nix32.
+ *
+ * @example encodeNix32(new Uint8Array([0x1f])) // '0z'
+ */
+export function encodeNix32(bytes: Uint8Array): string {
+  const len = nix32Length(bytes.length);
+  let out = '';
+  for (let n = len - 1; n >= 0; n--) {
+    const b = n * 5;
+    const i = b >> 3;
+    const j = b & 7;
+    const next = i + 1 < bytes.length ? bytes[i + 1]! << (8 - j) : 0;
+    out += NIX32_ALPHABET[((bytes[i]! >> j) | next) & 31];
+  }
+  return out;
+}
+
+/** True when `c` is one of the 32 Nix32 digits. */
+export function isNix32Char(c: string): boolean {
+  const code = c.charCodeAt(0);
+  return c.length === 1 && code < 128 && DIGIT_VALUE[code]! >= 0;
+}
+
+/**
+ * Decodes Nix32 text. The length must be one that some byte count encodes to (or equal
+ * `nix32Length(expectedBytes)` when given), every character must be a Nix32 digit and the bits
+ * that would spill past the last byte must be zero.
+ *
+ * @throws {NixcacheError} BAD_NIX32 naming the offending character or the length.
+ * @example decodeNix32('0z') // Uint8Array [0x1f]
+ */
+export function decodeNix32(text: string, expectedBytes?: number): Uint8Array {
+  const size = expectedBytes ?? Math.floor((text.length * 5) / 8);
+  if (nix32Length(size) !== text.length) {
+    throw new NixcacheError(
+      'BAD_NIX32',
+      expectedBytes === undefined
+        ? `invalid Nix32 length ${text.length}: no byte count encodes to it`
+        : `invalid Nix32 length ${text.length}, expected ${nix32Length(expectedBytes)} for ${expectedBytes} bytes`,
+      { actual: String(text.length) },
+    );
+  }
+  const out = new Uint8Array(size);
+  for (let n = 0; n < text.length; n++) {
+    const c = text.charCodeAt(text.length - 1 - n);
+    const digit = c < 128 ? DIGIT_VALUE[c]! : -1;
+    if (digit < 0) {
+      throw new NixcacheError(
+        'BAD_NIX32',
+        `invalid character ${JSON.stringify(text[text.length - 1 - n])} in Nix32 string`,
+        { offset: text.length - 1 - n },
+      );
+    }
+    const b = n * 5;
+    const i = b >> 3;
+    const j = b & 7;
+    out[i] = out[i]! | ((digit << j) & 0xff);
+    const carry = digit >> (8 - j);
+    if (carry !== 0) {
+      if (i + 1 >= size) {
+        throw new NixcacheError('BAD_NIX32', `Nix32 string ${JSON.stringify(text)} has non-zero padding bits`);
+      }
+      out[i + 1] = out[i + 1]! | carry;
+    }
+  }
+  return out;
+}
