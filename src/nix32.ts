@@ -76,7 +76,10 @@ export function decodeNix32(text: string, expectedBytes?: number): Uint8Array {
     const carry = digit >> (8 - j);
     if (carry !== 0) {
       if (i + 1 >= size) {
-        throw new NixcacheError('BAD_NIX32', `Nix32 string ${JSON.stringify(text)} has non-zero padding bits`);
+        throw new NixcacheError(
+          'BAD_NIX32',
+          `Nix32 string ${JSON.stringify(text)} has non-zero padding bits`,
+        );
       }
       out[i + 1] = out[i + 1]! | carry;
     }

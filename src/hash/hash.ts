@@ -54,7 +54,8 @@ function decodeBase64Digest(text: string, b64: string, size: number): Uint8Array
   } catch (e) {
     throw badHash(text, (e as Error).message);
   }
-  if (digest.length !== size) throw badHash(text, `base64 digest has ${digest.length} bytes, expected ${size}`);
+  if (digest.length !== size)
+    throw badHash(text, `base64 digest has ${digest.length} bytes, expected ${size}`);
   return digest;
 }
 

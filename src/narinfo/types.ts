@@ -1,0 +1,58 @@
+/**
+ * The narinfo data model (nix-formats.md §4): what a binary cache says about one store path.
+ */
+import type { NixHash } from '../hash/hash.js';
+
+/** Compression method names Nix knows (nix-formats.md §7.1). */
+export const COMPRESSION_METHODS = [
+  'none',
+  'br',
+  'bzip2',
+  'compress',
+  'grzip',
+  'gzip',
+  'lrzip',
+  'lz4',
+  'lzip',
+  'lzma',
+  'lzop',
+  'xz',
+  'zstd',
+] as const;
+
+export type CompressionMethod = (typeof COMPRESSION_METHODS)[number];
+
+/** A parsed or freshly built narinfo. Plain, readonly data. */
+export interface NarInfo {
+  /** Full store path, e.g. `/nix/store/<hash>-<name>`. */
+  readonly storePath: string;
+  /** Location of the (compressed) NAR, relative to the cache root. */
+  readonly url: string;
+  readonly compression: CompressionMethod;
+  /** Hash of the compressed file (Nix never checks it; nixcache does). */
+  readonly fileHash?: NixHash;
+  readonly fileSize?: number;
+  /** Hash of the uncompressed NAR; covered by signatures. */
+  readonly narHash: NixHash;
+  readonly narSize: number;
+  /** Basenames (`<hash>-<name>`) of the references, sorted bytewise, unique. */
+  readonly references: readonly string[];
+  /** Basename of the deriver `.drv`, when known. */
+  readonly deriver?: string;
+  /** Signatures as `keyname:base64`, as they appear in `Sig:` lines. */
+  readonly sigs: readonly string[];
+  /** Content address (`fixed:r:sha256:…`, `text:sha256:…`), when the path is content-addressed. */
+  readonly ca?: string;
+  /**
+   * How the parsed text spelled this narinfo. `formatNarInfo` writes that text back unchanged as
+   * long as the fields still describe it, so real-world narinfos round-trip byte for byte.
+   */
+  readonly original?: NarInfoOriginal;
+}
+
+export interface NarInfoOriginal {
+  /** The exact text that was parsed. */
+  readonly text: string;
+  /** The canonical (Nix-written) rendering of the fields parsed from `text`. */
+  readonly canonical: string;
+}

@@ -1,0 +1,20 @@
+export { type Ed25519Backend, ed25519Sign, ed25519Verify } from './ed25519.js';
+export {
+  formatPublicKey,
+  formatSecretKey,
+  generateSecretKey,
+  type PublicKey,
+  parsePublicKey,
+  parseSecretKey,
+  SecretKey,
+  toPublicKey,
+} from './keys.js';
+export { signFingerprint, signNarInfo } from './sign.js';
+export {
+  type InvalidSignature,
+  type Keyring,
+  makeKeyring,
+  type NarInfoVerification,
+  type TrustedKeys,
+  verifyNarInfo,
+} from './verify.js';

@@ -1,0 +1,138 @@
+/**
+ * Checking narinfo trust as Nix does (nix-formats.md §5.3-5.4): a path is trusted when at least one
+ * signature by a trusted key verifies, or when its CA claim recomputes to its store path.
+ * Malformed signatures are reported, never counted and never thrown.
+ */
+import { NixcacheError } from '../errors.js';
+import { fromBase64Lenient, utf8 } from '../internal/bytes.js';
+import { narInfoFingerprint, storeDirOf } from '../narinfo/fingerprint.js';
+import type { NarInfo } from '../narinfo/types.js';
+import { storePathForContentAddress } from '../store-path/make.js';
+import { parseStorePath } from '../store-path/store-path.js';
+import { type Ed25519Backend, ed25519Verify } from './ed25519.js';
+import { type PublicKey, parsePublicKey } from './keys.js';
+
+/** Trusted keys by name. For a duplicate name the first key wins, as in Nix. */
+export type Keyring = ReadonlyMap<string, PublicKey>;
+
+/** Anything accepted as the set of trusted keys. */
+export type TrustedKeys = Keyring | Iterable<PublicKey | string>;
+
+export interface InvalidSignature {
+  readonly signature: string;
+  readonly keyName: string;
+  readonly reason: string;
+}
+
+export interface NarInfoVerification {
+  /** At least one valid trusted signature, or a valid CA claim. */
+  readonly trusted: boolean;
+  /** Names of the trusted keys whose signatures verified. */
+  readonly signedBy: readonly string[];
+  /** Signatures by trusted key names that failed or could not be decoded. */
+  readonly invalidSignatures: readonly InvalidSignature[];
+  /** Signatures by keys that are not trusted (not checked). */
+  readonly unknownSignatures: readonly string[];
+  /** The CA claim recomputes to the store path. */
+  readonly contentAddressed: boolean;
+  /** Why a CA claim did not hold, when there is one. */
+  readonly contentAddressProblem?: string;
+}
+
+/**
+ * Builds a keyring from public keys or their text forms.
+ *
+ * @throws {NixcacheError} BAD_KEY for a malformed key text.
+ * @example makeKeyring(['cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY='])
+ */
+export function makeKeyring(keys: TrustedKeys): Keyring {
+  if (keys instanceof Map) return keys;
+  const ring = new Map<string, PublicKey>();
+  for (const k of keys as Iterable<PublicKey | string>) {
+    const key = typeof k === 'string' ? parsePublicKey(k) : k;
+    if (!ring.has(key.name)) ring.set(key.name, key);
+  }
+  return ring;
+}
+
+function checkContentAddress(info: NarInfo): string | undefined {
+  if (info.ca === undefined) return 'no CA claim';
+  try {
+    const storeDir = storeDirOf(info.storePath);
+    const sp = parseStorePath(info.storePath, storeDir);
+    const own = `${sp.hash}-${sp.name}`;
+    const others = info.references.filter((r) => r !== own).map((r) => `${storeDir}/${r}`);
+    const self = others.length !== info.references.length;
+    const computed = storePathForContentAddress(sp.name, info.ca, others, { self, storeDir });
+    return computed === info.storePath ? undefined : `CA claim computes to ${computed}`;
+  } catch (e) {
+    if (e instanceof NixcacheError) return e.message;
+    throw e;
+  }
+}
+
+/**
+ * Verifies a narinfo's signatures against trusted keys and checks its CA claim.
+ *
+ * @throws {NixcacheError} BAD_KEY only when a trusted key given as text is malformed.
+ * @example verifyNarInfo(info, ['cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=']).trusted
+ */
+export function verifyNarInfo(
+  info: NarInfo,
+  trustedKeys: TrustedKeys,
+  options: { backend?: Ed25519Backend } = {},
+): NarInfoVerification {
+  const ring = makeKeyring(trustedKeys);
+  const signedBy: string[] = [];
+  const invalidSignatures: InvalidSignature[] = [];
+  const unknownSignatures: string[] = [];
+  let message: Uint8Array | undefined;
+  let fingerprintProblem: string | undefined;
+  try {
+    message = utf8(narInfoFingerprint(info));
+  } catch (e) {
+    if (!(e instanceof NixcacheError)) throw e;
+    fingerprintProblem = e.message;
+  }
+  for (const signature of new Set(info.sigs)) {
+    const colon = signature.indexOf(':');
+    const keyName = colon < 0 ? '' : signature.slice(0, colon);
+    const key = ring.get(keyName);
+    if (!key) {
+      if (colon <= 0)
+        invalidSignatures.push({ signature, keyName, reason: 'not of the form <key name>:<base64>' });
+      else unknownSignatures.push(signature);
+      continue;
+    }
+    let sigBytes: Uint8Array;
+    try {
+      sigBytes = fromBase64Lenient(signature.slice(colon + 1));
+    } catch {
+      invalidSignatures.push({ signature, keyName, reason: 'signature is not valid base64' });
+      continue;
+    }
+    if (sigBytes.length !== 64) {
+      invalidSignatures.push({
+        signature,
+        keyName,
+        reason: `signature has ${sigBytes.length} bytes, expected 64`,
+      });
+    } else if (!message) {
+      invalidSignatures.push({ signature, keyName, reason: fingerprintProblem ?? 'no fingerprint' });
+    } else if (ed25519Verify(key.key, message, sigBytes, options.backend)) {
+      if (!signedBy.includes(keyName)) signedBy.push(keyName);
+    } else {
+      invalidSignatures.push({ signature, keyName, reason: 'signature does not match the narinfo' });
+    }
+  }
+  const contentAddressProblem = info.ca === undefined ? undefined : checkContentAddress(info);
+  const contentAddressed = info.ca !== undefined && contentAddressProblem === undefined;
+  return {
+    trusted: signedBy.length > 0 || contentAddressed,
+    signedBy,
+    invalidSignatures,
+    unknownSignatures,
+    contentAddressed,
+    ...(contentAddressProblem !== undefined && { contentAddressProblem }),
+  };
+}
