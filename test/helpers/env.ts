@@ -44,4 +44,7 @@ function gate(available: boolean, what: string): typeof describe {
 /** `describe` for suites that read ../shared/corpus. */
 export const describeWithCorpus = gate(hasCorpus, `the corpus at ${corpusDir}`);
 /** `describe` for suites that run the real `nix` binary. */
-export const describeWithNix = gate(hasNix, 'the `nix` binary (install it with ../shared/scripts/install-nix.sh)');
+export const describeWithNix = gate(
+  hasNix,
+  'the `nix` binary (install it with ../shared/scripts/install-nix.sh)',
+);
