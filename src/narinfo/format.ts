@@ -1,26 +1,19 @@
 /**
  * Writing narinfo text exactly as Nix does (nix-formats.md §4.3): fixed field order, `sha256:<nix32>`
- * hashes, `References: ` always present, signatures sorted by (key name, signature bytes).
+ * hashes, `References: ` always present, signatures sorted as Nix 2.8 does.
  */
 import { formatHash } from '../hash/hash.js';
-import { compareBytes, compareUtf8, fromBase64Lenient } from '../internal/bytes.js';
+import { compareUtf8 } from '../internal/bytes.js';
 import type { NarInfo } from './types.js';
 
-function signatureOrder(a: string, b: string): number {
-  const ia = a.indexOf(':');
-  const ib = b.indexOf(':');
-  const byName = compareUtf8(a.slice(0, ia), b.slice(0, ib));
-  if (byName !== 0) return byName;
-  try {
-    return compareBytes(fromBase64Lenient(a.slice(ia + 1)), fromBase64Lenient(b.slice(ib + 1)));
-  } catch {
-    return compareUtf8(a, b);
-  }
-}
-
-/** Signatures as a sorted, de-duplicated list (Nix keeps them in a set). */
+/**
+ * Signatures as a sorted, de-duplicated list. Nix keeps them in a set of strings, so they sort by
+ * their raw text. (Nix >= 2.34 sorts by key name, then signature bytes; the two orders differ only
+ * for several signatures under one key name, or names where one is a prefix of the other.
+ * Nix 2.8, the oracle of our interop tests, uses the raw text.)
+ */
 export function sortSignatures(sigs: Iterable<string>): string[] {
-  return [...new Set(sigs)].sort(signatureOrder);
+  return [...new Set(sigs)].sort(compareUtf8);
 }
 
 /** The canonical text of `info`, ignoring how it was originally spelled. */
