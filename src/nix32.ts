@@ -7,6 +7,7 @@ import { NixcacheError } from './errors.js';
 /** The 32 digits of Nix32, in value order. */
 export const NIX32_ALPHABET = '0123456789abcdfghijklmnpqrsvwxyz';
 
+const ALPHABET_CODES = Uint8Array.from(NIX32_ALPHABET, (c) => c.charCodeAt(0));
 const DIGIT_VALUE = new Int8Array(128).fill(-1);
 for (let i = 0; i < NIX32_ALPHABET.length; i++) DIGIT_VALUE[NIX32_ALPHABET.charCodeAt(i)] = i;
 
@@ -22,14 +23,17 @@ export function nix32Length(byteLength: number): number {
  */
 export function encodeNix32(bytes: Uint8Array): string {
   const len = nix32Length(bytes.length);
-  let out = '';
-  for (let n = len - 1; n >= 0; n--) {
+  const codes = new Array<number>(len);
+  for (let n = len - 1, k = 0; n >= 0; n--, k++) {
     const b = n * 5;
     const i = b >> 3;
     const j = b & 7;
     const next = i + 1 < bytes.length ? bytes[i + 1]! << (8 - j) : 0;
-    out += NIX32_ALPHABET[((bytes[i]! >> j) | next) & 31];
+    codes[k] = ALPHABET_CODES[((bytes[i]! >> j) | next) & 31]!;
   }
+  let out = '';
+  // String.fromCharCode takes its arguments on the stack: convert in slices.
+  for (let at = 0; at < len; at += 8192) out += String.fromCharCode(...codes.slice(at, at + 8192));
   return out;
 }
 

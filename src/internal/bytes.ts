@@ -119,17 +119,20 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
 }
 
 /**
- * Bytewise comparison of two strings by their UTF-8 encodings. For ASCII this is plain
- * code-unit order; for other text it differs from JS `<` on surrogate pairs, so encode.
+ * Bytewise comparison of two strings by their UTF-8 encodings (Nix's std::string order). UTF-16
+ * code-unit order agrees with it except where a surrogate meets a character at or above U+E000,
+ * so only that case is re-encoded.
  */
 export function compareUtf8(a: string, b: string): number {
-  if (isAscii(a) && isAscii(b)) return a < b ? -1 : a > b ? 1 : 0;
-  return compareBytes(utf8(a), utf8(b));
-}
-
-function isAscii(s: string): boolean {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 127) return false;
-  return true;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x < 0xd800 && y < 0xd800) return x - y;
+    return compareBytes(utf8(a), utf8(b));
+  }
+  return a.length - b.length;
 }
 
 export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {

@@ -115,3 +115,16 @@ describe('hashes', () => {
     );
   });
 });
+
+describe('bytewise string order', () => {
+  it('orders strings as their UTF-8 bytes (property)', async () => {
+    const { compareUtf8, compareBytes, utf8 } = await import('../../src/internal/bytes.js');
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), fc.string({ unit: 'binary' }), (a, b) => {
+        expect(Math.sign(compareUtf8(a, b))).toBe(Math.sign(compareBytes(utf8(a), utf8(b))));
+      }),
+      { numRuns: 3000 },
+    );
+    expect(compareUtf8('\u{10000}', '\uffff')).toBeGreaterThan(0);
+  });
+});

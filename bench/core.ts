@@ -1,0 +1,110 @@
+/**
+ * Format-core benchmarks: narinfo parse/s, signature verification/s (native and pure-TS) on the
+ * 978 real cache.nixos.org narinfos, nix32 throughput, and reading + verifying those narinfos from
+ * a file:// directory beside `nix store verify --no-contents` on the same directory.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decodeNix32, encodeNix32, makeKeyring, parseNarInfo, verifyNarInfo } from '../src/index.js';
+import { CACHE_NIXOS_ORG_KEY, corpusNarInfos } from '../test/helpers/corpus.js';
+import { alternate, hasNix, record, section, timeCommand } from './harness.js';
+
+export async function benchCore(): Promise<void> {
+  section('format core (978 real cache.nixos.org narinfos)');
+  const texts = corpusNarInfos();
+  const ring = makeKeyring([CACHE_NIXOS_ORG_KEY]);
+  const infos = texts.map((t) => parseNarInfo(t));
+
+  const parse = await alternate({ ours: () => texts.forEach((t) => parseNarInfo(t)) }, 15);
+  record({
+    group: 'core',
+    name: 'narinfo parse',
+    unit: 'k/s',
+    ours: texts.length / parse.ours! / 1000,
+    anchors: {},
+    higherIsBetter: true,
+  });
+
+  const verify = await alternate(
+    {
+      native: () => infos.forEach((i) => verifyNarInfo(i, ring, { backend: 'native' })),
+      pure: () => infos.forEach((i) => verifyNarInfo(i, ring, { backend: 'pure' })),
+    },
+    5,
+  );
+  record({
+    group: 'core',
+    name: 'signature verification, native (node:crypto)',
+    unit: 'k/s',
+    ours: texts.length / verify.native! / 1000,
+    anchors: { 'pure-TS': texts.length / verify.pure! / 1000 },
+    higherIsBetter: true,
+  });
+
+  const bytes = new Uint8Array(1 << 20).map((_, i) => (i * 2654435761) >>> 24);
+  const text = encodeNix32(bytes);
+  const n32 = await alternate({ encode: () => encodeNix32(bytes), decode: () => decodeNix32(text) }, 7);
+  record({
+    group: 'core',
+    name: 'nix32 encode',
+    unit: 'MB/s',
+    ours: 1 / n32.encode!,
+    anchors: {},
+    higherIsBetter: true,
+  });
+  record({
+    group: 'core',
+    name: 'nix32 decode',
+    unit: 'MB/s',
+    ours: 1 / n32.decode!,
+    anchors: {},
+    higherIsBetter: true,
+  });
+
+  // The same 978 narinfos as a file:// cache: read, parse and verify each, beside real Nix.
+  const dir = mkdtempSync(join(tmpdir(), 'nixcache-bench-narinfos-'));
+  try {
+    writeFileSync(join(dir, 'nix-cache-info'), 'StoreDir: /nix/store\n');
+    for (const [i, t] of texts.entries())
+      writeFileSync(join(dir, `${infos[i]!.storePath.slice(11, 43)}.narinfo`), t);
+    const readAndVerify = () => {
+      for (const f of readdirSync(dir)) {
+        if (!f.endsWith('.narinfo')) continue;
+        if (!verifyNarInfo(parseNarInfo(readFileSync(join(dir, f), 'utf8'), { source: f }), ring).trusted) {
+          throw new Error(`${f} untrusted`);
+        }
+      }
+    };
+    const nixArgs = [
+      'store',
+      'verify',
+      '--store',
+      `file://${dir}`,
+      '--all',
+      '--no-contents',
+      '--trusted-public-keys',
+      CACHE_NIXOS_ORG_KEY,
+    ];
+    const sides = await alternate(
+      {
+        ours: readAndVerify,
+        nix: hasNix ? () => timeCommand('nix', nixArgs) ?? Number.NaN : undefined,
+      },
+      7,
+    );
+    record({
+      group: 'core',
+      name: 'read+parse+verify 978 narinfos (file://)',
+      unit: 'ms',
+      ours: sides.ours! * 1000,
+      anchors: { 'nix store verify --no-contents': sides.nix === undefined ? undefined : sides.nix * 1000 },
+      higherIsBetter: false,
+      note: hasNix ? 'nix: whole process, 2 threads' : 'nix not installed: Nix column skipped',
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await benchCore();
