@@ -1,9 +1,17 @@
 import { defineConfig } from 'tsup';
 
-/** One entry per subpath export (package.json "exports"); keep the two lists in step. */
+/** One entry per subpath export (package.json "exports"), plus the CLI; keep the lists in step. */
 export const entries = {
   index: 'src/index.ts',
   errors: 'src/errors.ts',
+  'nar/index': 'src/nar/index.ts',
+  'nar/node/index': 'src/nar/node/index.ts',
+  'compression/index': 'src/compression/index.ts',
+  'store/index': 'src/store/index.ts',
+  'store/s3': 'src/store/s3.ts',
+  'store/http': 'src/store/http.ts',
+  'store/file': 'src/store/file.ts',
+  'cache/index': 'src/cache/index.ts',
 };
 
 export default defineConfig({
@@ -16,5 +24,7 @@ export default defineConfig({
   clean: true,
   splitting: true,
   treeshake: true,
-  external: [/^node:/, /^@aws-sdk\//],
+  // Dependencies stay external: codecs and the AWS SDK load lazily from node_modules.
+  skipNodeModulesBundle: true,
+  external: [/^node:/],
 });

@@ -16,7 +16,14 @@ export async function benchCore(): Promise<void> {
   const ring = makeKeyring([CACHE_NIXOS_ORG_KEY]);
   const infos = texts.map((t) => parseNarInfo(t));
 
-  const parse = await alternate({ ours: () => texts.forEach((t) => parseNarInfo(t)) }, 15);
+  const parse = await alternate(
+    {
+      ours: () => {
+        for (const t of texts) parseNarInfo(t);
+      },
+    },
+    15,
+  );
   record({
     group: 'core',
     name: 'narinfo parse',
@@ -28,8 +35,12 @@ export async function benchCore(): Promise<void> {
 
   const verify = await alternate(
     {
-      native: () => infos.forEach((i) => verifyNarInfo(i, ring, { backend: 'native' })),
-      pure: () => infos.forEach((i) => verifyNarInfo(i, ring, { backend: 'pure' })),
+      native: () => {
+        for (const i of infos) verifyNarInfo(i, ring, { backend: 'native' });
+      },
+      pure: () => {
+        for (const i of infos) verifyNarInfo(i, ring, { backend: 'pure' });
+      },
     },
     5,
   );

@@ -56,3 +56,22 @@ export async function collectBytes(source: ByteSource): Promise<Uint8Array> {
   }
   return out;
 }
+
+/** A web ReadableStream that pulls from an async iterable (for fetch request bodies). */
+export function toReadableStream(source: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
+  const it = source[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await it.next();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      } catch (e) {
+        controller.error(e);
+      }
+    },
+    async cancel(reason) {
+      await it.return?.(reason);
+    },
+  });
+}

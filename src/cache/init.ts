@@ -1,0 +1,71 @@
+/**
+ * `initCache`: creates a binary cache the way the seed's MinIO walk-through does by hand: the
+ * bucket (S3), `nix-cache-info` (StoreDir, WantMassQuery, Priority), and optionally anonymous
+ * download (bucket policy) and expiry after N days (lifecycle rule).
+ */
+import { NixcacheError } from '../errors.js';
+import type { BinaryCacheStore } from '../store/binary-cache.js';
+import { type CacheInfo, formatCacheInfo } from '../store/cache-info.js';
+import { CACHE_INFO_KEY } from '../store/layout.js';
+import { withRetry } from './retry.js';
+
+/** What S3-like backends offer beyond objects. */
+export interface BucketAdministration {
+  ensureBucket(options?: { signal?: AbortSignal }): Promise<void>;
+  setPublicRead(options?: { signal?: AbortSignal }): Promise<void>;
+  setExpiry(days: number, options?: { signal?: AbortSignal }): Promise<void>;
+}
+
+export interface InitOptions {
+  readonly priority?: number;
+  readonly wantMassQuery?: boolean;
+  /** Allow anonymous GET of the cache (S3 bucket policy). */
+  readonly publicRead?: boolean;
+  /** Delete objects N days after they were written (S3 lifecycle rule). */
+  readonly expireDays?: number;
+  readonly signal?: AbortSignal;
+}
+
+function bucketAdmin(store: BinaryCacheStore): BucketAdministration | undefined {
+  const b = store.backend as unknown as Partial<BucketAdministration>;
+  return typeof b.ensureBucket === 'function' ? (b as BucketAdministration) : undefined;
+}
+
+/**
+ * Initialises a cache; safe to run again (it rewrites nix-cache-info and the rules).
+ *
+ * @throws {NixcacheError} UNSUPPORTED naming the feature when the server or store type cannot
+ *   do it (e.g. a bucket policy on a file:// store or a server without PutBucketPolicy);
+ *   BAD_ARGUMENT for a bad `expireDays`; NETWORK on failure.
+ * @example await initCache(store, { priority: 40, wantMassQuery: true, publicRead: true })
+ */
+export async function initCache(store: BinaryCacheStore, options: InitOptions = {}): Promise<CacheInfo> {
+  const signal = options.signal;
+  const admin = bucketAdmin(store);
+  if (options.expireDays !== undefined && !(Number.isInteger(options.expireDays) && options.expireDays > 0)) {
+    throw new NixcacheError(
+      'BAD_ARGUMENT',
+      `expiry must be a whole number of days > 0, got ${options.expireDays}`,
+    );
+  }
+  if ((options.publicRead || options.expireDays !== undefined) && !admin) {
+    const what = options.publicRead ? 'anonymous read (a bucket policy)' : 'expiry (a lifecycle rule)';
+    throw new NixcacheError(
+      'UNSUPPORTED',
+      `${store.location}: ${what} can only be set on an s3:// store; configure it in the server that serves this cache`,
+      { url: store.location, operation: 'init' },
+    );
+  }
+  await admin?.ensureBucket({ ...(signal && { signal }) });
+  const info: CacheInfo = {
+    storeDir: store.storeDir,
+    ...(options.wantMassQuery !== undefined && { wantMassQuery: options.wantMassQuery }),
+    ...(options.priority !== undefined && { priority: options.priority }),
+  };
+  const text = new TextEncoder().encode(formatCacheInfo(info));
+  await withRetry(() => store.putFile(CACHE_INFO_KEY, text, { ...(signal && { signal }) }), { signal });
+  if (options.publicRead) await admin!.setPublicRead({ ...(signal && { signal }) });
+  if (options.expireDays !== undefined)
+    await admin!.setExpiry(options.expireDays, { ...(signal && { signal }) });
+  return info;
+}

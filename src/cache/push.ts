@@ -1,0 +1,213 @@
+/**
+ * `pushPaths`: publishes store paths from a local store directory into a binary cache, the way
+ * `nix copy --to` does (nix-formats.md §7.2): NAR and listing first, narinfo last, references
+ * before referrers, paths the cache already has skipped. An interrupted push never leaves a
+ * narinfo whose NAR or references are missing.
+ */
+import { lstat, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { NixcacheError } from '../errors.js';
+import { formatHash, type NixHash, parseHash } from '../hash/hash.js';
+import { hashBytes } from '../hash/hasher.js';
+import { dumpPath } from '../nar/node/dump.js';
+import type { NarInfo } from '../narinfo/types.js';
+import type { SecretKey } from '../signing/keys.js';
+import type { BinaryCacheStore } from '../store/binary-cache.js';
+import { formatCacheInfo } from '../store/cache-info.js';
+import { CACHE_INFO_KEY } from '../store/layout.js';
+import { makeFixedOutputPath, makeSourcePath, makeTextPath } from '../store-path/make.js';
+import { formatStorePath, parseStorePathBasename, type StorePath } from '../store-path/store-path.js';
+import { type GraphResult, type PreparedPath, publishGraph } from './graph.js';
+import { signWith, uploadStagedNar } from './publish.js';
+import { withRetry } from './retry.js';
+import { stageNar } from './stage.js';
+
+/** What the caller knows about a path (e.g. from `nix path-info --json`). */
+export interface PathMetadata {
+  /** Full store paths or basenames. When given, the NAR is not scanned. */
+  readonly references?: readonly string[];
+  /** Full path or basename of the deriver. */
+  readonly deriver?: string;
+  readonly ca?: string;
+  /** Checked against the NAR nixcache computes. */
+  readonly narHash?: string;
+  readonly narSize?: number;
+  /** Extra signatures to carry over. */
+  readonly signatures?: readonly string[];
+}
+
+export type PushEvent =
+  | { readonly type: 'start'; readonly path: string }
+  | { readonly type: 'skip'; readonly path: string; readonly reason: string }
+  | { readonly type: 'staged'; readonly path: string; readonly narSize: number; readonly fileSize: number }
+  | { readonly type: 'bytes'; readonly path: string; readonly bytes: number }
+  | { readonly type: 'done'; readonly path: string }
+  | { readonly type: 'failed'; readonly path: string; readonly error: Error };
+
+export interface PushOptions {
+  /** The directory the paths are read from (default `/nix/store`); any directory laid out like a store. */
+  readonly storeDir?: string;
+  /** Signing keys (besides those named by the store URL's `secret-key(s)`, which the caller loads). */
+  readonly secretKeys?: readonly SecretKey[];
+  /** Push the closure of the paths (default true). */
+  readonly closure?: boolean;
+  /** Known metadata by full store path or basename. */
+  readonly metadata?: ReadonlyMap<string, PathMetadata> | Readonly<Record<string, PathMetadata>>;
+  /** Paths staged and uploaded at once (default 2). */
+  readonly parallelism?: number;
+  /** Re-upload paths the cache already has. */
+  readonly force?: boolean;
+  readonly onProgress?: (event: PushEvent) => void;
+  readonly signal?: AbortSignal;
+}
+
+/** Full store paths pushed (in narinfo write order), skipped (already cached) and failed. */
+export type PushResult = GraphResult;
+
+function metadataFor(options: PushOptions, sp: StorePath): PathMetadata | undefined {
+  const m = options.metadata;
+  if (!m) return undefined;
+  const full = formatStorePath(sp);
+  const base = `${sp.hash}-${sp.name}`;
+  if (m instanceof Map) return m.get(full) ?? m.get(base);
+  const rec = m as Readonly<Record<string, PathMetadata>>;
+  return rec[full] ?? rec[base];
+}
+
+function basenameOf(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+/** Scans the local store directory: hash part → basename. */
+async function storeEntries(dir: string, logicalStoreDir: string): Promise<Map<string, string>> {
+  const entries = new Map<string, string>();
+  for (const name of await readdir(dir)) {
+    try {
+      const sp = parseStorePathBasename(name, logicalStoreDir);
+      entries.set(sp.hash, name);
+    } catch {
+      // Not a store path (e.g. .links, lock files): not a reference candidate.
+    }
+  }
+  return entries;
+}
+
+/**
+ * The content address this path provably has, if any: a source path (`nix-store --add`), a text
+ * file (`builtins.toFile`) or a flat sha256 fixed output (`nix-store --add-fixed sha256`).
+ */
+async function detectContentAddress(
+  physical: string,
+  sp: StorePath,
+  narHash: NixHash,
+  references: readonly string[],
+): Promise<string | undefined> {
+  const own = `${sp.hash}-${sp.name}`;
+  const others = references.filter((r) => r !== own).map((r) => `${sp.storeDir}/${r}`);
+  const self = others.length !== references.length;
+  const full = formatStorePath(sp);
+  if (makeSourcePath(sp.name, narHash, others, { self, storeDir: sp.storeDir }) === full) {
+    return `fixed:r:${formatHash(narHash)}`;
+  }
+  const st = await lstat(physical);
+  if (st.isFile() && !self && st.size <= 64 * 1024 * 1024) {
+    const contents = await readFile(physical);
+    const hash: NixHash = { algorithm: 'sha256', digest: hashBytes('sha256', contents) };
+    if (makeTextPath(sp.name, contents, others, sp.storeDir) === full) {
+      return `text:${formatHash(hash)}`;
+    }
+    if (others.length === 0 && makeFixedOutputPath(sp.name, { method: 'flat', hash }, sp.storeDir) === full) {
+      return `fixed:${formatHash(hash)}`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Pushes store paths (and by default their closures) to a binary cache.
+ *
+ * @throws {NixcacheError} only for problems before any work starts (bad path, unreadable store
+ *   directory); per-path failures are in the result's `failed` list.
+ * @example
+ * const result = await pushPaths(store, ['/nix/store/…-hello'], { secretKeys: [key] });
+ */
+export async function pushPaths(
+  store: BinaryCacheStore,
+  paths: readonly string[],
+  options: PushOptions = {},
+): Promise<PushResult> {
+  const physicalDir = options.storeDir ?? '/nix/store';
+  const logical = store.storeDir;
+  const signal = options.signal;
+  const emit = options.onProgress ?? (() => {});
+  const roots = paths.map((p) => basenameOf(p.replace(/\/+$/, '')));
+  for (const r of roots) parseStorePathBasename(r, logical);
+  const entries = await storeEntries(physicalDir, logical);
+  const candidates = [...entries.keys()];
+  const keys = options.secretKeys ?? [];
+
+  if (!(await withRetry(() => store.hasFile(CACHE_INFO_KEY, { signal }), { signal }))) {
+    // Nix writes this when it opens a writable cache that lacks it.
+    const text = new TextEncoder().encode(formatCacheInfo({ storeDir: logical }));
+    await withRetry(() => store.putFile(CACHE_INFO_KEY, text, { signal }), { signal });
+  }
+
+  const prepare = async (sp: StorePath): Promise<PreparedPath> => {
+    const full = formatStorePath(sp);
+    const physical = join(physicalDir, `${sp.hash}-${sp.name}`);
+    const meta = metadataFor(options, sp);
+    emit({ type: 'start', path: full });
+    const staged = await stageNar(dumpPath(physical, { ...(signal && { signal }) }), {
+      compression: store.config.compression,
+      ...(store.config.compressionLevel !== undefined && { compressionLevel: store.config.compressionLevel }),
+      ...(meta?.references === undefined && { candidates }),
+      listing: store.config.writeNarListing,
+      ...(signal && { signal }),
+    });
+    try {
+      emit({ type: 'staged', path: full, narSize: staged.narSize, fileSize: staged.fileSize });
+      if (meta?.narHash !== undefined && formatHash(parseHash(meta.narHash)) !== formatHash(staged.narHash)) {
+        throw new NixcacheError(
+          'INTEGRITY',
+          `${full}: NAR hash ${formatHash(staged.narHash)} differs from the given metadata ${meta.narHash}`,
+          { path: full, expected: meta.narHash, actual: formatHash(staged.narHash) },
+        );
+      }
+      const references = (
+        meta?.references?.map(basenameOf) ?? [...staged.references].map((h) => entries.get(h)!)
+      ).sort();
+      const url = await uploadStagedNar(store, staged, sp.hash, {
+        ...(signal && { signal }),
+        onBytes: (bytes) => emit({ type: 'bytes', path: full, bytes }),
+      });
+      const ca = meta?.ca ?? (await detectContentAddress(physical, sp, staged.narHash, references));
+      const deriver = meta?.deriver === undefined ? undefined : basenameOf(meta.deriver);
+      const info: NarInfo = {
+        storePath: full,
+        url,
+        compression: store.config.compression,
+        fileHash: staged.fileHash,
+        fileSize: staged.fileSize,
+        narHash: staged.narHash,
+        narSize: staged.narSize,
+        references,
+        ...(deriver !== undefined && { deriver }),
+        sigs: [...(meta?.signatures ?? [])],
+        ...(ca !== undefined && { ca }),
+      };
+      return { info: signWith(info, keys), references };
+    } finally {
+      await staged.dispose();
+    }
+  };
+
+  return publishGraph(store, roots, prepare, {
+    ...(options.closure !== undefined && { closure: options.closure }),
+    ...(options.parallelism !== undefined && { parallelism: options.parallelism }),
+    ...(options.force !== undefined && { force: options.force }),
+    ...(signal && { signal }),
+    onSkip: (path) => emit({ type: 'skip', path, reason: 'already in the cache' }),
+    onDone: (path) => emit({ type: 'done', path }),
+    onFailed: (path, error) => emit({ type: 'failed', path, error }),
+  });
+}

@@ -1,0 +1,101 @@
+/**
+ * `addSignatures`: the `nix store sign --store <cache>` equivalent (nix-formats.md §5.5). Each
+ * narinfo is read, signed, and written back only if it is unchanged since it was read (ETag
+ * conditional write), retrying on a conflict, so two signers never lose each other's signature.
+ */
+import { NixcacheError } from '../errors.js';
+import type { SecretKey } from '../signing/keys.js';
+import type { BinaryCacheStore } from '../store/binary-cache.js';
+import { createLimit } from './limit.js';
+import { signWith } from './publish.js';
+import { withRetry } from './retry.js';
+
+export interface SignOptions {
+  readonly parallelism?: number;
+  /** Read-modify-write attempts per narinfo when another writer races us (default 10). */
+  readonly attempts?: number;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (event: {
+    path: string;
+    status: 'signed' | 'unchanged' | 'missing' | 'failed';
+    error?: Error;
+  }) => void;
+}
+
+export interface SignResult {
+  readonly signed: readonly string[];
+  readonly unchanged: readonly string[];
+  readonly missing: readonly string[];
+  readonly failed: readonly { readonly path: string; readonly error: Error }[];
+}
+
+/**
+ * Adds signatures by `keys` to the narinfos of `paths` (or every narinfo with `'all'`).
+ *
+ * @throws {NixcacheError} UNSUPPORTED when listing an HTTP cache for `'all'`.
+ * @example await addSignatures(store, 'all', [parseSecretKey(text)])
+ */
+export async function addSignatures(
+  store: BinaryCacheStore,
+  paths: readonly string[] | 'all',
+  keys: readonly SecretKey[],
+  options: SignOptions = {},
+): Promise<SignResult> {
+  const signal = options.signal;
+  const limit = createLimit(options.parallelism ?? 8);
+  const result = {
+    signed: [] as string[],
+    unchanged: [] as string[],
+    missing: [] as string[],
+    failed: [] as { path: string; error: Error }[],
+  };
+  const signOne = async (query: string): Promise<void> => {
+    for (let attempt = 0; ; attempt++) {
+      const current = await withRetry(() => store.getNarInfoVersioned(query, { ...(signal && { signal }) }), {
+        signal,
+      });
+      if (!current) {
+        result.missing.push(query);
+        options.onProgress?.({ path: query, status: 'missing' });
+        return;
+      }
+      const signed = signWith(current.info, keys);
+      if (signed === current.info) {
+        result.unchanged.push(current.info.storePath);
+        options.onProgress?.({ path: current.info.storePath, status: 'unchanged' });
+        return;
+      }
+      try {
+        await withRetry(
+          () =>
+            store.putNarInfo(signed, {
+              ...(signal && { signal }),
+              ...(current.etag !== undefined && { ifMatch: current.etag }),
+            }),
+          { signal },
+        );
+        result.signed.push(signed.storePath);
+        options.onProgress?.({ path: signed.storePath, status: 'signed' });
+        return;
+      } catch (e) {
+        if (!(e instanceof NixcacheError && e.code === 'CONFLICT') || attempt + 1 >= (options.attempts ?? 10))
+          throw e;
+        await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * (attempt + 1)));
+      }
+    }
+  };
+  const pending: Promise<void>[] = [];
+  const run = (query: string) =>
+    pending.push(
+      limit(() =>
+        signOne(query).catch((error: Error) => {
+          result.failed.push({ path: query, error });
+          options.onProgress?.({ path: query, status: 'failed', error });
+        }),
+      ),
+    );
+  if (paths === 'all') for await (const hash of store.listNarInfos({ ...(signal && { signal }) })) run(hash);
+  else for (const p of paths) run(p);
+  await Promise.all(pending);
+  return result;
+}

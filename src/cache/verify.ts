@@ -1,0 +1,221 @@
+/**
+ * `verifyCache`: checks what a binary cache holds, like `nix store verify --store <cache>` but with
+ * a report per path: the narinfo parses and is the path it claims to be, a trusted key signed it
+ * (or its CA claim holds), and, with `contents`, the NAR downloads, decompresses, is a valid NAR,
+ * and matches FileHash/FileSize, NarHash/NarSize and the CA hash.
+ */
+import { NixcacheError } from '../errors.js';
+import { formatHash } from '../hash/hash.js';
+import { createHasher, type Hasher } from '../hash/hasher.js';
+import { NarDecoder } from '../nar/read.js';
+import type { NarInfo } from '../narinfo/types.js';
+import { type Keyring, makeKeyring, type TrustedKeys, verifyNarInfo } from '../signing/verify.js';
+import type { BinaryCacheStore } from '../store/binary-cache.js';
+import { parseContentAddress } from '../store-path/content-address.js';
+import { HASH_PART_LENGTH } from '../store-path/store-path.js';
+import { createLimit } from './limit.js';
+
+/** How one path fared, worst first: a network error says nothing about the data. */
+export type PathStatus = 'ok' | 'untrusted' | 'corrupt' | 'missing-nar' | 'missing' | 'unreadable' | 'error';
+
+export interface PathReport {
+  readonly hashPart: string;
+  readonly storePath?: string;
+  readonly status: PathStatus;
+  /** Why it is not ok. */
+  readonly reason?: string;
+  readonly signedBy?: readonly string[];
+  readonly narSize?: number;
+}
+
+export interface VerifyOptions {
+  readonly trustedKeys: TrustedKeys;
+  /** Download and check every NAR (default true). */
+  readonly contents?: boolean;
+  /** Paths to check (hash parts, basenames or full paths); default: every narinfo in the cache. */
+  readonly paths?: readonly string[];
+  /** Paths checked at once (default 4). */
+  readonly parallelism?: number;
+  readonly signal?: AbortSignal;
+  readonly onReport?: (report: PathReport) => void;
+}
+
+export interface VerifySummary {
+  readonly total: number;
+  readonly ok: number;
+  readonly untrusted: number;
+  readonly corrupt: number;
+  readonly 'missing-nar': number;
+  readonly missing: number;
+  readonly unreadable: number;
+  readonly error: number;
+  /** Compressed NAR bytes downloaded and NAR bytes checked. */
+  readonly narBytes: number;
+}
+
+export interface VerifyResult {
+  readonly reports: readonly PathReport[];
+  readonly summary: VerifySummary;
+  /** True when every path is ok. */
+  readonly ok: boolean;
+}
+
+function statusOfContentError(e: unknown): PathStatus {
+  if (!(e instanceof NixcacheError)) return 'error';
+  switch (e.code) {
+    case 'NOT_FOUND':
+      return 'missing-nar';
+    case 'INTEGRITY':
+    case 'COMPRESSION':
+    case 'BAD_NAR':
+      return 'corrupt';
+    case 'BAD_NARINFO':
+      return 'unreadable';
+    default:
+      return 'error';
+  }
+}
+
+/** Streams the NAR through every check; throws on the first problem. Returns the NAR size. */
+async function checkContents(store: BinaryCacheStore, info: NarInfo, signal?: AbortSignal): Promise<number> {
+  const ca = info.ca === undefined ? undefined : parseContentAddress(info.ca);
+  // The CA hash covers the NAR (nar) or the single file's bytes (flat, text).
+  let caHasher: Hasher | undefined;
+  let fileHasher: Hasher | undefined;
+  if (ca && ca.method === 'nar' && ca.hash.algorithm !== info.narHash.algorithm)
+    caHasher = createHasher(ca.hash.algorithm);
+  const decoder = new NarDecoder(
+    ca && (ca.method === 'flat' || ca.method === 'text')
+      ? {
+          node: (n) => {
+            if (n.depth === 0) {
+              if (n.type !== 'regular')
+                throw new NixcacheError(
+                  'INTEGRITY',
+                  `${info.storePath}: flat/text CA but the NAR is not a file`,
+                );
+              fileHasher = createHasher(ca.hash.algorithm);
+            }
+          },
+          contents: (bytes) => fileHasher?.update(bytes),
+        }
+      : {},
+  );
+  let size = 0;
+  for await (const chunk of store.getNar(info, { ...(signal && { signal }) })) {
+    decoder.write(chunk);
+    caHasher?.update(chunk);
+    size += chunk.length;
+  }
+  decoder.end();
+  if (ca) {
+    const digest =
+      caHasher?.digest() ?? fileHasher?.digest() ?? (ca.method === 'nar' ? info.narHash.digest : undefined);
+    const actual = digest && formatHash({ algorithm: ca.hash.algorithm, digest });
+    if (actual !== formatHash(ca.hash)) {
+      throw new NixcacheError(
+        'INTEGRITY',
+        `${info.storePath}: CA hash mismatch: expected ${formatHash(ca.hash)}, got ${actual}`,
+        {
+          path: info.storePath,
+          field: 'CA',
+        },
+      );
+    }
+  }
+  return size;
+}
+
+async function verifyOne(
+  store: BinaryCacheStore,
+  query: string,
+  ring: Keyring,
+  contents: boolean,
+  signal?: AbortSignal,
+): Promise<PathReport> {
+  const hashPart = query.startsWith('/')
+    ? query.slice(query.lastIndexOf('/') + 1, query.lastIndexOf('/') + 1 + HASH_PART_LENGTH)
+    : query.slice(0, HASH_PART_LENGTH);
+  let info: NarInfo | undefined;
+  try {
+    info = await store.getNarInfo(query, { ...(signal && { signal }) });
+  } catch (e) {
+    const status: PathStatus =
+      e instanceof NixcacheError && ['BAD_NARINFO', 'INTEGRITY', 'BAD_STORE_PATH'].includes(e.code)
+        ? 'unreadable'
+        : 'error';
+    return { hashPart, status, reason: (e as Error).message };
+  }
+  if (!info) return { hashPart, status: 'missing', reason: 'no narinfo in the cache' };
+  const base = { hashPart, storePath: info.storePath, narSize: info.narSize };
+  const trust = verifyNarInfo(info, ring);
+  const problems: string[] = [];
+  if (!trust.trusted) {
+    const why = [
+      ...trust.invalidSignatures.map((s) => `invalid signature by ${s.keyName || '?'}: ${s.reason}`),
+      ...(trust.unknownSignatures.length
+        ? [`signed only by untrusted keys: ${trust.unknownSignatures.map((s) => s.split(':')[0]).join(', ')}`]
+        : []),
+      ...(info.sigs.length === 0 ? ['no signatures'] : []),
+      ...(trust.contentAddressProblem ? [`CA claim: ${trust.contentAddressProblem}`] : []),
+    ];
+    problems.push(`not signed by a trusted key (${why.join('; ') || 'no valid signature'})`);
+  }
+  if (contents) {
+    try {
+      await checkContents(store, info, signal);
+    } catch (e) {
+      return {
+        ...base,
+        status: statusOfContentError(e),
+        reason: [(e as Error).message, ...problems].join('; '),
+        signedBy: trust.signedBy,
+      };
+    }
+  }
+  if (problems.length)
+    return { ...base, status: 'untrusted', reason: problems.join('; '), signedBy: trust.signedBy };
+  return { ...base, status: 'ok', signedBy: trust.signedBy };
+}
+
+/**
+ * Verifies the narinfos (and with `contents`, the NARs) of a cache.
+ *
+ * @throws {NixcacheError} BAD_KEY for a malformed trusted key; UNSUPPORTED when listing an HTTP
+ *   cache without `paths`; NETWORK when the listing itself fails.
+ * @example
+ * const { summary } = await verifyCache(store, { trustedKeys: ['cache.example.org-1:…'] })
+ */
+export async function verifyCache(store: BinaryCacheStore, options: VerifyOptions): Promise<VerifyResult> {
+  const ring = makeKeyring(options.trustedKeys);
+  const contents = options.contents ?? true;
+  const limit = createLimit(options.parallelism ?? 4);
+  const signal = options.signal;
+  const reports: PathReport[] = [];
+  const pending: Promise<void>[] = [];
+  const run = (query: string) =>
+    pending.push(
+      limit(async () => {
+        signal?.throwIfAborted();
+        const report = await verifyOne(store, query, ring, contents, signal);
+        reports.push(report);
+        options.onReport?.(report);
+      }),
+    );
+  if (options.paths) for (const p of options.paths) run(p);
+  else for await (const hash of store.listNarInfos({ ...(signal && { signal }) })) run(hash);
+  await Promise.all(pending);
+  const count = (s: PathStatus) => reports.filter((r) => r.status === s).length;
+  const summary: VerifySummary = {
+    total: reports.length,
+    ok: count('ok'),
+    untrusted: count('untrusted'),
+    corrupt: count('corrupt'),
+    'missing-nar': count('missing-nar'),
+    missing: count('missing'),
+    unreadable: count('unreadable'),
+    error: count('error'),
+    narBytes: reports.reduce((n, r) => n + (contents && r.status === 'ok' ? (r.narSize ?? 0) : 0), 0),
+  };
+  return { reports, summary, ok: summary.ok === summary.total };
+}

@@ -1,0 +1,185 @@
+/**
+ * `compress` and `decompress`: streaming NAR (de)compression for the methods a binary cache uses
+ * (nix-formats.md §7.1). Each codec lives in its own file and is imported on first use, so importing
+ * this module loads no codec and no `node:*` module.
+ */
+import { NixcacheError } from '../errors.js';
+import { type ByteSource, toAsyncIterable } from '../internal/iter.js';
+import type { Codec } from './codec.js';
+import {
+  COMPRESSION_LEVELS,
+  isCompressionMethod,
+  isSupportedCompressionMethod,
+  SUPPORTED_COMPRESSION_METHODS,
+  type SupportedCompressionMethod,
+} from './registry.js';
+
+/** Options of {@link compress}. */
+export interface CompressOptions {
+  /**
+   * Method-specific level; omitted means the library default that Nix also uses
+   * (xz 6, zstd 3, bzip2 9, br 11, gzip 6). Ranges: see `COMPRESSION_LEVELS`.
+   */
+  readonly level?: number;
+  /** xz only: liblzma encoder threads (default 1; 0 means one per CPU). Other methods ignore it. */
+  readonly threads?: number;
+  /** Stops the stream with a `NixcacheError` of code `ABORTED`. */
+  readonly signal?: AbortSignal;
+}
+
+/** Options of {@link decompress}. */
+export interface DecompressOptions {
+  /** Stops the stream with a `NixcacheError` of code `ABORTED`. */
+  readonly signal?: AbortSignal;
+}
+
+const loaders: Record<SupportedCompressionMethod, () => Promise<Codec>> = {
+  none: async () => (await import('./none.js')).noneCodec,
+  xz: async () => (await import('./xz.js')).xzCodec,
+  zstd: async () => (await import('./zstd.js')).zstdCodec,
+  bzip2: async () => (await import('./bzip2.js')).bzip2Codec,
+  br: async () => (await import('./brotli.js')).brotliCodec,
+  gzip: async () => (await import('./gzip.js')).gzipCodec,
+};
+
+function checkMethod(method: string): SupportedCompressionMethod {
+  if (isSupportedCompressionMethod(method)) return method;
+  if (isCompressionMethod(method)) {
+    throw new NixcacheError(
+      'UNSUPPORTED',
+      `compression method '${method}' is known to Nix but not implemented by nixcache (supported: ${SUPPORTED_COMPRESSION_METHODS.join(', ')})`,
+      { method, expected: SUPPORTED_COMPRESSION_METHODS.join(', '), actual: method },
+    );
+  }
+  throw new NixcacheError('BAD_ARGUMENT', `unknown compression method '${method}'`, {
+    field: 'compression',
+    method,
+    actual: method,
+  });
+}
+
+function abortError(method: string, operation: string, signal: AbortSignal): NixcacheError {
+  return new NixcacheError(
+    'ABORTED',
+    `${method} ${operation} aborted`,
+    { method, operation },
+    { cause: signal.reason },
+  );
+}
+
+/**
+ * Runs one codec direction with what every method shares: normalised input, abort checks between
+ * chunks, errors of the source passed through untouched, and codec failures mapped to
+ * `COMPRESSION` errors that name the method.
+ */
+async function* run(
+  method: SupportedCompressionMethod,
+  operation: 'compress' | 'decompress',
+  source: ByteSource,
+  signal: AbortSignal | undefined,
+  start: (codec: Codec, input: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array>,
+): AsyncGenerator<Uint8Array> {
+  if (signal?.aborted) throw abortError(method, operation, signal);
+  const codec = await loaders[method]();
+  let inputBytes = 0;
+  let sourceFailure: { error: unknown } | undefined;
+  async function* input(): AsyncGenerator<Uint8Array> {
+    try {
+      for await (const chunk of toAsyncIterable(source)) {
+        if (signal?.aborted) throw abortError(method, operation, signal);
+        inputBytes += chunk.length;
+        yield chunk;
+      }
+    } catch (error) {
+      sourceFailure = { error };
+      throw error;
+    }
+  }
+  try {
+    for await (const chunk of start(codec, input())) {
+      if (signal?.aborted) throw abortError(method, operation, signal);
+      yield chunk;
+    }
+  } catch (error) {
+    if (sourceFailure) throw sourceFailure.error;
+    if (error instanceof NixcacheError) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    throw new NixcacheError(
+      'COMPRESSION',
+      `${method} ${operation} failed: ${message}`,
+      { method, operation, offset: inputBytes },
+      { cause: error },
+    );
+  }
+  if (operation === 'decompress' && method !== 'none' && inputBytes === 0) {
+    throw new NixcacheError('COMPRESSION', `${method} decompress failed: the input is empty`, {
+      method,
+      operation,
+      offset: 0,
+    });
+  }
+}
+
+/**
+ * Compresses a byte stream with one of the methods Nix uses for NARs. Streaming: memory stays
+ * bounded by the codec's window, whatever the input size.
+ *
+ * @param method `none`, `xz`, `zstd`, `bzip2`, `br` or `gzip`.
+ * @throws NixcacheError `UNSUPPORTED` (at call time) for a method Nix knows that nixcache does not
+ *   implement (lz4, lzip, …); `BAD_ARGUMENT` for an unknown method or a level out of range;
+ *   while iterating, `MISSING_DEPENDENCY` when the codec's npm package is not installed,
+ *   `COMPRESSION` when the codec fails, `ABORTED` when `signal` fires. Errors of `source` pass
+ *   through unchanged.
+ * @example
+ * import { compress, narFileExtension } from 'nixcache/compression';
+ * const xzChunks = compress('xz', narChunks, { level: 6 });
+ * const url = `nar/${fileHash}.nar${narFileExtension('xz')}`;
+ */
+export function compress(
+  method: string,
+  source: ByteSource,
+  options: CompressOptions = {},
+): AsyncIterable<Uint8Array> {
+  const checked = checkMethod(method);
+  const range = COMPRESSION_LEVELS[checked];
+  const level = options.level ?? range.default;
+  if (checked !== 'none' && (!Number.isInteger(level) || level < range.min || level > range.max)) {
+    throw new NixcacheError(
+      'BAD_ARGUMENT',
+      `${checked} compression level must be an integer from ${range.min} to ${range.max}, got ${level}`,
+      { field: 'level', method: checked, expected: `${range.min}..${range.max}`, actual: String(level) },
+    );
+  }
+  const threads = options.threads ?? 1;
+  if (!Number.isInteger(threads) || threads < 0) {
+    throw new NixcacheError('BAD_ARGUMENT', `threads must be a non-negative integer, got ${threads}`, {
+      field: 'threads',
+      actual: String(threads),
+    });
+  }
+  return run(checked, 'compress', source, options.signal, (codec, input) =>
+    codec.compress(input, { level, threads }),
+  );
+}
+
+/**
+ * Decompresses a byte stream written with one of the methods Nix uses for NARs (as named in a
+ * narinfo's `Compression:` field). Streaming with bounded memory; concatenated streams/frames/
+ * members are decoded as one, as Nix does.
+ *
+ * @param method `none`, `xz`, `zstd`, `bzip2`, `br` or `gzip`.
+ * @throws NixcacheError `UNSUPPORTED` / `BAD_ARGUMENT` (at call time) as for {@link compress};
+ *   while iterating, `COMPRESSION` for corrupt, truncated or empty input (naming the method),
+ *   `MISSING_DEPENDENCY`, or `ABORTED`. Errors of `source` pass through unchanged.
+ * @example
+ * import { decompress } from 'nixcache/compression';
+ * for await (const chunk of decompress(narInfo.compression, response.body)) hasher.update(chunk);
+ */
+export function decompress(
+  method: string,
+  source: ByteSource,
+  options: DecompressOptions = {},
+): AsyncIterable<Uint8Array> {
+  const checked = checkMethod(method);
+  return run(checked, 'decompress', source, options.signal, (codec, input) => codec.decompress(input));
+}

@@ -1,0 +1,49 @@
+/**
+ * `dumpPath`: the NAR serialisation of a file tree, byte for byte what `nix-store --dump`
+ * writes (nix-formats.md §6.1, §6.2). Node only.
+ */
+import { NarEncoder } from '../write.js';
+import { walkTree } from './walk.js';
+
+/** Options of `dumpPath`. */
+export interface DumpPathOptions {
+  /** Aborts the walk with an ABORTED error. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Streams the NAR of the file, symlink or directory at `fsPath`. Directory entries are written
+ * in bytewise order of their raw names (non-UTF-8 names work), symlinks are not followed,
+ * a file is executable when its owner-execute bit is set. Every chunk is a fresh buffer the
+ * caller may keep: files of 16 KiB or more are handed out as read (large ones in 256 KiB
+ * pieces, read ahead by the thread pool), smaller files and the framing are coalesced into
+ * chunks of up to 64 KiB. Filesystem calls for metadata and small files are synchronous (see
+ * the performance notes in walk.ts); the generator yields whenever it has output.
+ *
+ * @throws {NixcacheError} IO when the tree cannot be read (or a file shrinks while read),
+ *   UNSUPPORTED for fifos, sockets and devices, BAD_NAR when the tree reaches depth 64,
+ *   ABORTED when `signal` fires.
+ * @example
+ * for await (const chunk of dumpPath('/nix/store/…-hello')) out.write(chunk);
+ */
+export async function* dumpPath(
+  fsPath: string | Uint8Array,
+  options: DumpPathOptions = {},
+): AsyncGenerator<Uint8Array> {
+  const out: Uint8Array[] = [];
+  const enc = new NarEncoder((bytes) => out.push(bytes));
+  const root =
+    typeof fsPath === 'string' ? fsPath : Buffer.from(fsPath.buffer, fsPath.byteOffset, fsPath.length);
+  for await (const _ of walkTree(root, enc, {
+    signal: options.signal,
+    reuseBuffers: false,
+    hasOutput: () => out.length > 0,
+  })) {
+    if (out.length > 0) {
+      yield* out;
+      out.length = 0;
+    }
+  }
+  enc.flush();
+  yield* out;
+}

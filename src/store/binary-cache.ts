@@ -1,0 +1,301 @@
+/**
+ * A binary cache over any storage driver (nix-formats.md §7): nix-cache-info, narinfos, NARs
+ * verified while they stream, listings, and raw files with Nix's content types. Backend-neutral,
+ * so file://, http(s):// and s3:// behave the same.
+ */
+import { compress, decompress } from '../compression/compress.js';
+import { IntegrityError, NixcacheError } from '../errors.js';
+import { formatHash, type NixHash } from '../hash/hash.js';
+import { createHasher } from '../hash/hasher.js';
+import { fromUtf8 } from '../internal/bytes.js';
+import { type ByteSource, collectBytes } from '../internal/iter.js';
+import { formatNarInfo } from '../narinfo/format.js';
+import { parseNarInfo } from '../narinfo/parse.js';
+import type { NarInfo } from '../narinfo/types.js';
+import {
+  HASH_PART_LENGTH,
+  isHashPart,
+  parseStorePath,
+  parseStorePathBasename,
+} from '../store-path/store-path.js';
+import type { ObjectInfo, ReadOptions, StorageBackend } from './backend.js';
+import { type CacheInfo, parseCacheInfo } from './cache-info.js';
+import {
+  CACHE_INFO_KEY,
+  checkKey,
+  contentTypeFor,
+  hashPartOfNarInfoKey,
+  narInfoKey,
+  narUrlToKey,
+} from './layout.js';
+import type { StoreConfig } from './url.js';
+
+/** What `getNarInfo` accepts: a hash part, a basename or a full store path. */
+export type PathQuery = string;
+
+export interface PutFileOptions extends ReadOptions {
+  readonly contentType?: string;
+  readonly contentEncoding?: string;
+  readonly size?: number;
+  readonly ifMatch?: string;
+  readonly ifNoneMatch?: boolean;
+}
+
+export interface GetNarOptions extends ReadOptions {
+  /** Check FileHash/FileSize when the narinfo has them (default true). */
+  readonly checkFileHash?: boolean;
+}
+
+function splitQuery(query: PathQuery, storeDir: string): { hash: string; name?: string } {
+  if (query.startsWith('/')) {
+    const sp = parseStorePath(query, storeDir);
+    return { hash: sp.hash, name: sp.name };
+  }
+  if (query.length === HASH_PART_LENGTH && isHashPart(query)) return { hash: query };
+  const sp = parseStorePathBasename(query, storeDir);
+  return { hash: sp.hash, name: sp.name };
+}
+
+/** Counts and hashes bytes as they pass, then checks them at the end. */
+async function* measured(
+  source: AsyncIterable<Uint8Array>,
+  onEnd: (size: number, digest: Uint8Array) => void,
+): AsyncGenerator<Uint8Array> {
+  const hasher = createHasher('sha256');
+  let size = 0;
+  for await (const chunk of source) {
+    hasher.update(chunk);
+    size += chunk.length;
+    yield chunk;
+  }
+  onEnd(size, hasher.digest());
+}
+
+function sameDigest(a: Uint8Array, b: NixHash): boolean {
+  if (b.algorithm !== 'sha256' || a.length !== b.digest.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b.digest[i]) return false;
+  return true;
+}
+
+/** A binary cache store: the API of nixcache/store. */
+export class BinaryCacheStore {
+  readonly config: StoreConfig;
+  readonly backend: StorageBackend;
+
+  constructor(config: StoreConfig, backend: StorageBackend) {
+    this.config = config;
+    this.backend = backend;
+  }
+
+  /** Where the store is, for messages (no credentials). */
+  get location(): string {
+    return this.backend.location;
+  }
+
+  get storeDir(): string {
+    return this.config.storeDir;
+  }
+
+  /**
+   * Reads and parses `nix-cache-info`; undefined when the cache has none.
+   *
+   * @throws {NixcacheError} NETWORK/IO on failure.
+   */
+  async getCacheInfo(options: ReadOptions = {}): Promise<CacheInfo | undefined> {
+    const bytes = await this.getFile(CACHE_INFO_KEY, options);
+    return bytes === undefined ? undefined : parseCacheInfo(fromUtf8(bytes));
+  }
+
+  /**
+   * Reads a narinfo by hash part, basename or full store path; undefined when absent.
+   *
+   * @throws {NixcacheError} BAD_NARINFO when it does not parse; INTEGRITY when its StorePath is
+   *   not the path asked for; NETWORK/IO on failure.
+   * @example await store.getNarInfo('/nix/store/syd87l2rxw8cbsxmxl853h0r6pdwhwjr-curl-7.82.0-bin')
+   */
+  async getNarInfo(query: PathQuery, options: ReadOptions = {}): Promise<NarInfo | undefined> {
+    return (await this.getNarInfoVersioned(query, options))?.info;
+  }
+
+  /**
+   * Like `getNarInfo`, with the object's version tag for a conditional rewrite
+   * (`putNarInfo(info, { ifMatch: etag })`).
+   */
+  async getNarInfoVersioned(
+    query: PathQuery,
+    options: ReadOptions = {},
+  ): Promise<{ info: NarInfo; etag?: string } | undefined> {
+    const { hash, name } = splitQuery(query, this.storeDir);
+    const key = narInfoKey(hash);
+    const object = await this.#getSmall(key, options);
+    if (object === undefined) return undefined;
+    const info = parseNarInfo(fromUtf8(object.bytes), {
+      source: `${this.location}/${key}`,
+      storeDir: this.storeDir,
+    });
+    const sp = parseStorePath(info.storePath, this.storeDir);
+    if (sp.hash !== hash || (name !== undefined && name !== 'x' && sp.name !== name)) {
+      throw new IntegrityError(
+        `${this.location}/${key}: StorePath ${info.storePath} is not the path asked for (${query})`,
+        { url: `${this.location}/${key}`, field: 'StorePath', expected: query, actual: info.storePath },
+      );
+    }
+    return { info, ...(object.etag !== undefined && { etag: object.etag }) };
+  }
+
+  /** True when the cache has a narinfo for the path. */
+  async hasNarInfo(query: PathQuery, options: ReadOptions = {}): Promise<boolean> {
+    const { hash } = splitQuery(query, this.storeDir);
+    return (await this.backend.head(narInfoKey(hash), options)) !== undefined;
+  }
+
+  /**
+   * Writes a narinfo (last, after its NAR and its references), compressed when
+   * `narinfo-compression` is set.
+   */
+  async putNarInfo(info: NarInfo, options: ReadOptions & { ifMatch?: string } = {}): Promise<ObjectInfo> {
+    const hash = parseStorePath(info.storePath, this.storeDir).hash;
+    return this.putFile(narInfoKey(hash), new TextEncoder().encode(formatNarInfo(info)), {
+      ...options,
+      compression: this.config.narinfoCompression,
+    });
+  }
+
+  /**
+   * The decompressed NAR of `info`, verified while it streams: FileSize/FileHash of the
+   * compressed bytes, then NarSize/NarHash of the NAR. The stream errors at its end if anything
+   * differs, so a consumer must read it to the end before trusting what it wrote.
+   *
+   * @throws {NixcacheError} NOT_FOUND when the NAR file is missing; BAD_NARINFO for a URL that
+   *   escapes the cache; IntegrityError (INTEGRITY) on any mismatch; COMPRESSION on corrupt data.
+   */
+  async *getNar(info: NarInfo, options: GetNarOptions = {}): AsyncGenerator<Uint8Array> {
+    const { key } = narUrlToKey(info.url, info.storePath);
+    const object = await this.backend.get(key, options);
+    if (!object) {
+      throw new NixcacheError('NOT_FOUND', `${this.location}/${key}: NAR of ${info.storePath} is missing`, {
+        url: `${this.location}/${key}`,
+        path: info.storePath,
+      });
+    }
+    const where = `${this.location}/${key}`;
+    const mismatch = (what: string, expected: string, actual: string) =>
+      new IntegrityError(
+        `${where}: ${what} mismatch for ${info.storePath}: expected ${expected}, got ${actual}`,
+        {
+          url: where,
+          path: info.storePath,
+          field: what,
+          expected,
+          actual,
+        },
+      );
+    const checkFile = options.checkFileHash ?? true;
+    const compressed = measured(object.body, (size, digest) => {
+      if (!checkFile) return;
+      if (info.fileSize !== undefined && info.fileSize !== size) {
+        throw mismatch('FileSize', String(info.fileSize), String(size));
+      }
+      if (info.fileHash && !sameDigest(digest, info.fileHash)) {
+        throw mismatch('FileHash', formatHash(info.fileHash), formatHash({ algorithm: 'sha256', digest }));
+      }
+    });
+    const nar = decompress(info.compression, compressed, { signal: options.signal });
+    let narSize = 0;
+    const narHasher =
+      info.narHash.algorithm === 'sha256' ? createHasher('sha256') : createHasher(info.narHash.algorithm);
+    for await (const chunk of nar) {
+      narSize += chunk.length;
+      if (narSize > info.narSize)
+        throw mismatch('NarSize', String(info.narSize), `more than ${info.narSize}`);
+      narHasher.update(chunk);
+      yield chunk;
+    }
+    if (narSize !== info.narSize) throw mismatch('NarSize', String(info.narSize), String(narSize));
+    const digest = narHasher.digest();
+    const actual = { algorithm: info.narHash.algorithm, digest };
+    if (formatHash(actual) !== formatHash(info.narHash)) {
+      throw mismatch('NarHash', formatHash(info.narHash), formatHash(actual));
+    }
+  }
+
+  /**
+   * Hash parts of every narinfo in the cache (ListObjectsV2 with pagination on S3).
+   *
+   * @throws {NixcacheError} UNSUPPORTED for plain HTTP caches.
+   */
+  async *listNarInfos(options: ReadOptions = {}): AsyncGenerator<string> {
+    for await (const key of this.backend.list('', { ...options, recursive: false })) {
+      const hash = hashPartOfNarInfoKey(key);
+      if (hash) yield hash;
+    }
+  }
+
+  /** Reads a whole small file (narinfo, listing, nix-cache-info); undefined when absent. */
+  async getFile(key: string, options: ReadOptions = {}): Promise<Uint8Array | undefined> {
+    return (await this.#getSmall(key, options))?.bytes;
+  }
+
+  /** A whole small file, undoing a Content-Encoding (narinfo/ls compression), with its etag. */
+  async #getSmall(
+    key: string,
+    options: ReadOptions,
+  ): Promise<{ bytes: Uint8Array; etag?: string } | undefined> {
+    const object = await this.backend.get(checkKey(key), options);
+    if (!object) return undefined;
+    let bytes = await collectBytes(object.body);
+    const encoding = object.contentEncoding;
+    if (encoding && encoding !== 'identity' && !this.#transportDecoded(encoding)) {
+      bytes = await collectBytes(decompress(encoding as Parameters<typeof decompress>[0], bytes, options));
+    }
+    return { bytes, ...(object.etag !== undefined && { etag: object.etag }) };
+  }
+
+  /** fetch() already undoes the Content-Encodings it knows; other backends hand us raw bytes. */
+  #transportDecoded(encoding: string): boolean {
+    return (
+      (this.config.scheme === 'http' || this.config.scheme === 'https') &&
+      ['gzip', 'br', 'deflate'].includes(encoding)
+    );
+  }
+
+  /** Streams a file; undefined when absent. */
+  async getFileStream(
+    key: string,
+    options: ReadOptions = {},
+  ): Promise<AsyncIterable<Uint8Array> | undefined> {
+    return (await this.backend.get(checkKey(key), options))?.body;
+  }
+
+  async hasFile(key: string, options: ReadOptions = {}): Promise<boolean> {
+    return (await this.backend.head(checkKey(key), options)) !== undefined;
+  }
+
+  /**
+   * Writes a file with Nix's Content-Type for its key. With `compression`, the body is compressed
+   * and sent with `Content-Encoding` (for narinfo, .ls and log files only, as Nix does).
+   */
+  async putFile(
+    key: string,
+    body: ByteSource,
+    options: PutFileOptions & { compression?: string | undefined } = {},
+  ): Promise<ObjectInfo> {
+    checkKey(key);
+    const contentType = options.contentType ?? contentTypeFor(key);
+    if (options.compression && options.compression !== 'none') {
+      const method = options.compression as Parameters<typeof compress>[0];
+      const compressed = await collectBytes(compress(method, body, { signal: options.signal }));
+      return this.backend.put(key, compressed, {
+        ...options,
+        contentType,
+        contentEncoding: options.compression,
+        size: compressed.length,
+      });
+    }
+    return this.backend.put(key, body, { ...options, contentType });
+  }
+
+  async close(): Promise<void> {
+    await this.backend.close?.();
+  }
+}

@@ -1,0 +1,205 @@
+/**
+ * The `file://` storage driver (nix-formats.md §7.4): objects are files under a directory. Writes
+ * go to a temporary file that is renamed into place, so a reader never sees half an object.
+ * Conditional writes use an exclusive lock file beside the object.
+ */
+import { createReadStream } from 'node:fs';
+import { link, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { NixcacheError, StoreError } from '../errors.js';
+import { type ByteSource, toAsyncIterable } from '../internal/iter.js';
+import type {
+  ListOptions,
+  ObjectBody,
+  ObjectInfo,
+  PutOptions,
+  ReadOptions,
+  StorageBackend,
+} from './backend.js';
+import { checkKey } from './layout.js';
+
+let tmpCounter = 0;
+
+function etagOf(s: { mtimeMs: number; size: number; ino: number }): string {
+  return `${s.ino}-${s.size}-${s.mtimeMs}`;
+}
+
+function isErrno(e: unknown, ...codes: string[]): boolean {
+  return codes.includes((e as NodeJS.ErrnoException)?.code ?? '');
+}
+
+function ioError(location: string, operation: string, key: string, e: unknown): NixcacheError {
+  if (e instanceof NixcacheError) return e;
+  if ((e as Error)?.name === 'AbortError') {
+    return new StoreError(
+      'ABORTED',
+      `${location}/${key}: ${operation} aborted`,
+      { operation, url: location },
+      { cause: e },
+    );
+  }
+  return new StoreError(
+    'IO',
+    `${location}/${key}: ${operation} failed: ${(e as Error).message}`,
+    {
+      operation,
+      url: `${location}/${key}`,
+    },
+    { cause: e },
+  );
+}
+
+/** Stores objects as files under `root`. */
+export class FileBackend implements StorageBackend {
+  readonly location: string;
+  readonly conditionalWrites = true;
+  readonly #root: string;
+
+  constructor(root: string) {
+    this.#root = root;
+    this.location = `file://${root}`;
+  }
+
+  #path(key: string): string {
+    return join(this.#root, checkKey(key));
+  }
+
+  async get(key: string, options: ReadOptions = {}): Promise<ObjectBody | undefined> {
+    const path = this.#path(key);
+    let info: ObjectInfo;
+    try {
+      const s = await stat(path);
+      if (!s.isFile()) return undefined;
+      info = { size: s.size, etag: etagOf(s) };
+    } catch (e) {
+      if (isErrno(e, 'ENOENT', 'ENOTDIR')) return undefined;
+      throw ioError(this.location, 'read', key, e);
+    }
+    const stream = createReadStream(path, { highWaterMark: 1 << 20, signal: options.signal });
+    const location = this.location;
+    async function* body(): AsyncGenerator<Uint8Array> {
+      try {
+        for await (const chunk of stream) yield chunk as Uint8Array;
+      } catch (e) {
+        throw ioError(location, 'read', key, e);
+      }
+    }
+    return { ...info, body: body() };
+  }
+
+  async head(key: string, _options: ReadOptions = {}): Promise<ObjectInfo | undefined> {
+    try {
+      const s = await stat(this.#path(key));
+      return s.isFile() ? { size: s.size, etag: etagOf(s) } : undefined;
+    } catch (e) {
+      if (isErrno(e, 'ENOENT', 'ENOTDIR')) return undefined;
+      throw ioError(this.location, 'stat', key, e);
+    }
+  }
+
+  async put(key: string, body: ByteSource, options: PutOptions): Promise<ObjectInfo> {
+    const path = this.#path(key);
+    const tmp = `${path}.tmp.${process.pid}.${tmpCounter++}`;
+    try {
+      await mkdir(dirname(path), { recursive: true });
+      const handle = await open(tmp, 'wx', 0o644);
+      try {
+        for await (const chunk of toAsyncIterable(body)) {
+          options.signal?.throwIfAborted();
+          await handle.write(chunk);
+        }
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      options.signal?.throwIfAborted();
+      if (options.ifNoneMatch) {
+        // link() fails if the target exists: create-if-absent without a race.
+        try {
+          await link(tmp, path);
+        } catch (e) {
+          if (isErrno(e, 'EEXIST')) throw this.#conflict(key, 'it already exists');
+          throw e;
+        }
+        await unlink(tmp);
+      } else if (options.ifMatch !== undefined) {
+        await this.#withLock(path, async () => {
+          const current = await this.head(key);
+          if (current?.etag !== options.ifMatch) throw this.#conflict(key, 'it changed since it was read');
+          await rename(tmp, path);
+        });
+      } else {
+        await rename(tmp, path);
+      }
+      const s = await stat(path);
+      return { size: s.size, etag: etagOf(s) };
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw ioError(this.location, 'write', key, e);
+    }
+  }
+
+  #conflict(key: string, why: string): NixcacheError {
+    return new StoreError('CONFLICT', `${this.location}/${key}: conditional write refused: ${why}`, {
+      operation: 'write',
+      url: `${this.location}/${key}`,
+    });
+  }
+
+  async #withLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
+    const lock = `${path}.lock`;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await (await open(lock, 'wx')).close();
+        break;
+      } catch (e) {
+        if (!isErrno(e, 'EEXIST') || attempt > 200) throw e;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+    try {
+      return await fn();
+    } finally {
+      await rm(lock, { force: true });
+    }
+  }
+
+  async *list(prefix: string, options: ListOptions = {}): AsyncGenerator<string> {
+    const slash = prefix.lastIndexOf('/');
+    const dir = slash < 0 ? '' : prefix.slice(0, slash);
+    if (dir) checkKey(dir, 'prefix');
+    const start = slash < 0 ? prefix : prefix.slice(slash + 1);
+    yield* this.#walk(dir, start, options.recursive ?? true, options.signal);
+  }
+
+  async *#walk(
+    dir: string,
+    namePrefix: string,
+    recursive: boolean,
+    signal?: AbortSignal,
+  ): AsyncGenerator<string> {
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = await readdir(join(this.#root, dir), { withFileTypes: true });
+    } catch (e) {
+      if (isErrno(e, 'ENOENT', 'ENOTDIR')) return;
+      throw ioError(this.location, 'list', dir, e);
+    }
+    for (const entry of entries) {
+      signal?.throwIfAborted();
+      if (!entry.name.startsWith(namePrefix) || entry.name.includes('.tmp.') || entry.name.endsWith('.lock'))
+        continue;
+      const key = dir ? `${dir}/${entry.name}` : entry.name;
+      if (entry.isFile()) yield key;
+      else if (entry.isDirectory() && recursive) yield* this.#walk(key, '', true, signal);
+    }
+  }
+
+  async delete(key: string, _options: ReadOptions = {}): Promise<void> {
+    try {
+      await unlink(this.#path(key));
+    } catch (e) {
+      if (!isErrno(e, 'ENOENT')) throw ioError(this.location, 'delete', key, e);
+    }
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * `nixcache/store`: binary cache stores over file://, http(s):// and s3:// (nix-formats.md §7-§8).
+ */
+export type {
+  ListOptions,
+  ObjectBody,
+  ObjectInfo,
+  PutOptions,
+  ReadOptions,
+  StorageBackend,
+} from './backend.js';
+export { BinaryCacheStore, type GetNarOptions, type PathQuery, type PutFileOptions } from './binary-cache.js';
+export { type CacheInfo, formatCacheInfo, parseCacheInfo } from './cache-info.js';
+export {
+  CACHE_INFO_KEY,
+  CONTENT_TYPES,
+  contentTypeFor,
+  listingKey,
+  narInfoKey,
+  narKey,
+  narUrlToKey,
+} from './layout.js';
+export { type OpenStoreOptions, openStore } from './open.js';
+export { parseStoreUrl, type StoreConfig, type StoreScheme } from './url.js';

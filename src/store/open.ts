@@ -1,0 +1,61 @@
+/**
+ * `openStore(url)`: parses a Nix store URL and loads only the driver it needs (the AWS SDK is
+ * imported only for s3:// URLs).
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import { BinaryCacheStore } from './binary-cache.js';
+import { parseStoreUrl, type StoreConfig } from './url.js';
+
+export interface OpenStoreOptions {
+  /** Use this S3 client instead of building one from the URL (s3:// only). */
+  readonly s3Client?: S3Client;
+  /** fetch implementation for http(s):// stores. */
+  readonly fetch?: typeof fetch;
+  /** Extra HTTP headers for http(s):// stores (e.g. Authorization). */
+  readonly headers?: Record<string, string>;
+  /** Where warnings about unknown or ignored URL parameters go (default: console.warn). */
+  readonly onWarning?: (message: string) => void;
+}
+
+/**
+ * Opens a binary cache store from a URL as Nix spells it.
+ *
+ * @throws {NixcacheError} BAD_STORE_URL naming the parameter; MISSING_DEPENDENCY when the AWS SDK
+ *   is not installed for an s3:// URL.
+ * @example const store = await openStore('s3://nix-cache?endpoint=http://127.0.0.1:9000&region=us-east-1')
+ */
+export async function openStore(
+  url: string | StoreConfig,
+  options: OpenStoreOptions = {},
+): Promise<BinaryCacheStore> {
+  const config = typeof url === 'string' ? parseStoreUrl(url) : url;
+  const warn = options.onWarning ?? ((m: string) => console.warn(`nixcache: ${m}`));
+  for (const w of config.warnings) warn(`${config.baseUrl}: ${w}`);
+  switch (config.scheme) {
+    case 'file': {
+      const { FileBackend } = await import('./file.js');
+      return new BinaryCacheStore(config, new FileBackend(config.path!));
+    }
+    case 'http':
+    case 'https': {
+      const { HttpBackend } = await import('./http.js');
+      return new BinaryCacheStore(
+        config,
+        new HttpBackend(config.baseUrl, {
+          ...(options.fetch && { fetch: options.fetch }),
+          ...(options.headers && { headers: options.headers }),
+        }),
+      );
+    }
+    case 's3': {
+      const { createS3Backend } = await import('./s3.js');
+      return new BinaryCacheStore(
+        config,
+        await createS3Backend(config, {
+          ...(options.s3Client && { client: options.s3Client }),
+          onWarning: warn,
+        }),
+      );
+    }
+  }
+}

@@ -1,0 +1,978 @@
+/**
+ * The s3:// storage driver on `@aws-sdk/client-s3` (nix-formats.md §7-§8, design.md §5). This is
+ * the only file that imports the AWS SDK; `open.ts` loads it with `import('./s3.js')`.
+ *
+ * - Client: region (default us-east-1), path-style addressing whenever an endpoint is set,
+ *   credentials from the SDK's default chain or `profile=`, and checksums only when an operation
+ *   requires them: with the SDK's defaults a streamed PutObject is sent with aws-chunked framing
+ *   and a CRC32 trailer, which S3-compatible servers store inside the object (measured with
+ *   s3rver) or reject (R2, Garage: nix-formats.md §13).
+ * - Writes: a single streamed PutObject when the size is known and small enough; otherwise a
+ *   multipart upload through `@aws-sdk/lib-storage` with at most 10,000 parts and a bounded
+ *   number of parts in memory. A body that fails midway leaves no object under the key, and a
+ *   failed multipart upload is aborted.
+ * - Reads: 404 and 403 both mean absent (nix-formats.md §7.3).
+ * - Bucket administration for `initCache`: create the bucket, anonymous read (bucket policy) and
+ *   expiry (lifecycle rule), with an UNSUPPORTED error naming the servers that have them.
+ */
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  GetBucketLifecycleConfigurationCommand,
+  GetBucketPolicyCommand,
+  GetObjectCommand,
+  type GetObjectCommandOutput,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  type LifecycleRule,
+  ListObjectsV2Command,
+  PutBucketLifecycleConfigurationCommand,
+  PutBucketPolicyCommand,
+  PutObjectCommand,
+  type PutObjectCommandInput,
+  S3Client,
+  type S3ClientConfig,
+  type StorageClass,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { type ErrorCode, NixcacheError, StoreError } from '../errors.js';
+import { type ByteSource, toAsyncIterable } from '../internal/iter.js';
+import type { ObjectBody, ObjectInfo, PutOptions, ReadOptions, StorageBackend } from './backend.js';
+import type { StoreConfig } from './url.js';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+/** Largest object a single PutObject may write (AWS limit; Nix uses the same bound). */
+export const S3_MAX_SINGLE_PUT = 5 * GiB;
+/** Most parts a multipart upload may have. */
+export const S3_MAX_PARTS = 10_000;
+/** Smallest part size S3 accepts (except for the last part). */
+export const S3_MIN_PART_SIZE = 5 * MiB;
+/** Statement id of the anonymous-read statement nixcache adds to a bucket policy. */
+export const PUBLIC_READ_SID = 'NixcachePublicRead';
+/** Id of the lifecycle rule nixcache adds for expiry. */
+export const EXPIRY_RULE_ID = 'nixcache-expiry';
+
+/** Options of {@link S3Backend}. */
+export interface S3BackendOptions {
+  /** Use this client instead of building one from the store URL (region, endpoint, profile are then the client's). */
+  readonly client?: S3Client;
+  /** Explicit credentials (or a provider) instead of the SDK's default chain / `profile=`. */
+  readonly credentials?: S3ClientConfig['credentials'];
+  /** Where non-fatal problems go (e.g. a multipart upload the server would not abort). */
+  readonly onWarning?: (message: string) => void;
+  /** Attempts per request, including the first (SDK default 3). */
+  readonly maxAttempts?: number;
+  /** Parts of one multipart upload in flight at once (default 2); memory ≈ (queueSize + 1) × part size. */
+  readonly queueSize?: number;
+}
+
+/** What {@link S3Backend.ensureBucket} did. */
+export interface EnsureBucketResult {
+  readonly created: boolean;
+}
+
+/** Error codes S3 uses for credentials it does not accept. */
+const CREDENTIAL_CODES = new Set([
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'InvalidToken',
+  'ExpiredToken',
+  'TokenRefreshRequired',
+  'InvalidSecurity',
+  'RequestTimeTooSkewed',
+  'AuthorizationHeaderMalformed',
+]);
+
+/** Node/undici error codes that mean the network, not the server, failed. */
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EHOSTDOWN',
+  'ERR_STREAM_PREMATURE_CLOSE',
+]);
+
+interface SdkErrorShape {
+  name?: string;
+  message?: string;
+  code?: string;
+  Code?: string;
+  $metadata?: { httpStatusCode?: number };
+  $response?: { headers?: Record<string, string | undefined> };
+  errors?: unknown[];
+}
+
+function shape(e: unknown): SdkErrorShape {
+  return typeof e === 'object' && e !== null ? (e as SdkErrorShape) : { message: String(e) };
+}
+
+function httpStatus(e: unknown): number | undefined {
+  return shape(e).$metadata?.httpStatusCode;
+}
+
+/** The S3 error code (`NoSuchKey`, `AccessDenied`, …) of an SDK error. */
+function s3Code(e: unknown): string | undefined {
+  const s = shape(e);
+  return s.Code ?? s.name;
+}
+
+function isAbort(e: unknown): boolean {
+  const s = shape(e);
+  return s.name === 'AbortError' || s.code === 'ABORT_ERR';
+}
+
+function isNetwork(e: unknown): boolean {
+  const s = shape(e);
+  if (s.code && NETWORK_CODES.has(s.code)) return true;
+  if (s.code?.startsWith('UND_ERR_')) return true;
+  if (s.name === 'TimeoutError' || s.name === 'RequestTimeout') return true;
+  // Happy-eyeballs connection failures arrive as an AggregateError of per-address errors.
+  if (Array.isArray(s.errors) && s.errors.some(isNetwork)) return true;
+  return false;
+}
+
+function absent(e: unknown): boolean {
+  const status = httpStatus(e);
+  if (status === 404) return s3Code(e) !== 'NoSuchBucket';
+  if (status === 403) return !CREDENTIAL_CODES.has(s3Code(e) ?? '');
+  return false;
+}
+
+/**
+ * A controller that aborts when `outer` does (or when aborted itself), and `dispose()` to detach
+ * from `outer` afterwards, so a long-lived caller signal does not collect one listener per call.
+ */
+function linkSignal(outer: AbortSignal | undefined): { controller: AbortController; dispose(): void } {
+  const controller = new AbortController();
+  if (!outer) return { controller, dispose() {} };
+  if (outer.aborted) {
+    controller.abort(outer.reason);
+    return { controller, dispose() {} };
+  }
+  const onAbort = () => controller.abort(outer.reason);
+  outer.addEventListener('abort', onAbort, { once: true });
+  return { controller, dispose: () => outer.removeEventListener('abort', onAbort) };
+}
+
+/** Rejects with the signal's reason when it aborts before `promise` settles. */
+function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** S3 wants ETags quoted in If-Match; accept both forms from callers. */
+function quoteEtag(etag: string): string {
+  return etag.startsWith('"') || etag.startsWith('W/') ? etag : `"${etag}"`;
+}
+
+/**
+ * Builds the anonymous-read bucket policy statement for `bucket`/`prefix` (the shape AWS documents
+ * for "granting read-only permission to anonymous users", and what MinIO's `mc anonymous set
+ * download` writes for objects).
+ *
+ * @example publicReadStatement('cache', '') // { Sid: 'NixcachePublicRead', …, Resource: ['arn:aws:s3:::cache/*'] }
+ */
+export function publicReadStatement(bucket: string, prefix: string): Record<string, unknown> {
+  return {
+    Sid: PUBLIC_READ_SID,
+    Effect: 'Allow',
+    Principal: { AWS: ['*'] },
+    Action: ['s3:GetObject'],
+    Resource: [`arn:aws:s3:::${bucket}/${prefix ? `${prefix}/` : ''}*`],
+  };
+}
+
+/**
+ * A {@link StorageBackend} on an S3 bucket (AWS S3, MinIO, R2, Garage, s3rver, …).
+ *
+ * @example
+ * const backend = new S3Backend(parseStoreUrl('s3://cache?endpoint=http://127.0.0.1:9000'), {});
+ * await backend.put('nix-cache-info', new TextEncoder().encode('StoreDir: /nix/store\n'), { contentType: 'text/x-nix-cache-info' });
+ */
+export class S3Backend implements StorageBackend {
+  readonly location: string;
+  readonly conditionalWrites = true;
+  /** The S3 client in use (the caller's, or one built from the store URL). */
+  readonly client: S3Client;
+  readonly bucket: string;
+  /** Key prefix inside the bucket, '' for none. */
+  readonly prefix: string;
+  /** The endpoint URL requests go to, for messages. */
+  readonly endpointUrl: string;
+  readonly #config: StoreConfig;
+  readonly #ownsClient: boolean;
+  readonly #warn: (message: string) => void;
+  readonly #queueSize: number;
+  /** Where credentials come from, for messages. */
+  readonly #credentialsFrom: string;
+
+  /**
+   * @throws {NixcacheError} BAD_ARGUMENT when the config is not an s3:// store with a bucket.
+   */
+  constructor(config: StoreConfig, options: S3BackendOptions = {}) {
+    if (config.scheme !== 's3' || !config.bucket) {
+      throw new NixcacheError(
+        'BAD_ARGUMENT',
+        `S3Backend needs an s3://bucket store URL, got ${config.baseUrl}`,
+        {
+          url: config.baseUrl,
+        },
+      );
+    }
+    this.#config = config;
+    this.bucket = config.bucket;
+    this.prefix = config.prefix;
+    this.location = config.baseUrl;
+    this.endpointUrl = config.endpoint ?? `https://s3.${config.region}.amazonaws.com`;
+    this.#warn = options.onWarning ?? ((m) => console.warn(`nixcache: ${m}`));
+    this.#queueSize = Math.max(1, options.queueSize ?? 2);
+    this.#credentialsFrom = options.client
+      ? 'the S3 client given to nixcache'
+      : options.credentials !== undefined
+        ? 'the credentials given to nixcache'
+        : config.profile
+          ? `profile '${config.profile}'`
+          : 'the default AWS credential chain';
+    if (options.client) {
+      this.client = options.client;
+      this.#ownsClient = false;
+    } else {
+      this.client = new S3Client(s3ClientConfig(config, options));
+      this.#ownsClient = true;
+    }
+  }
+
+  /** Full object key for a store-relative key. */
+  objectKey(key: string): string {
+    return this.prefix ? `${this.prefix}/${key}` : key;
+  }
+
+  #url(key?: string): string {
+    return key === undefined ? `s3://${this.bucket}` : `s3://${this.bucket}/${this.objectKey(key)}`;
+  }
+
+  /** Maps an SDK failure to a NixcacheError naming the object, the operation and the endpoint. */
+  #fail(operation: string, key: string | undefined, e: unknown, signal?: AbortSignal): NixcacheError {
+    if (e instanceof NixcacheError) return e;
+    const url = this.#url(key);
+    const s = shape(e);
+    const status = httpStatus(e);
+    const code = s3Code(e);
+    const server = s.$response?.headers?.server;
+    const data = {
+      url,
+      operation,
+      endpoint: this.endpointUrl,
+      ...(status !== undefined && { status }),
+      ...(code !== undefined && { s3Code: code }),
+      ...(server !== undefined && { server }),
+      ...(this.#config.profile !== undefined && { profile: this.#config.profile }),
+    };
+    const where = `(endpoint ${this.endpointUrl})`;
+    const make = (errorCode: ErrorCode, reason: string) =>
+      new StoreError(errorCode, `${url}: ${operation} failed: ${reason} ${where}`, data, { cause: e });
+
+    if (signal?.aborted || isAbort(e)) return make('ABORTED', 'aborted');
+    const credentialsFrom = this.#credentialsFrom;
+    if (s.name === 'CredentialsProviderError') {
+      return make(
+        'IO',
+        `no usable AWS credentials from ${credentialsFrom} (${s.message}); set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ` +
+          `~/.aws/credentials, or profile= in the store URL`,
+      );
+    }
+    if (status === undefined) {
+      if (isNetwork(e)) return make('NETWORK', describeNetworkError(e));
+      return make('IO', s.message || String(e));
+    }
+    const detail = s.message && s.message !== code && s.message !== 'UnknownError' ? `: ${s.message}` : '';
+    const reason = `HTTP ${status}${code ? ` ${code}` : ''}${detail}`;
+    if (code && CREDENTIAL_CODES.has(code)) {
+      return make('IO', `the server rejected the credentials from ${credentialsFrom} (${reason})`);
+    }
+    if (status === 412 || code === 'PreconditionFailed' || code === 'ConditionalRequestConflict') {
+      return make('CONFLICT', `precondition failed, the object changed or exists (${reason})`);
+    }
+    if (status === 501 || code === 'NotImplemented') {
+      return make('UNSUPPORTED', `not implemented by the server${server ? ` (${server})` : ''} (${reason})`);
+    }
+    if (code === 'NoSuchBucket') {
+      return make('NOT_FOUND', `bucket '${this.bucket}' does not exist (${reason})`);
+    }
+    if (status >= 500 || status === 429 || code === 'SlowDown' || code === 'RequestTimeout') {
+      return make('NETWORK', reason);
+    }
+    return make('IO', reason);
+  }
+
+  /**
+   * Reads an object as a stream; undefined when absent (404, or 403 other than a credentials error).
+   * The stream errors with NETWORK when the connection breaks or the body is shorter than its
+   * Content-Length, and with ABORTED when the signal fires. Read the body to its end or stop
+   * iterating (`break`/`return()`): a body never iterated keeps its connection until collected.
+   *
+   * @throws {NixcacheError} NETWORK, IO, NOT_FOUND (no such bucket), ABORTED.
+   * @example const obj = await backend.get('nix-cache-info'); if (obj) for await (const c of obj.body) …
+   */
+  async get(key: string, options: ReadOptions = {}): Promise<ObjectBody | undefined> {
+    const signal = options.signal;
+    let res: GetObjectCommandOutput;
+    try {
+      signal?.throwIfAborted();
+      res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }), {
+        abortSignal: signal,
+      });
+    } catch (e) {
+      if (!signal?.aborted && absent(e)) return undefined;
+      throw this.#fail('GetObject', key, e, signal);
+    }
+    const body = res.Body as (AsyncIterable<Uint8Array> & { destroy?: (e?: Error) => void }) | undefined;
+    const size = res.ContentLength;
+    return {
+      ...(size !== undefined && { size }),
+      ...(res.ETag !== undefined && { etag: res.ETag }),
+      ...(res.ContentType !== undefined && { contentType: res.ContentType }),
+      ...(res.ContentEncoding !== undefined && { contentEncoding: res.ContentEncoding }),
+      body: this.#readBody(key, body, size, signal),
+    };
+  }
+
+  async *#readBody(
+    key: string,
+    body: (AsyncIterable<Uint8Array> & { destroy?: (e?: Error) => void }) | undefined,
+    expected: number | undefined,
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<Uint8Array> {
+    if (!body) return;
+    let received = 0;
+    let finished = false;
+    const onAbort = () => body.destroy?.(Object.assign(new Error('aborted'), { name: 'AbortError' }));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      signal?.throwIfAborted();
+      for await (const chunk of body) {
+        received += chunk.length;
+        yield chunk;
+      }
+      finished = true;
+    } catch (e) {
+      throw this.#fail('GetObject (reading the body)', key, e, signal);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      if (!finished) body.destroy?.();
+    }
+    if (expected !== undefined && received !== expected) {
+      throw new StoreError(
+        'NETWORK',
+        `${this.#url(key)}: GetObject failed: the body ended after ${received} of ${expected} bytes (endpoint ${this.endpointUrl})`,
+        {
+          url: this.#url(key),
+          operation: 'GetObject',
+          endpoint: this.endpointUrl,
+          expected: String(expected),
+          actual: String(received),
+        },
+      );
+    }
+  }
+
+  /**
+   * Object metadata; undefined when absent (HEAD has no body, so any 403 counts as absent, as in Nix).
+   *
+   * @throws {NixcacheError} NETWORK, IO, ABORTED.
+   * @example if (await backend.head('abc….narinfo')) …
+   */
+  async head(key: string, options: ReadOptions = {}): Promise<ObjectInfo | undefined> {
+    const signal = options.signal;
+    try {
+      signal?.throwIfAborted();
+      const res = await this.client.send(
+        new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }),
+        {
+          abortSignal: signal,
+        },
+      );
+      return {
+        ...(res.ContentLength !== undefined && { size: res.ContentLength }),
+        ...(res.ETag !== undefined && { etag: res.ETag }),
+        ...(res.ContentType !== undefined && { contentType: res.ContentType }),
+        ...(res.ContentEncoding !== undefined && { contentEncoding: res.ContentEncoding }),
+      };
+    } catch (e) {
+      if (!signal?.aborted && absent(e)) return undefined;
+      throw this.#fail('HeadObject', key, e, signal);
+    }
+  }
+
+  /**
+   * Writes an object, choosing the request shape from the size (`options.size`, or the length of
+   * a Uint8Array body):
+   * - known size up to multipart-chunk-size (5 MiB by default): read into memory first, then one
+   *   PutObject with Content-MD5, so a body that fails never starts a request;
+   * - known size up to the multipart threshold (100 MiB; or up to 5 GiB when `multipart-upload`
+   *   is off, as in Nix): one PutObject streaming the body with its Content-Length;
+   * - larger or unknown size: a multipart upload (lib-storage) with parts of
+   *   max(multipart-chunk-size, size / 10000) and at most `queueSize` parts in flight, so memory
+   *   stays near (queueSize + 1) × part size. Unknown sizes use multipart-chunk-size parts (at most
+   *   10,000 × that: 48.8 GiB with 5 MiB parts); a body shorter than one part becomes one PutObject.
+   *
+   * A body that errors or an abort leaves no object under the key: the streamed request is cut
+   * short (S3 refuses a body shorter than its Content-Length; s3rver alone stores the partial
+   * body) and a multipart upload is never completed and is aborted (a server that refuses the
+   * abort, like s3rver, only produces a warning).
+   *
+   * @throws {NixcacheError} CONFLICT when `ifMatch`/`ifNoneMatch` does not hold (HTTP 412);
+   *   NETWORK (connection, timeout, 5xx), IO (other HTTP errors, credentials), ABORTED; the body
+   *   source's own NixcacheError unchanged (other source errors as IO with the cause);
+   *   BAD_ARGUMENT when the body's length differs from `size`.
+   * @example await backend.put('nar/x.nar.xz', chunks, { contentType: 'application/x-nix-nar', size })
+   */
+  async put(key: string, body: ByteSource, options: PutOptions): Promise<ObjectInfo> {
+    const size = options.size ?? (body instanceof Uint8Array ? body.length : undefined);
+    const config = this.#config;
+    const bufferLimit = Math.max(config.multipartChunkSize, S3_MIN_PART_SIZE);
+    const mode: 'buffered' | 'streamed' | 'multipart' =
+      size === undefined ||
+      size > S3_MAX_SINGLE_PUT ||
+      (config.multipartUpload && size > config.multipartThreshold)
+        ? 'multipart'
+        : size <= bufferLimit
+          ? 'buffered'
+          : 'streamed';
+    const link = linkSignal(options.signal);
+    const internal = link.controller;
+    const signal = internal.signal;
+    let sourceError: unknown;
+    let received = 0;
+    const source = toAsyncIterable(body);
+    const url = this.#url(key);
+    async function* guarded(): AsyncGenerator<Uint8Array> {
+      const it = source[Symbol.asyncIterator]();
+      let done = false;
+      try {
+        for (;;) {
+          signal.throwIfAborted();
+          const r = await raceAbort(it.next(), signal);
+          if (r.done) {
+            done = true;
+            break;
+          }
+          received += r.value.length;
+          if (size !== undefined && received > size) {
+            throw new NixcacheError(
+              'BAD_ARGUMENT',
+              `${url}: the body is longer than the declared size ${size}`,
+              {
+                url,
+                expected: String(size),
+              },
+            );
+          }
+          yield r.value;
+        }
+        if (size !== undefined && received !== size) {
+          throw new NixcacheError(
+            'BAD_ARGUMENT',
+            `${url}: the body ended after ${received} bytes, but its declared size is ${size}`,
+            { url, expected: String(size), actual: String(received) },
+          );
+        }
+      } catch (e) {
+        if (!signal.aborted) {
+          sourceError = e;
+          // A failing body must abort the request: a piped stream's error does not end it.
+          internal.abort(e);
+        }
+        throw e;
+      } finally {
+        if (!done) void Promise.resolve(it.return?.()).catch(() => {});
+      }
+    }
+    let readable: Readable | undefined;
+    const stream = () => {
+      readable = Readable.from(guarded());
+      // Failures are kept in sourceError and surface through the request; without a listener a
+      // piped stream's 'error' event would be unhandled.
+      readable.on('error', () => {});
+      return readable;
+    };
+
+    const params: PutObjectCommandInput = {
+      Bucket: this.bucket,
+      Key: this.objectKey(key),
+      ContentType: options.contentType,
+      ...(options.contentEncoding && { ContentEncoding: options.contentEncoding }),
+      ...(config.storageClass && { StorageClass: config.storageClass as StorageClass }),
+      ...(options.ifMatch !== undefined && { IfMatch: quoteEtag(options.ifMatch) }),
+      ...(options.ifNoneMatch && { IfNoneMatch: '*' }),
+      ...(size !== undefined && { ContentLength: size }),
+    };
+    const failed = { operation: mode === 'multipart' ? 'multipart upload' : 'PutObject' };
+    try {
+      options.signal?.throwIfAborted();
+      let etag: string | undefined;
+      if (mode === 'buffered') {
+        const bytes = await collect(guarded(), size ?? 0);
+        const res = await this.client.send(
+          new PutObjectCommand({
+            ...params,
+            Body: bytes,
+            ContentMD5: createHash('md5').update(bytes).digest('base64'),
+          }),
+          { abortSignal: signal },
+        );
+        etag = res.ETag;
+      } else if (mode === 'streamed') {
+        const res = await this.client.send(new PutObjectCommand({ ...params, Body: stream() }), {
+          abortSignal: signal,
+        });
+        etag = res.ETag;
+      } else {
+        const partSize = Math.max(bufferLimit, Math.ceil((size ?? 0) / S3_MAX_PARTS));
+        const upload = new Upload({
+          client: this.#uploadClient(key, signal, failed),
+          params: { ...params, Body: stream() },
+          partSize,
+          queueSize: this.#queueSize,
+          leavePartsOnError: false,
+        });
+        const res = await upload.done();
+        etag = res.ETag;
+      }
+      return { size: received, ...(etag !== undefined && { etag }) };
+    } catch (e) {
+      if (options.signal?.aborted) throw this.#fail(failed.operation, key, e, options.signal);
+      if (sourceError !== undefined) {
+        if (sourceError instanceof NixcacheError) throw sourceError;
+        const operation = failed.operation;
+        throw new StoreError(
+          'IO',
+          `${url}: ${operation} failed: reading the body failed: ${shape(sourceError).message} (endpoint ${this.endpointUrl})`,
+          { url, operation, endpoint: this.endpointUrl },
+          { cause: sourceError },
+        );
+      }
+      throw this.#fail(failed.operation, key, e);
+    } finally {
+      link.dispose();
+      // After a failure nobody reads the body any more: close it so the source can clean up.
+      readable?.destroy();
+    }
+  }
+
+  /**
+   * The client lib-storage talks through: every request carries the put's signal, the name of
+   * a failing request is noted for the error message, and a failed AbortMultipartUpload (s3rver
+   * answers 405) becomes a warning so the original error survives.
+   */
+  #uploadClient(key: string, signal: AbortSignal, failed: { operation: string }): S3Client {
+    const client = this.client;
+    const warn = this.#warn;
+    const url = this.#url(key);
+    const endpoint = this.endpointUrl;
+    const sendAny = client.send.bind(client) as (
+      c: unknown,
+      o?: { abortSignal?: AbortSignal },
+    ) => Promise<unknown>;
+    const send = async (command: unknown): Promise<unknown> => {
+      if (command instanceof AbortMultipartUploadCommand) {
+        try {
+          // Not the put's signal: the abort must still go out after the caller aborted.
+          return await sendAny(command, { abortSignal: AbortSignal.timeout(30_000) });
+        } catch (e) {
+          const s = shape(e);
+          const status = httpStatus(e);
+          warn(
+            `${url}: could not abort multipart upload ${command.input.UploadId ?? ''} ` +
+              `(${status !== undefined ? `HTTP ${status} ` : ''}${s3Code(e) ?? ''}: ${s.message ?? ''}) ` +
+              `(endpoint ${endpoint}); its parts stay until a lifecycle rule or an operator removes them`,
+          );
+          return {};
+        }
+      }
+      try {
+        return await sendAny(command, { abortSignal: signal });
+      } catch (e) {
+        failed.operation = (command as object).constructor.name.replace(/Command$/, '');
+        throw e;
+      }
+    };
+    return new Proxy(client, {
+      get(target, prop, receiver) {
+        if (prop === 'send') return send;
+        return Reflect.get(target, prop, receiver);
+      },
+    });
+  }
+
+  /**
+   * Every key (relative to the store prefix) that starts with `prefix`, page by page
+   * (ListObjectsV2 with continuation tokens).
+   *
+   * @throws {NixcacheError} NETWORK, IO, NOT_FOUND (no such bucket), ABORTED.
+   * @example for await (const key of backend.list('')) if (key.endsWith('.narinfo')) …
+   */
+  async *list(prefix: string, options: ReadOptions = {}): AsyncIterable<string> {
+    const signal = options.signal;
+    const base = this.prefix ? `${this.prefix}/` : '';
+    let token: string | undefined;
+    do {
+      let page: { Contents?: { Key?: string }[]; IsTruncated?: boolean; NextContinuationToken?: string };
+      try {
+        signal?.throwIfAborted();
+        page = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: base + prefix,
+            ...(token !== undefined && { ContinuationToken: token }),
+          }),
+          { abortSignal: signal },
+        );
+      } catch (e) {
+        throw this.#fail('ListObjectsV2', prefix, e, signal);
+      }
+      for (const item of page.Contents ?? []) {
+        if (item.Key?.startsWith(base)) yield item.Key.slice(base.length);
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+  }
+
+  /**
+   * Removes an object; absent objects are fine.
+   *
+   * @throws {NixcacheError} NETWORK, IO, ABORTED.
+   * @example await backend.delete('abc….narinfo')
+   */
+  async delete(key: string, options: ReadOptions = {}): Promise<void> {
+    const signal = options.signal;
+    try {
+      signal?.throwIfAborted();
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }), {
+        abortSignal: signal,
+      });
+    } catch (e) {
+      if (!signal?.aborted && httpStatus(e) === 404 && s3Code(e) !== 'NoSuchBucket') return;
+      throw this.#fail('DeleteObject', key, e, signal);
+    }
+  }
+
+  /**
+   * Creates the bucket when HeadBucket says it does not exist (with a LocationConstraint outside
+   * us-east-1). An existing bucket owned by the caller is fine.
+   *
+   * @throws {NixcacheError} CONFLICT when the name belongs to someone else; IO (403: no access),
+   *   NETWORK, ABORTED.
+   * @example const { created } = await backend.ensureBucket({ signal })
+   */
+  async ensureBucket(options: ReadOptions = {}): Promise<EnsureBucketResult> {
+    const signal = options.signal;
+    try {
+      signal?.throwIfAborted();
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: signal });
+      return { created: false };
+    } catch (e) {
+      if (signal?.aborted || httpStatus(e) !== 404) {
+        const err = this.#fail('HeadBucket', undefined, e, signal);
+        if (httpStatus(e) === 403 && err.code === 'IO') {
+          throw new StoreError(
+            'IO',
+            `${err.message}: the bucket exists but these credentials may not use it (or it belongs to another account)`,
+            err.data,
+            { cause: e },
+          );
+        }
+        throw err;
+      }
+    }
+    const region = this.#config.region;
+    try {
+      await this.client.send(
+        new CreateBucketCommand({
+          Bucket: this.bucket,
+          ...(region !== 'us-east-1' && {
+            CreateBucketConfiguration: { LocationConstraint: region as never },
+          }),
+        }),
+        { abortSignal: signal },
+      );
+      return { created: true };
+    } catch (e) {
+      const code = s3Code(e);
+      if (code === 'BucketAlreadyOwnedByYou') return { created: false };
+      if (code === 'BucketAlreadyExists') {
+        throw new StoreError(
+          'CONFLICT',
+          `${this.#url()}: CreateBucket failed: the bucket name is taken by another account (endpoint ${this.endpointUrl})`,
+          { url: this.#url(), operation: 'CreateBucket', endpoint: this.endpointUrl, s3Code: code },
+          { cause: e },
+        );
+      }
+      throw this.#fail('CreateBucket', undefined, e, signal);
+    }
+  }
+
+  #unsupported(e: NixcacheError, feature: string, supportedBy: string): NixcacheError {
+    if (e.code !== 'UNSUPPORTED') return e;
+    const server = typeof e.data.server === 'string' ? `${e.data.server} at ` : '';
+    return new StoreError(
+      'UNSUPPORTED',
+      `${this.#url()}: ${feature} is not implemented by the S3 server at ${server}${this.endpointUrl} ` +
+        `(${String(e.data.operation)} answered HTTP ${String(e.data.status ?? '?')} ${String(e.data.s3Code ?? '')}). ` +
+        supportedBy,
+      { ...e.data, feature },
+      { cause: e },
+    );
+  }
+
+  /**
+   * Lets anyone download the cache's objects without credentials: adds (or replaces) the statement
+   * `NixcachePublicRead` allowing anonymous `s3:GetObject` on `arn:aws:s3:::bucket/prefix/*` in the
+   * bucket policy, keeping other statements. Listing stays private, so a missing key answers 403,
+   * which Nix reads as absent.
+   *
+   * @throws {NixcacheError} UNSUPPORTED when the server has no bucket policies (s3rver, Garage, R2);
+   *   IO (e.g. AWS Block Public Access refuses public policies), NETWORK, ABORTED.
+   * @example await backend.setPublicRead({ signal })
+   */
+  async setPublicRead(options: ReadOptions = {}): Promise<void> {
+    const signal = options.signal;
+    const statements: unknown[] = [];
+    try {
+      signal?.throwIfAborted();
+      const res = await this.client.send(new GetBucketPolicyCommand({ Bucket: this.bucket }), {
+        abortSignal: signal,
+      });
+      if (res.Policy) {
+        const existing = JSON.parse(res.Policy) as { Statement?: unknown };
+        const list = Array.isArray(existing.Statement)
+          ? existing.Statement
+          : existing.Statement
+            ? [existing.Statement]
+            : [];
+        for (const s of list) if ((s as { Sid?: unknown }).Sid !== PUBLIC_READ_SID) statements.push(s);
+      }
+    } catch (e) {
+      // NoSuchBucketPolicy (404): nothing to keep. A server without policies (501; s3rver: 405)
+      // gets the PUT below, whose answer makes the clear error. Credentials, 403 (we could not
+      // keep the other statements) and network failures stop here.
+      if (!mayIgnoreGetFailure(e, signal) && !(e instanceof SyntaxError)) {
+        throw this.#fail('GetBucketPolicy', undefined, e, signal);
+      }
+    }
+    statements.push(publicReadStatement(this.bucket, this.prefix));
+    const policy = JSON.stringify({ Version: '2012-10-17', Statement: statements });
+    try {
+      await this.client.send(
+        withContentMd5(new PutBucketPolicyCommand({ Bucket: this.bucket, Policy: policy })),
+        {
+          abortSignal: signal,
+        },
+      );
+    } catch (e) {
+      const err = this.#fail('PutBucketPolicy', undefined, e, signal);
+      if (httpStatus(e) === 403 && err.code === 'IO') {
+        throw new StoreError(
+          'IO',
+          `${err.message}. On AWS, new buckets block public bucket policies: turn off BlockPublicPolicy ` +
+            `(S3 Block Public Access) for this bucket, or grant s3:PutBucketPolicy`,
+          err.data,
+          { cause: e },
+        );
+      }
+      throw this.#unsupported(
+        err,
+        'anonymous read access (a bucket policy, PutBucketPolicy)',
+        'Bucket policies work on AWS S3 and MinIO. Cloudflare R2 has none (make a bucket public with an ' +
+          'r2.dev subdomain or a custom domain), and Garage has none either (it uses per-key permissions and ' +
+          '`garage bucket website --allow` for anonymous reads).',
+      );
+    }
+  }
+
+  /**
+   * Expires objects under the store prefix `days` days after they were written: adds (or replaces)
+   * the lifecycle rule `nixcache-expiry` (Filter/Prefix, Expiration/Days), keeping other rules.
+   * Beware (NixOS/nix#8080): expiry counts from each object's upload, so a narinfo can outlive a
+   * NAR or a reference it needs when those were uploaded earlier and reused.
+   *
+   * @throws {NixcacheError} BAD_ARGUMENT when days is not a positive integer; UNSUPPORTED when the
+   *   server has no lifecycle rules (s3rver); IO, NETWORK, ABORTED.
+   * @example await backend.setExpiry(30, { signal })
+   */
+  async setExpiry(days: number, options: ReadOptions = {}): Promise<void> {
+    if (!Number.isSafeInteger(days) || days < 1) {
+      throw new NixcacheError('BAD_ARGUMENT', `expiry must be a whole number of days >= 1, got ${days}`, {
+        field: 'days',
+        actual: String(days),
+      });
+    }
+    const signal = options.signal;
+    const rules: LifecycleRule[] = [];
+    try {
+      signal?.throwIfAborted();
+      const res = await this.client.send(
+        new GetBucketLifecycleConfigurationCommand({ Bucket: this.bucket }),
+        {
+          abortSignal: signal,
+        },
+      );
+      for (const r of res.Rules ?? []) if (r.ID !== EXPIRY_RULE_ID) rules.push(r);
+    } catch (e) {
+      // NoSuchLifecycleConfiguration (404): nothing to keep; see setPublicRead for the rest.
+      if (!mayIgnoreGetFailure(e, signal)) {
+        throw this.#fail('GetBucketLifecycleConfiguration', undefined, e, signal);
+      }
+    }
+    rules.push({
+      ID: EXPIRY_RULE_ID,
+      Status: 'Enabled',
+      // Garage accepts the prefix only inside Filter, never the deprecated Rule/Prefix.
+      Filter: { Prefix: this.prefix ? `${this.prefix}/` : '' },
+      Expiration: { Days: days },
+    });
+    try {
+      await this.client.send(
+        withContentMd5(
+          new PutBucketLifecycleConfigurationCommand({
+            Bucket: this.bucket,
+            LifecycleConfiguration: { Rules: rules },
+          }),
+        ),
+        { abortSignal: signal },
+      );
+    } catch (e) {
+      throw this.#unsupported(
+        this.#fail('PutBucketLifecycleConfiguration', undefined, e, signal),
+        'expiry of old objects (a lifecycle rule, PutBucketLifecycleConfiguration)',
+        'Lifecycle expiration rules work on AWS S3, MinIO, Cloudflare R2 and Garage (Garage: Expiration ' +
+          'and AbortIncompleteMultipartUpload only).',
+      );
+    }
+  }
+
+  /**
+   * Releases the sockets of a client this backend built (a caller's client is left alone).
+   *
+   * @example await backend.close()
+   */
+  async close(): Promise<void> {
+    if (this.#ownsClient) this.client.destroy();
+  }
+}
+
+/** Whether a failed Get* before a merging Put* may be treated as "nothing to keep". */
+function mayIgnoreGetFailure(e: unknown, signal: AbortSignal | undefined): boolean {
+  const status = httpStatus(e);
+  if (signal?.aborted || status === undefined || status === 403) return false;
+  if (CREDENTIAL_CODES.has(s3Code(e) ?? '')) return false;
+  return status === 404 || status === 405 || status === 501 || status === 400;
+}
+
+/** Reads a stream into one buffer of the expected size. */
+async function collect(source: AsyncIterable<Uint8Array>, expected: number): Promise<Uint8Array> {
+  const out = new Uint8Array(expected);
+  let at = 0;
+  for await (const chunk of source) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}
+
+function describeNetworkError(e: unknown): string {
+  const s = shape(e);
+  if (s.message) return s.message;
+  if (Array.isArray(s.errors)) {
+    const first = s.errors.map(shape).find((x) => x.message);
+    if (first?.message) return first.message;
+  }
+  return s.code ?? s.name ?? String(e);
+}
+
+/**
+ * Adds Content-MD5 to a command whose body is small XML/JSON. PutBucketPolicy and
+ * PutBucketLifecycleConfiguration require an integrity header; older MinIO releases (and other
+ * servers) accept only Content-MD5, not the SDK's x-amz-checksum-crc32. AWS accepts both.
+ */
+function withContentMd5<C extends { middlewareStack: { add: (...args: never[]) => unknown } }>(
+  command: C,
+): C {
+  type Args = { request: { headers: Record<string, string>; body?: unknown } };
+  const middleware =
+    (next: (args: Args) => Promise<unknown>) =>
+    async (args: Args): Promise<unknown> => {
+      const body = args.request.body;
+      if (typeof body === 'string' || body instanceof Uint8Array) {
+        args.request.headers['content-md5'] = createHash('md5').update(body).digest('base64');
+      }
+      return next(args);
+    };
+  (command.middlewareStack.add as unknown as (m: unknown, o: unknown) => void)(middleware, {
+    step: 'build',
+    name: 'nixcacheContentMd5',
+  });
+  return command;
+}
+
+/** The S3Client settings for a store URL (exported for tests and for callers building their own client). */
+export function s3ClientConfig(
+  config: StoreConfig,
+  options: Pick<S3BackendOptions, 'credentials' | 'maxAttempts'> = {},
+): S3ClientConfig {
+  const forcePathStyle =
+    config.addressingStyle === 'path' ||
+    (config.addressingStyle === 'auto' &&
+      (config.endpoint !== undefined || (config.bucket ?? '').includes('.')));
+  return {
+    region: config.region,
+    ...(config.endpoint !== undefined && { endpoint: config.endpoint }),
+    forcePathStyle,
+    ...(options.credentials !== undefined
+      ? { credentials: options.credentials }
+      : config.profile !== undefined && { profile: config.profile }),
+    ...(options.maxAttempts !== undefined && { maxAttempts: options.maxAttempts }),
+    // A host that drops SYNs fails after 10 s instead of hanging; transfers themselves have no
+    // time limit (a slow compressor may feed a long upload): callers bound them with a signal.
+    requestHandler: { connectionTimeout: 10_000 },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  };
+}
+
+/**
+ * Builds an {@link S3Backend}; the entry point `openStore` uses after `import('./s3.js')`.
+ *
+ * @throws {NixcacheError} BAD_ARGUMENT when the config is not an s3:// store.
+ * @example const backend = await createS3Backend(parseStoreUrl('s3://cache?region=eu-west-2'), {})
+ */
+export async function createS3Backend(
+  config: StoreConfig,
+  options: S3BackendOptions = {},
+): Promise<S3Backend> {
+  return new S3Backend(config, options);
+}
