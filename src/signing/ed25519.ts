@@ -166,3 +166,57 @@ export function ed25519Verify(
 export function randomSeed(): Uint8Array {
   return globalThis.crypto.getRandomValues(new Uint8Array(32));
 }
+
+type Subtle = {
+  importKey(
+    format: 'raw',
+    key: Uint8Array,
+    algorithm: { name: 'Ed25519' },
+    extractable: boolean,
+    usages: string[],
+  ): Promise<unknown>;
+  verify(
+    algorithm: { name: 'Ed25519' },
+    key: unknown,
+    signature: Uint8Array,
+    data: Uint8Array,
+  ): Promise<boolean>;
+};
+
+function webCryptoSubtle(): Subtle | undefined {
+  return (globalThis.crypto as unknown as { subtle?: Subtle } | undefined)?.subtle;
+}
+
+const webKeys = new Map<string, Promise<unknown>>();
+
+/**
+ * Verification for platforms whose only native Ed25519 is asynchronous (WebCrypto in browsers and
+ * edge workers). Same rules and results as `ed25519Verify`; falls back to node:crypto or the
+ * pure-TS path where WebCrypto lacks Ed25519.
+ */
+export async function ed25519VerifyAsync(
+  publicKey: Uint8Array,
+  message: Uint8Array,
+  signature: Uint8Array,
+  backend?: Ed25519Backend | 'webcrypto',
+): Promise<boolean> {
+  if (backend !== 'webcrypto' && (backend !== undefined || nativeCrypto())) {
+    return ed25519Verify(publicKey, message, signature, backend);
+  }
+  if (!passesSodiumChecks(signature, publicKey)) return false;
+  const subtle = webCryptoSubtle();
+  try {
+    if (!subtle) throw new Error('no WebCrypto');
+    const id = hex32(publicKey, false);
+    let key = webKeys.get(id);
+    if (!key) {
+      if (webKeys.size >= MAX_CACHED_KEYS) webKeys.clear();
+      key = subtle.importKey('raw', publicKey, { name: 'Ed25519' }, false, ['verify']);
+      webKeys.set(id, key);
+    }
+    return await subtle.verify({ name: 'Ed25519' }, await key, signature, message);
+  } catch {
+    if (backend === 'webcrypto') return false;
+    return ed25519Verify(publicKey, message, signature, 'pure');
+  }
+}

@@ -1,4 +1,4 @@
-export { type Ed25519Backend, ed25519Sign, ed25519Verify } from './ed25519.js';
+export { type Ed25519Backend, ed25519Sign, ed25519Verify, ed25519VerifyAsync } from './ed25519.js';
 export {
   formatPublicKey,
   formatSecretKey,
@@ -17,4 +17,5 @@ export {
   type NarInfoVerification,
   type TrustedKeys,
   verifyNarInfo,
+  verifyNarInfoAsync,
 } from './verify.js';

@@ -9,7 +9,7 @@ import { narInfoFingerprint, storeDirOf } from '../narinfo/fingerprint.js';
 import type { NarInfo } from '../narinfo/types.js';
 import { storePathForContentAddress } from '../store-path/make.js';
 import { parseStorePath } from '../store-path/store-path.js';
-import { type Ed25519Backend, ed25519Verify } from './ed25519.js';
+import { type Ed25519Backend, ed25519Verify, ed25519VerifyAsync } from './ed25519.js';
 import { type PublicKey, parsePublicKey } from './keys.js';
 
 /** Trusted keys by name. For a duplicate name the first key wins, as in Nix. */
@@ -71,6 +71,96 @@ function checkContentAddress(info: NarInfo): string | undefined {
   }
 }
 
+/** A signature by a trusted key name, decoded and ready for the curve check. */
+interface PendingCheck {
+  /** Position among the narinfo's signatures, so reports keep the file's order. */
+  readonly order: number;
+  readonly signature: string;
+  readonly keyName: string;
+  readonly key: PublicKey;
+  readonly bytes: Uint8Array;
+}
+
+interface Triage {
+  readonly message: Uint8Array | undefined;
+  readonly pending: readonly PendingCheck[];
+  readonly invalidSignatures: (InvalidSignature & { order: number })[];
+  readonly unknownSignatures: string[];
+}
+
+/** Sorts the signatures into unknown keys, malformed ones, and those to check on the curve. */
+function triage(info: NarInfo, ring: Keyring): Triage {
+  const invalidSignatures: (InvalidSignature & { order: number })[] = [];
+  const unknownSignatures: string[] = [];
+  const pending: PendingCheck[] = [];
+  let order = 0;
+  let message: Uint8Array | undefined;
+  let fingerprintProblem: string | undefined;
+  try {
+    message = utf8(narInfoFingerprint(info));
+  } catch (e) {
+    if (!(e instanceof NixcacheError)) throw e;
+    fingerprintProblem = e.message;
+  }
+  for (const signature of new Set(info.sigs)) {
+    order++;
+    const colon = signature.indexOf(':');
+    const keyName = colon < 0 ? '' : signature.slice(0, colon);
+    const key = ring.get(keyName);
+    if (!key) {
+      if (colon <= 0)
+        invalidSignatures.push({ order, signature, keyName, reason: 'not of the form <key name>:<base64>' });
+      else unknownSignatures.push(signature);
+      continue;
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = fromBase64Lenient(signature.slice(colon + 1));
+    } catch {
+      invalidSignatures.push({ order, signature, keyName, reason: 'signature is not valid base64' });
+      continue;
+    }
+    if (bytes.length !== 64) {
+      invalidSignatures.push({
+        order,
+        signature,
+        keyName,
+        reason: `signature has ${bytes.length} bytes, expected 64`,
+      });
+    } else if (!message) {
+      invalidSignatures.push({ order, signature, keyName, reason: fingerprintProblem ?? 'no fingerprint' });
+    } else {
+      pending.push({ order, signature, keyName, key, bytes });
+    }
+  }
+  return { message, pending, invalidSignatures, unknownSignatures };
+}
+
+/** The verdict, once each pending signature has been checked (`valid[i]` for `pending[i]`). */
+function verdict(info: NarInfo, t: Triage, valid: readonly boolean[]): NarInfoVerification {
+  const signedBy: string[] = [];
+  const invalid = [...t.invalidSignatures];
+  t.pending.forEach((p, i) => {
+    if (valid[i]) {
+      if (!signedBy.includes(p.keyName)) signedBy.push(p.keyName);
+    } else {
+      const reason = 'signature does not match the narinfo';
+      invalid.push({ order: p.order, signature: p.signature, keyName: p.keyName, reason });
+    }
+  });
+  const invalidSignatures = invalid.sort((a, b) => a.order - b.order).map(({ order: _, ...rest }) => rest);
+  const contentAddressProblem = info.ca === undefined ? undefined : checkContentAddress(info);
+  const contentAddressed = info.ca !== undefined && contentAddressProblem === undefined;
+  return {
+    trusted: signedBy.length > 0 || contentAddressed,
+    signedBy,
+    invalidSignatures,
+    unknownSignatures: t.unknownSignatures,
+    contentAddressed,
+    ...(contentAddressProblem !== undefined && { contentAddressProblem }),
+  };
+}
+
 /**
  * Verifies a narinfo's signatures against trusted keys and checks its CA claim.
  *
@@ -82,57 +172,26 @@ export function verifyNarInfo(
   trustedKeys: TrustedKeys,
   options: { backend?: Ed25519Backend } = {},
 ): NarInfoVerification {
-  const ring = makeKeyring(trustedKeys);
-  const signedBy: string[] = [];
-  const invalidSignatures: InvalidSignature[] = [];
-  const unknownSignatures: string[] = [];
-  let message: Uint8Array | undefined;
-  let fingerprintProblem: string | undefined;
-  try {
-    message = utf8(narInfoFingerprint(info));
-  } catch (e) {
-    if (!(e instanceof NixcacheError)) throw e;
-    fingerprintProblem = e.message;
-  }
-  for (const signature of new Set(info.sigs)) {
-    const colon = signature.indexOf(':');
-    const keyName = colon < 0 ? '' : signature.slice(0, colon);
-    const key = ring.get(keyName);
-    if (!key) {
-      if (colon <= 0)
-        invalidSignatures.push({ signature, keyName, reason: 'not of the form <key name>:<base64>' });
-      else unknownSignatures.push(signature);
-      continue;
-    }
-    let sigBytes: Uint8Array;
-    try {
-      sigBytes = fromBase64Lenient(signature.slice(colon + 1));
-    } catch {
-      invalidSignatures.push({ signature, keyName, reason: 'signature is not valid base64' });
-      continue;
-    }
-    if (sigBytes.length !== 64) {
-      invalidSignatures.push({
-        signature,
-        keyName,
-        reason: `signature has ${sigBytes.length} bytes, expected 64`,
-      });
-    } else if (!message) {
-      invalidSignatures.push({ signature, keyName, reason: fingerprintProblem ?? 'no fingerprint' });
-    } else if (ed25519Verify(key.key, message, sigBytes, options.backend)) {
-      if (!signedBy.includes(keyName)) signedBy.push(keyName);
-    } else {
-      invalidSignatures.push({ signature, keyName, reason: 'signature does not match the narinfo' });
-    }
-  }
-  const contentAddressProblem = info.ca === undefined ? undefined : checkContentAddress(info);
-  const contentAddressed = info.ca !== undefined && contentAddressProblem === undefined;
-  return {
-    trusted: signedBy.length > 0 || contentAddressed,
-    signedBy,
-    invalidSignatures,
-    unknownSignatures,
-    contentAddressed,
-    ...(contentAddressProblem !== undefined && { contentAddressProblem }),
-  };
+  const t = triage(info, makeKeyring(trustedKeys));
+  const valid = t.pending.map((p) => ed25519Verify(p.key.key, t.message!, p.bytes, options.backend));
+  return verdict(info, t, valid);
+}
+
+/**
+ * `verifyNarInfo` for platforms whose native Ed25519 is asynchronous: uses WebCrypto where
+ * node:crypto is absent (browsers, edge workers), the same sync path otherwise. Same results.
+ *
+ * @throws {NixcacheError} BAD_KEY only when a trusted key given as text is malformed.
+ * @example (await verifyNarInfoAsync(info, [key])).trusted
+ */
+export async function verifyNarInfoAsync(
+  info: NarInfo,
+  trustedKeys: TrustedKeys,
+  options: { backend?: Ed25519Backend | 'webcrypto' } = {},
+): Promise<NarInfoVerification> {
+  const t = triage(info, makeKeyring(trustedKeys));
+  const valid = await Promise.all(
+    t.pending.map((p) => ed25519VerifyAsync(p.key.key, t.message!, p.bytes, options.backend)),
+  );
+  return verdict(info, t, valid);
 }

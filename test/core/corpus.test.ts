@@ -8,6 +8,7 @@ import {
   parseNarInfo,
   renderNarInfo,
   verifyNarInfo,
+  verifyNarInfoAsync,
 } from '../../src/index.js';
 import { fromBase64Lenient, toBase64 } from '../../src/internal/bytes.js';
 import { encodeNix32, NIX32_ALPHABET } from '../../src/nix32.js';
@@ -44,6 +45,13 @@ describeWithCorpus('978 real cache.nixos.org narinfos', () => {
         expect(result.signedBy).toEqual(['cache.nixos.org-1']);
         expect(result.invalidSignatures).toEqual([]);
       }
+    }
+  });
+
+  it('verifies every signature through verifyNarInfoAsync with WebCrypto too', async () => {
+    for (const info of infos) {
+      const result = await verifyNarInfoAsync(info, ring, { backend: 'webcrypto' });
+      expect(result.signedBy).toEqual(['cache.nixos.org-1']);
     }
   });
 

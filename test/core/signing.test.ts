@@ -22,6 +22,7 @@ import {
   ed25519PublicKey,
   ed25519Sign,
   ed25519Verify,
+  ed25519VerifyAsync,
   hasSmallOrder,
 } from '../../src/signing/ed25519.js';
 import vectors from '../vectors/signatures.json' with { type: 'json' };
@@ -235,7 +236,7 @@ describe('Ed25519 back ends', () => {
     );
   });
 
-  it('native and pure agree on hostile inputs: non-canonical S, small-order R and keys, garbage (property)', () => {
+  it('native, WebCrypto and pure agree on hostile inputs: non-canonical S, small-order R and keys, garbage (property)', async () => {
     const seed = new Uint8Array(32).fill(7);
     const pk = ed25519PublicKey(seed);
     const msg = new Uint8Array([1, 2, 3]);
@@ -262,6 +263,7 @@ describe('Ed25519 back ends', () => {
       expect(ed25519Verify(key, msg, s, 'native')).toBe(false);
       expect(ed25519Verify(key, msg, s, 'pure')).toBe(false);
     }
+    for (const [key, s] of cases) expect(await ed25519VerifyAsync(key, msg, s, 'webcrypto')).toBe(false);
     fc.assert(
       fc.property(
         fc.uint8Array({ minLength: 32, maxLength: 32 }),
@@ -271,6 +273,27 @@ describe('Ed25519 back ends', () => {
         },
       ),
       { numRuns: 300 },
+    );
+  });
+
+  it('WebCrypto (the async native path of browsers and workers) agrees with pure-TS (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ maxLength: 100 }),
+        fc.nat(511),
+        async (seed, msg, flip) => {
+          const pk = ed25519PublicKey(seed, 'pure');
+          const sig = ed25519Sign(seed, msg, 'pure');
+          expect(await ed25519VerifyAsync(pk, msg, sig, 'webcrypto')).toBe(true);
+          const bad = sig.slice();
+          bad[flip >> 3] = bad[flip >> 3]! ^ (1 << (flip & 7));
+          expect(await ed25519VerifyAsync(pk, msg, bad, 'webcrypto')).toBe(
+            ed25519Verify(pk, msg, bad, 'pure'),
+          );
+        },
+      ),
+      { numRuns: 150 },
     );
   });
 
