@@ -40,7 +40,14 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { type ErrorCode, NixcacheError, StoreError } from '../errors.js';
 import { type ByteSource, toAsyncIterable } from '../internal/iter.js';
-import type { ObjectBody, ObjectInfo, PutOptions, ReadOptions, StorageBackend } from './backend.js';
+import type {
+  ListOptions,
+  ObjectBody,
+  ObjectInfo,
+  PutOptions,
+  ReadOptions,
+  StorageBackend,
+} from './backend.js';
 import type { StoreConfig } from './url.js';
 
 const MiB = 1024 * 1024;
@@ -636,8 +643,10 @@ export class S3Backend implements StorageBackend {
    * @throws {NixcacheError} NETWORK, IO, NOT_FOUND (no such bucket), ABORTED.
    * @example for await (const key of backend.list('')) if (key.endsWith('.narinfo')) …
    */
-  async *list(prefix: string, options: ReadOptions = {}): AsyncIterable<string> {
+  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<string> {
     const signal = options.signal;
+    // Non-recursive listings stop at the next '/', so listing narinfos does not page through nar/.
+    const delimiter = options.recursive === false ? '/' : undefined;
     const base = this.prefix ? `${this.prefix}/` : '';
     let token: string | undefined;
     do {
@@ -648,6 +657,7 @@ export class S3Backend implements StorageBackend {
           new ListObjectsV2Command({
             Bucket: this.bucket,
             Prefix: base + prefix,
+            ...(delimiter && { Delimiter: delimiter }),
             ...(token !== undefined && { ContinuationToken: token }),
           }),
           { abortSignal: signal },

@@ -246,6 +246,22 @@ describe('S3Backend basics', () => {
     expect(pages.length).toBeGreaterThanOrEqual(2);
     expect(pages[1]!.url).toContain('continuation-token=');
   }, 60_000);
+
+  it('lists only top-level keys when not recursive (Delimiter /), so narinfo listing skips nar/', async () => {
+    const b = open(proxy.endpoint, 'delimited');
+    await b.ensureBucket();
+    for (const k of ['a.narinfo', 'nar/x.nar.xz', 'nar/y.nar.xz', 'b.ls']) {
+      await b.put(k, new Uint8Array([1]), { contentType: 'application/octet-stream' });
+    }
+    proxy.clear();
+    const top: string[] = [];
+    for await (const k of b.list('', { recursive: false })) top.push(k);
+    expect(top.sort()).toEqual(['a.narinfo', 'b.ls']);
+    expect(proxy.find('GET', /^\/delimited\/?\?/)[0]!.url).toContain('delimiter=%2F');
+    const all: string[] = [];
+    for await (const k of b.list('')) all.push(k);
+    expect(all).toHaveLength(4);
+  });
 });
 
 describe('S3Backend streaming and multipart uploads', () => {
