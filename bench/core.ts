@@ -6,9 +6,11 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { verifyCache } from '../src/cache/verify.js';
 import { decodeNix32, encodeNix32, makeKeyring, parseNarInfo, verifyNarInfo } from '../src/index.js';
+import { openStore } from '../src/store/open.js';
 import { CACHE_NIXOS_ORG_KEY, corpusNarInfos } from '../test/helpers/corpus.js';
-import { alternate, hasNix, record, section, timeCommand } from './harness.js';
+import { alternate, hasNix, record, run, section } from './harness.js';
 
 export async function benchCore(): Promise<void> {
   section('format core (978 real cache.nixos.org narinfos)');
@@ -97,10 +99,16 @@ export async function benchCore(): Promise<void> {
       '--trusted-public-keys',
       CACHE_NIXOS_ORG_KEY,
     ];
+    const store = await openStore(`file://${dir}`);
+    const viaVerifyCache = async () => {
+      const r = await verifyCache(store, { trustedKeys: [CACHE_NIXOS_ORG_KEY], contents: false });
+      if (r.summary.ok !== texts.length) throw new Error(`verifyCache: ${JSON.stringify(r.summary)}`);
+    };
     const sides = await alternate(
       {
         ours: readAndVerify,
-        nix: hasNix ? () => timeCommand('nix', nixArgs) ?? Number.NaN : undefined,
+        verifyCache: viaVerifyCache,
+        nix: hasNix ? () => run('nix', nixArgs) : undefined,
       },
       7,
     );
@@ -112,6 +120,15 @@ export async function benchCore(): Promise<void> {
       anchors: { 'nix store verify --no-contents': sides.nix === undefined ? undefined : sides.nix * 1000 },
       higherIsBetter: false,
       note: hasNix ? 'nix: whole process, 2 threads' : 'nix not installed: Nix column skipped',
+    });
+    record({
+      group: 'core',
+      name: 'verifyCache --no-contents, 978 narinfos',
+      unit: 'ms',
+      ours: sides.verifyCache! * 1000,
+      anchors: { 'nix store verify --no-contents': sides.nix === undefined ? undefined : sides.nix * 1000 },
+      higherIsBetter: false,
+      note: hasNix ? 'goal >= 1.0x' : 'nix not installed: Nix column skipped',
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -1,6 +1,7 @@
 /**
  * A tiny benchmark harness: time both sides of a comparison alternately in one process run, take
  * medians, print a table of ratios (ours / anchor) and collect rows for bench/results/*.json.
+ * `bench/run.ts` runs every group and writes the JSON.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 
@@ -57,19 +58,46 @@ export function timeCommand(
 export async function alternate(
   sides: Record<string, (() => unknown) | undefined>,
   runs = 5,
+  options: { warmup?: boolean; before?: () => unknown } = {},
 ): Promise<Record<string, number | undefined>> {
   const samples: Record<string, number[]> = {};
   for (const name of Object.keys(sides)) samples[name] = [];
+  const entries = Object.entries(sides);
+  const failed = new Set<string>();
+  if (options.warmup) {
+    for (const [, fn] of entries) {
+      await options.before?.();
+      if (fn) await fn();
+    }
+  }
   for (let r = 0; r < runs; r++) {
-    for (const [name, fn] of Object.entries(sides)) {
+    // Reverse the order every other round, so neither side always runs on a warmer machine.
+    for (const [name, fn] of r % 2 ? [...entries].reverse() : entries) {
       if (!fn) continue;
-      const t = await time(fn);
-      if (Number.isFinite(t)) samples[name]!.push(t);
+      await options.before?.();
+      if (failed.has(name)) continue;
+      try {
+        samples[name]!.push(await time(fn));
+      } catch (e) {
+        failed.add(name);
+        samples[name] = [];
+        console.warn(`  ${name} failed, column skipped: ${String((e as Error).message ?? e).split('\n')[0]}`);
+      }
     }
   }
   const out: Record<string, number | undefined> = {};
   for (const [name, s] of Object.entries(samples)) out[name] = s.length ? median(s) : undefined;
   return out;
+}
+
+/** Runs a command (output discarded); throws with its stderr when it fails. */
+export function run(cmd: string, args: readonly string[], env?: NodeJS.ProcessEnv): void {
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: env ?? process.env });
+  if (r.status !== 0) {
+    throw new Error(
+      `${cmd} ${args.join(' ')} failed (${r.status ?? r.signal}): ${r.stderr?.toString().trim().split('\n').at(-1)}`,
+    );
+  }
 }
 
 export function hasCommand(cmd: string, args: string[] = ['--version']): boolean {

@@ -33,7 +33,11 @@ export async function uploadStagedNar(
   const compression = store.config.compression;
   const key = narKey(staged.fileHash.digest, compression);
   const signal = options.signal;
-  if (!(await withRetry(() => store.hasFile(key, { signal }), { signal }))) {
+  // The key names the compressed bytes, so an object already there is this NAR, unless an
+  // interrupted upload left part of it (s3rver keeps a cut-short body; a killed server can too):
+  // only an object of exactly FileSize bytes counts.
+  const existing = await withRetry(() => store.backend.head(key, { signal }), { signal });
+  if (existing?.size !== staged.fileSize) {
     await withRetry(
       () =>
         store.putFile(key, counting(staged.body(), options.onBytes), {

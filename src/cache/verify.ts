@@ -34,7 +34,7 @@ export interface VerifyOptions {
   readonly contents?: boolean;
   /** Paths to check (hash parts, basenames or full paths); default: every narinfo in the cache. */
   readonly paths?: readonly string[];
-  /** Paths checked at once (default 4). */
+  /** Paths checked at once (default 4 with contents, 16 without). */
   readonly parallelism?: number;
   readonly signal?: AbortSignal;
   readonly onReport?: (report: PathReport) => void;
@@ -189,7 +189,9 @@ async function verifyOne(
 export async function verifyCache(store: BinaryCacheStore, options: VerifyOptions): Promise<VerifyResult> {
   const ring = makeKeyring(options.trustedKeys);
   const contents = options.contents ?? true;
-  const limit = createLimit(options.parallelism ?? 4);
+  // Without contents each check is a small read and a signature check: more in flight hides the
+  // file/network latency (measured on file://: 978 narinfos in 494 ms at 4, 323 ms at 16).
+  const limit = createLimit(options.parallelism ?? (contents ? 4 : 16));
   const signal = options.signal;
   const reports: PathReport[] = [];
   const pending: Promise<void>[] = [];

@@ -75,7 +75,9 @@ export class FileBackend implements StorageBackend {
       if (isErrno(e, 'ENOENT', 'ENOTDIR')) return undefined;
       throw ioError(this.location, 'read', key, e);
     }
-    const stream = createReadStream(path, { highWaterMark: 1 << 20, signal: options.signal });
+    // A 1 MiB read buffer per narinfo (a few hundred bytes) made listing-sized reads GC-bound.
+    const highWaterMark = Math.min(1 << 20, Math.max(16 * 1024, info.size ?? 0));
+    const stream = createReadStream(path, { highWaterMark, signal: options.signal });
     const location = this.location;
     async function* body(): AsyncGenerator<Uint8Array> {
       try {

@@ -58,6 +58,8 @@ export const S3_MAX_SINGLE_PUT = 5 * GiB;
 export const S3_MAX_PARTS = 10_000;
 /** Smallest part size S3 accepts (except for the last part). */
 export const S3_MIN_PART_SIZE = 5 * MiB;
+/** Default idle limit of an S3 connection (Nix's `stalled-download-timeout`, 300 s). */
+export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
 /** Statement id of the anonymous-read statement nixcache adds to a bucket policy. */
 export const PUBLIC_READ_SID = 'NixcachePublicRead';
 /** Id of the lifecycle rule nixcache adds for expiry. */
@@ -75,6 +77,12 @@ export interface S3BackendOptions {
   readonly maxAttempts?: number;
   /** Parts of one multipart upload in flight at once (default 2); memory ≈ (queueSize + 1) × part size. */
   readonly queueSize?: number;
+  /**
+   * A request fails (NETWORK) when its connection carries no bytes for this long (default 300 s,
+   * Nix's `stalled-download-timeout`); 0 disables it. Without it a server that stalls mid-body
+   * would hang a download forever.
+   */
+  readonly idleTimeoutMs?: number;
 }
 
 /** What {@link S3Backend.ensureBucket} did. */
@@ -952,7 +960,7 @@ function withContentMd5<C extends { middlewareStack: { add: (...args: never[]) =
 /** The S3Client settings for a store URL (exported for tests and for callers building their own client). */
 export function s3ClientConfig(
   config: StoreConfig,
-  options: Pick<S3BackendOptions, 'credentials' | 'maxAttempts'> = {},
+  options: Pick<S3BackendOptions, 'credentials' | 'maxAttempts' | 'idleTimeoutMs'> = {},
 ): S3ClientConfig {
   const forcePathStyle =
     config.addressingStyle === 'path' ||
@@ -966,9 +974,13 @@ export function s3ClientConfig(
       ? { credentials: options.credentials }
       : config.profile !== undefined && { profile: config.profile }),
     ...(options.maxAttempts !== undefined && { maxAttempts: options.maxAttempts }),
-    // A host that drops SYNs fails after 10 s instead of hanging; transfers themselves have no
-    // time limit (a slow compressor may feed a long upload): callers bound them with a signal.
-    requestHandler: { connectionTimeout: 10_000 },
+    // A host that drops SYNs fails after 10 s instead of hanging, and a connection that stalls
+    // (no bytes either way) fails after idleTimeoutMs; a transfer that keeps moving has no time
+    // limit (a slow compressor may feed a long upload): callers bound those with a signal.
+    requestHandler: {
+      connectionTimeout: 10_000,
+      socketTimeout: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+    },
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   };

@@ -160,7 +160,18 @@ export function parseStoreUrl(text: string): StoreConfig {
     config.bucket = bucket;
     config.prefix = slash < 0 ? '' : rest.slice(slash + 1).replace(/^\/+|\/+$/g, '');
   } else if (scheme === 'file') {
-    const path = decodeURIComponent(rest.replace(/\/+$/, '')) || '/';
+    let path: string;
+    try {
+      path = decodeURIComponent(rest.replace(/\/+$/, '')) || '/';
+    } catch {
+      throw new NixcacheError(
+        'BAD_STORE_URL',
+        `file:// store path has a bad %-escape: ${JSON.stringify(rest)}`,
+        {
+          actual: rest,
+        },
+      );
+    }
     if (!path.startsWith('/')) {
       throw new NixcacheError(
         'BAD_STORE_URL',
