@@ -12,9 +12,10 @@
  *   lstat/readdir/read.
  * - Hashing reads everything synchronously into one reused 1 MiB buffer: the bytes are still in
  *   this core's cache when they are hashed. Thread-pool read-ahead measured ~15% slower here.
- * - Dumping hands out fresh buffers (the caller owns every chunk), so large files are read in
- *   256 KiB pieces by the thread pool, three pieces ahead, while this thread frames and hands
- *   out the previous ones.
+ * - Dumping hands out fresh buffers (the caller owns every chunk): large files are read
+ *   synchronously in fresh 256 KiB pieces. Thread-pool read-ahead measured slower here (a 200 MB
+ *   file: 62-92 ms against 55-58 ms synchronous; `nix-store --dump` 65 ms), since the reads
+ *   come from the page cache and the round trips cost more than they overlap.
  * - Directory listings are read as strings and sorted natively when that equals byte order
  *   (no character at or above U+D800); they are re-read as Buffers when a name is not valid
  *   UTF-8, so raw names always round-trip.
@@ -31,10 +32,8 @@ const BIG_READ_SIZE = 1024 * 1024;
  * 256 KiB from recycled heap memory where 1 MiB means fresh, page-faulting mmaps.
  */
 const FRESH_READ_SIZE = 256 * 1024;
-/** Reads in flight for a large file when dumping. */
-const DUMP_READ_AHEAD = 3;
-/** Files at least this large are read asynchronously with read-ahead. */
-const ASYNC_FROM = 512 * 1024;
+/** Files at least this large are handed out in pieces rather than one buffer. */
+const PIECES_FROM = 512 * 1024;
 /** Chunks below this size are copied into the encoder's buffer, so a scratch buffer can be reused. */
 const COPY_BELOW = 16 * 1024;
 /** Give the event loop a turn at least this often (ms). */
@@ -92,18 +91,6 @@ function fresh(size: number): Uint8Array {
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-function readAsync(
-  fd: number,
-  buf: Uint8Array,
-  length: number,
-  position: number,
-  p: FsPath,
-): Promise<number> {
-  return new Promise((resolve, reject) => {
-    fs.read(fd, buf, 0, length, position, (err, n) => (err ? reject(ioError(err, 'read', p)) : resolve(n)));
-  });
-}
-
 /** Lists a directory sorted bytewise by raw name; names that are not valid UTF-8 stay Buffers. */
 function listDirectory(p: FsPath): FsPath[] {
   try {
@@ -149,7 +136,6 @@ export async function* walkTree(root: FsPath, enc: NarEncoder, options: WalkOpti
   const reuse = options.reuseBuffers;
   const hasOutput = options.hasOutput ?? (() => false);
   const scratch = new Uint8Array(reuse ? BIG_READ_SIZE : COPY_BELOW);
-  const inflight: { buf: Uint8Array; pos: number; want: number; done: Promise<number> }[] = [];
   const stack: Frame[] = [];
   const { signal } = options;
   let sliceStart = performance.now();
@@ -197,7 +183,7 @@ export async function* walkTree(root: FsPath, enc: NarEncoder, options: WalkOpti
                 checkAbort(signal);
               }
             }
-          } else if (size < ASYNC_FROM) {
+          } else if (size < PIECES_FROM) {
             const buf = size < COPY_BELOW ? scratch : fresh(size);
             let n = 0;
             while (n < size) {
@@ -212,41 +198,33 @@ export async function* walkTree(root: FsPath, enc: NarEncoder, options: WalkOpti
             }
             enc.data(n === buf.length ? buf : buf.subarray(0, n));
           } else {
-            // Read ahead: the next pieces are read by the thread pool while this one is consumed.
-            const pieceSize = FRESH_READ_SIZE;
-            const ahead = DUMP_READ_AHEAD;
-            let issued = 0;
-            const issue = () => {
-              const want = Math.min(pieceSize, size - issued);
+            // Large files: fresh pieces read synchronously (the caller owns each piece).
+            let pos = 0;
+            while (pos < size) {
+              const want = Math.min(FRESH_READ_SIZE, size - pos);
               const buf = fresh(want);
-              inflight.push({ buf, pos: issued, want, done: readAsync(fd, buf, want, issued, path) });
-              issued += want;
-            };
-            while (inflight.length < ahead && issued < size) issue();
-            while (inflight.length > 0) {
-              const r = inflight[0]!;
-              let n = await r.done;
-              inflight.shift();
-              // A short read (only at EOF on local filesystems): finish the piece synchronously.
-              while (n < r.want) {
+              let n = 0;
+              while (n < want) {
                 let got: number;
                 try {
-                  got = fs.readSync(fd, r.buf, n, r.want - n, r.pos + n);
+                  got = fs.readSync(fd, buf, n, want - n, pos + n);
                 } catch (e) {
                   throw ioError(e, 'read', path);
                 }
-                if (got === 0) throw changed(path, r.pos + n, size);
+                if (got === 0) throw changed(path, pos + n, size);
                 n += got;
               }
-              if (issued < size) issue();
-              enc.data(r.want === r.buf.length ? r.buf : r.buf.subarray(0, r.want));
+              pos += want;
+              enc.data(buf);
               if (hasOutput()) yield;
+              if (performance.now() - sliceStart > SLICE_MS) {
+                await turn();
+                sliceStart = performance.now();
+              }
               checkAbort(signal);
             }
           }
         } finally {
-          // Never close the descriptor under a read still running in the thread pool.
-          for (const r of inflight.splice(0)) await r.done.catch(() => {});
           fs.closeSync(fd);
         }
       }
