@@ -3,7 +3,7 @@
  * go to a temporary file that is renamed into place, so a reader never sees half an object.
  * Conditional writes use an exclusive lock file beside the object.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { link, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { NixcacheError, StoreError } from '../errors.js';
@@ -19,6 +19,9 @@ import type {
 import { checkKey } from './layout.js';
 
 let tmpCounter = 0;
+
+/** Files up to this size are read in one synchronous call. */
+const SMALL_FILE = 64 * 1024;
 
 function etagOf(s: { mtimeMs: number; size: number; ino: number }): string {
   return `${s.ino}-${s.size}-${s.mtimeMs}`;
@@ -68,9 +71,23 @@ export class FileBackend implements StorageBackend {
     const path = this.#path(key);
     let info: ObjectInfo;
     try {
-      const s = await stat(path);
-      if (!s.isFile()) return undefined;
+      // Metadata calls are synchronous, as in Nix: a thread-pool round trip costs more than a
+      // stat of a local file, and narinfo-sized files are read the same way (see below).
+      const s = statSync(path, { throwIfNoEntry: false });
+      if (!s?.isFile()) return undefined;
       info = { size: s.size, etag: etagOf(s) };
+      if (s.size <= SMALL_FILE) {
+        // Verifying a cache reads thousands of narinfos: one synchronous read each (~10 µs)
+        // instead of open/read/close through the thread pool and a stream (~120 µs).
+        const bytes = readFileSync(path);
+        return {
+          ...info,
+          size: bytes.length,
+          body: (async function* () {
+            yield bytes;
+          })(),
+        };
+      }
     } catch (e) {
       if (isErrno(e, 'ENOENT', 'ENOTDIR')) return undefined;
       throw ioError(this.location, 'read', key, e);
