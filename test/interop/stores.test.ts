@@ -101,6 +101,18 @@ describeWithNix('real Nix and nixcache caches', () => {
     expect(readFileSync(join(copied, 'self-reference'), 'utf8').trim()).toBe(closure.app);
   });
 
+  it.each(['xz', 'zstd', 'bzip2', 'br', 'gzip', 'none'])(
+    'real Nix substitutes over HTTP a cache whose NARs nixcache compressed with %s',
+    async (compression) => {
+      const dir = join(work, `pushed-${compression}`);
+      const store = await pushClosure(`file://${dir}?compression=${compression}`);
+      expect((await store.getNarInfo(closure.app))!.compression).toBe(compression);
+      const r = await substitute(await serve(dir), pub);
+      expect(r.stderr).not.toMatch(/error/);
+      expect(r.status).toBe(0);
+    },
+  );
+
   it('is refused by real Nix and by verifyCache with a wrong key, a flipped signature byte or a flipped NAR byte', async () => {
     const dir = join(work, 'tampered');
     const store = await pushClosure(`file://${dir}?compression=none`);
