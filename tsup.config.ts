@@ -12,6 +12,7 @@ export const entries = {
   'store/http': 'src/store/http.ts',
   'store/file': 'src/store/file.ts',
   'cache/index': 'src/cache/index.ts',
+  'cli/main': 'src/cli/main.ts',
 };
 
 export default defineConfig({

@@ -1,0 +1,94 @@
+/**
+ * `nixcache init --store URL`: the seed's bucket set-up in one command — create the bucket (S3),
+ * write `nix-cache-info` (StoreDir, WantMassQuery, Priority), and optionally allow anonymous
+ * downloads (bucket policy) and expire objects after N days (lifecycle rule).
+ */
+import { initCache } from '../../cache/init.js';
+import { closeAll, openCliStore } from '../common.js';
+import { EXIT, writeJson, writeLine } from '../context.js';
+import type { Command } from '../run.js';
+
+const init: Command = {
+  spec: {
+    name: 'init',
+    summary: 'create a binary cache: bucket, nix-cache-info, anonymous read, expiry',
+    usage: ['--store URL [--priority N] [--want-mass-query] [--public-read] [--expire-days N] [--json]'],
+    details: [
+      'Safe to run again: it rewrites nix-cache-info and replaces only its own policy statement and lifecycle rule.',
+      '--public-read and --expire-days need an s3:// store on a server with bucket policies and lifecycle rules (AWS S3, MinIO); on others the error says which feature is missing. nix-cache-info is written before the policies are set.',
+    ],
+    options: {
+      store: {
+        type: 'string',
+        value: 'URL',
+        help: 'the cache, e.g. s3://nix-cache?endpoint=minio.example.org (required)',
+      },
+      priority: {
+        type: 'string',
+        value: 'N',
+        help: 'substituter priority written to nix-cache-info (lower wins; cache.nixos.org is 40)',
+      },
+      'want-mass-query': {
+        type: 'boolean',
+        help: 'write WantMassQuery: 1 (Nix may query many paths at once)',
+      },
+      'no-want-mass-query': { type: 'boolean', help: 'write WantMassQuery: 0' },
+      'public-read': {
+        type: 'boolean',
+        help: 'let anyone download (S3 bucket policy: anonymous s3:GetObject)',
+      },
+      'expire-days': {
+        type: 'string',
+        value: 'N',
+        help: 'delete objects N days after upload (S3 lifecycle rule)',
+      },
+      json: { type: 'boolean', help: 'print the result as JSON' },
+    },
+    positionals: { max: 0 },
+    examples: [
+      "nixcache init --store 's3://nix-cache?profile=nixbuilder&endpoint=s3.homelab.local' --public-read --expire-days 30",
+      'nixcache init --store file:///srv/nix-cache --priority 30 --want-mass-query',
+    ],
+  },
+  async run(args, ctx) {
+    const url = args.required('store');
+    const priority = args.integer('priority');
+    const expireDays = args.integer('expire-days', 1);
+    const wantMassQuery = args.flag('want-mass-query')
+      ? true
+      : args.flag('no-want-mass-query')
+        ? false
+        : undefined;
+    const publicRead = args.flag('public-read');
+    const store = await openCliStore(url, ctx, 'store', 'init');
+    try {
+      const info = await initCache(store, {
+        ...(priority !== undefined && { priority }),
+        ...(wantMassQuery !== undefined && { wantMassQuery }),
+        publicRead,
+        ...(expireDays !== undefined && { expireDays }),
+        signal: ctx.signal,
+      });
+      if (args.flag('json')) {
+        await writeJson(ctx.stdout, {
+          store: store.location,
+          cacheInfo: info,
+          publicRead,
+          expireDays: expireDays ?? null,
+        });
+      } else {
+        const parts = [`StoreDir ${info.storeDir}`];
+        if (info.wantMassQuery !== undefined) parts.push(`WantMassQuery ${info.wantMassQuery ? 1 : 0}`);
+        if (info.priority !== undefined) parts.push(`Priority ${info.priority}`);
+        if (publicRead) parts.push('anonymous read');
+        if (expireDays !== undefined) parts.push(`expiry after ${expireDays} days`);
+        await writeLine(ctx.stdout, `initialised ${store.location}: ${parts.join(', ')}`);
+      }
+      return EXIT.ok;
+    } finally {
+      await closeAll(store);
+    }
+  },
+};
+
+export const commands: Readonly<Record<string, Command>> = { init };

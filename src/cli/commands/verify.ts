@@ -1,0 +1,109 @@
+/**
+ * `nixcache verify --store URL --trusted-public-key KEY... [--all | PATH...]`: like
+ * `nix store verify --store URL`, with a report per path. Each narinfo must be signed by a
+ * trusted key (or be content-addressed), and unless `--no-contents` its NAR is downloaded,
+ * decompressed and checked against every hash and size. Exit 1 when any path is not ok.
+ */
+import { verifyCache } from '../../cache/verify.js';
+import { closeAll, openCliStore, parseTrustedKeys, preflight } from '../common.js';
+import { EXIT, UsageError, writeJson, writeLine } from '../context.js';
+import { Progress, wantProgress } from '../progress.js';
+import type { Command } from '../run.js';
+
+const verify: Command = {
+  spec: {
+    name: 'verify',
+    summary: 'check signatures and contents of the paths in a binary cache',
+    usage: ['--store URL --trusted-public-key KEY... [--no-contents] [--json] (--all | PATH...)'],
+    details: [
+      'Statuses: ok; untrusted (no valid signature by a trusted key and no valid CA claim); corrupt (the NAR does not match its hashes or sizes, or is not a valid NAR); missing-nar (the narinfo points to a NAR that is not there); missing (no narinfo); unreadable (the narinfo does not parse or names another path); error (the check could not be done, e.g. a network failure).',
+      'Human output lists the paths that are not ok and a summary; --json prints {"ok":BOOL,"summary":{"total","ok","untrusted","corrupt","missing-nar","missing","unreadable","error","narBytes"},"reports":[{"hashPart","storePath","status","reason","signedBy","narSize"}]}. Exit 1 when any path is not ok.',
+    ],
+    options: {
+      store: { type: 'string', value: 'URL', help: 'the cache to check (required)' },
+      'trusted-public-key': {
+        type: 'string',
+        short: 'k',
+        multiple: true,
+        value: 'KEY',
+        help: 'a trusted public key NAME:BASE64 (at least one; several may be separated by spaces)',
+      },
+      all: {
+        type: 'boolean',
+        help: 'check every narinfo in the cache (needs a listable store: s3:// or file://)',
+      },
+      'no-contents': { type: 'boolean', help: 'check narinfos and signatures only; do not download NARs' },
+      parallelism: { type: 'string', value: 'N', help: 'paths checked at once (default 4)' },
+      json: { type: 'boolean', help: 'print the reports as JSON (no progress bar)' },
+      verbose: { type: 'boolean', short: 'v', help: 'list ok paths too' },
+    },
+    examples: [
+      "nixcache verify --store 's3://nix-cache?endpoint=s3.homelab.local' -k nixbuilder-1:AbC…= --all",
+      'nixcache verify --store https://cache.nixos.org -k cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY= /nix/store/…-hello-2.12',
+      'nixcache verify --store file:///srv/cache -k my-1:…= --all --no-contents --json | jq .summary',
+    ],
+  },
+  async run(args, ctx) {
+    const url = args.required('store');
+    const keys = parseTrustedKeys(args.strings('trusted-public-key'), 'verify');
+    if (keys.length === 0) throw new UsageError('give at least one --trusted-public-key', 'verify');
+    const all = args.flag('all');
+    if (all && args.positionals.length)
+      throw new UsageError('give either --all or paths, not both', 'verify');
+    if (!all && !args.positionals.length) throw new UsageError('give the paths to check, or --all', 'verify');
+    const parallelism = args.integer('parallelism', 1, 256);
+    const json = args.flag('json');
+    const verbose = args.flag('verbose');
+    const store = await openCliStore(url, ctx, 'store', 'verify');
+    try {
+      await preflight(store, ctx);
+      const progress = new Progress(ctx.stderr, 'verify', wantProgress(ctx.stderr, json, ctx.env));
+      const s = progress.state;
+      if (!all) s.total = args.positionals.length;
+      let result: Awaited<ReturnType<typeof verifyCache>>;
+      try {
+        result = await verifyCache(store, {
+          trustedKeys: keys,
+          contents: !args.flag('no-contents'),
+          ...(!all && { paths: args.positionals }),
+          ...(parallelism !== undefined && { parallelism }),
+          signal: ctx.signal,
+          onReport(report) {
+            s.done++;
+            if (all) s.total = Math.max(s.total, s.done);
+            if (report.status !== 'ok') s.failed++;
+            if (report.narSize !== undefined && report.status === 'ok' && !args.flag('no-contents'))
+              s.bytes += report.narSize;
+          },
+        });
+      } finally {
+        progress.finish();
+      }
+      if (ctx.signal.aborted) return EXIT.interrupted;
+      if (json) {
+        const reports = [...result.reports].sort((a, b) => (a.hashPart < b.hashPart ? -1 : 1));
+        await writeJson(ctx.stdout, { ok: result.ok, summary: result.summary, reports });
+      } else {
+        const lines: string[] = [];
+        for (const r of result.reports) {
+          if (r.status === 'ok' && !verbose) continue;
+          const what = r.storePath ?? r.hashPart;
+          lines.push(`${r.status.padEnd(11)} ${what}${r.reason ? `: ${r.reason}` : ''}`);
+        }
+        const sum = result.summary;
+        const counts = (
+          ['ok', 'untrusted', 'corrupt', 'missing-nar', 'missing', 'unreadable', 'error'] as const
+        )
+          .filter((k) => sum[k] > 0 || k === 'ok')
+          .map((k) => `${sum[k]} ${k}`);
+        lines.push(`checked ${sum.total} paths in ${store.location}: ${counts.join(', ')}`);
+        await writeLine(ctx.stdout, lines.join('\n'));
+      }
+      return result.ok ? EXIT.ok : EXIT.problems;
+    } finally {
+      await closeAll(store);
+    }
+  },
+};
+
+export const commands: Readonly<Record<string, Command>> = { verify };
