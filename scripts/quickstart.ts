@@ -1,6 +1,6 @@
 /**
  * `npm run quickstart`: the seed's whole binary-cache workflow on one machine with only Node —
- * no `nix`, no MinIO, no network. It makes a sample store (three content-addressed paths with
+ * no `nix`, no MinIO, no network. It makes a sample store (three paths with
  * references, fixtures/sample-store.ts), generates a signing key, starts an embedded S3 server
  * (s3rver, a dev dependency) on 127.0.0.1, and runs the same `nixcache` commands a user types:
  * `init`, `push`, `verify`, `path-info`. It ends with the nix.conf lines that point real Nix at
@@ -101,7 +101,7 @@ async function main(): Promise<void> {
   try {
     say('nixcache quick start: a signed binary cache on an embedded S3 server (no nix, no network)');
     say();
-    say('1. A sample store: three content-addressed paths, hello -> greeting-lib -> greeting-data');
+    say('1. A sample store: hello -> greeting-lib -> greeting-data (hello needs a trusted signature)');
     const storeDir = join(work, 'store');
     await mkdir(storeDir);
     const sample = await makeSampleStore(storeDir);

@@ -328,7 +328,6 @@ describe('the cache workflow on file://', () => {
       narSize: expect.any(Number),
       references: [sample.lib],
       signatures: [expect.stringMatching(/^test-1:/)],
-      ca: expect.stringMatching(/^fixed:r:sha256:/),
       url: expect.stringMatching(/^nar\/[0-9a-z]{52}\.nar\.xz$/),
       compression: 'xz',
       downloadHash: expect.stringMatching(/^sha256-/),
@@ -340,15 +339,16 @@ describe('the cache workflow on file://', () => {
   });
 
   it('narinfo show, fingerprint and verify read the files the cache holds', async () => {
-    const file = join(cache, `${hashPartOf(sample.hello)}.narinfo`);
+    // greeting-lib is content-addressed: its CA line alone makes it trusted.
+    const file = join(cache, `${hashPartOf(sample.lib)}.narinfo`);
     const text = await readFile(file, 'utf8');
     const show = await runCli(['narinfo', 'show', file]);
     expect(show.stdout).toBe(text);
     const json = JSON.parse((await runCli(['narinfo', 'show', '--json', file])).stdout);
     expect(json).toHaveLength(1);
-    expect(json[0].path).toBe(sample.hello);
+    expect(json[0].path).toBe(sample.lib);
     const fp = await runCli(['narinfo', 'fingerprint', file]);
-    expect(fp.stdout).toMatch(new RegExp(`^1;${sample.hello};sha256:[0-9a-z]{52};\\d+;${sample.lib}\\n$`));
+    expect(fp.stdout).toMatch(new RegExp(`^1;${sample.lib};sha256:[0-9a-z]{52};\\d+;${sample.data}\\n$`));
     const ok = await runCli(['narinfo', 'verify', '-k', publicKey, file]);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toBe(`${file}: trusted (signed by test-1)\n`);
@@ -362,7 +362,7 @@ describe('the cache workflow on file://', () => {
     const rows = JSON.parse(bad.stdout);
     expect(rows[0]).toEqual({
       file: stripped,
-      path: sample.hello,
+      path: sample.lib,
       trusted: false,
       signedBy: [],
       invalidSignatures: [],

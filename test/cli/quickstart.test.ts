@@ -124,6 +124,22 @@ describeWithNix('npm run quickstart -- --serve with real nix', () => {
     }
     const hello = await readFile(join(target, printed.hello.slice(1), 'bin', 'hello'), 'utf8');
     expect(hello).toMatch(/greeting/);
+    // hello is input-addressed: with any other trusted key, Nix refuses it.
+    const wrongKey = `${printed.publicKey.split(':')[0]}:${Buffer.alloc(32, 7).toString('base64')}`;
+    const refused = await nixStatus([
+      'nix',
+      'copy',
+      '--from',
+      printed.substituter,
+      '--to',
+      join(scratch, 'refused'),
+      printed.hello,
+      '--option',
+      'trusted-public-keys',
+      wrongKey,
+    ]);
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toMatch(/signature/);
 
     process.kill(-proc.pid!, 'SIGINT');
     // npm itself dies of the SIGINT (as in a terminal); the quick start under it cleans up.
