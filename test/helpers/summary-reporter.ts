@@ -10,6 +10,8 @@ export default class SummaryReporter implements Reporter {
     let failed = errors.length;
     let skipped = 0;
     for (const m of modules) {
+      // A file that fails outside any test (a hook, an import) counts as one failure.
+      if (m.errors().length > 0) failed++;
       for (const t of m.children.allTests()) {
         const state = t.result().state;
         if (state === 'passed') passed++;
