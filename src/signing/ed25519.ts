@@ -109,6 +109,14 @@ function nativePublicKey(crypto: typeof NodeCrypto, publicKey: Uint8Array): Node
   return key;
 }
 
+function nativePrivateKey(crypto: typeof NodeCrypto, seed: Uint8Array): NodeCrypto.KeyObject {
+  return crypto.createPrivateKey({
+    key: withPrefix(PKCS8_PREFIX, seed) as Buffer,
+    format: 'der',
+    type: 'pkcs8',
+  });
+}
+
 function pickBackend(backend: Ed25519Backend | undefined): typeof NodeCrypto | undefined {
   if (backend === 'pure') return undefined;
   const crypto = nativeCrypto();
@@ -120,12 +128,9 @@ function pickBackend(backend: Ed25519Backend | undefined): typeof NodeCrypto | u
 export function ed25519PublicKey(seed: Uint8Array, backend?: Ed25519Backend): Uint8Array {
   const crypto = pickBackend(backend);
   if (crypto) {
-    const priv = crypto.createPrivateKey({
-      key: withPrefix(PKCS8_PREFIX, seed) as Buffer,
-      format: 'der',
-      type: 'pkcs8',
-    });
-    const spki = crypto.createPublicKey(priv).export({ format: 'der', type: 'spki' });
+    const spki = crypto
+      .createPublicKey(nativePrivateKey(crypto, seed))
+      .export({ format: 'der', type: 'spki' });
     return new Uint8Array(spki.subarray(SPKI_PREFIX.length));
   }
   return useNoble().getPublicKey(seed);
@@ -135,12 +140,7 @@ export function ed25519PublicKey(seed: Uint8Array, backend?: Ed25519Backend): Ui
 export function ed25519Sign(seed: Uint8Array, message: Uint8Array, backend?: Ed25519Backend): Uint8Array {
   const crypto = pickBackend(backend);
   if (crypto) {
-    const priv = crypto.createPrivateKey({
-      key: withPrefix(PKCS8_PREFIX, seed) as Buffer,
-      format: 'der',
-      type: 'pkcs8',
-    });
-    return new Uint8Array(crypto.sign(null, message, priv));
+    return new Uint8Array(crypto.sign(null, message, nativePrivateKey(crypto, seed)));
   }
   return useNoble().sign(message, seed);
 }

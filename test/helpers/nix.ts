@@ -3,10 +3,11 @@
  * between tests), the fixture closure of fixtures/closure.nix, and `nix path-info --json`.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PathMetadata } from '../../src/cache/index.js';
+import { parseSecretKey, type SecretKey } from '../../src/index.js';
 import { repoRoot } from './env.js';
 
 const cacheHome = mkdtempSync(join(tmpdir(), 'nixcache-nix-home-'));
@@ -85,4 +86,47 @@ export function buildFixtureClosure(): FixtureClosure {
   }
   const find = (suffix: string) => closure.find((p) => p.endsWith(suffix))!;
   return { app, lib: find('-nixcache-fixture-lib'), dep: find('-nixcache-fixture-dep.txt'), metadata };
+}
+
+export interface NixSigningKey {
+  /** The key file `nix key generate-secret` wrote (mode 0600). */
+  readonly keyFile: string;
+  readonly key: SecretKey;
+  /** Its public half, as `nix key convert-secret-to-public` prints it. */
+  readonly publicKey: string;
+}
+
+/** A fresh signing key made by real Nix, written to `dir`. */
+export function nixSigningKey(dir: string, prefix: string): NixSigningKey {
+  const secret = nix([
+    'nix',
+    'key',
+    'generate-secret',
+    '--key-name',
+    `${prefix}-${Date.now().toString(36)}-1`,
+  ]);
+  const keyFile = join(dir, `${prefix}.secret`);
+  writeFileSync(keyFile, secret, { mode: 0o600 });
+  return {
+    keyFile,
+    key: parseSecretKey(secret),
+    publicKey: nix(['nix', 'key', 'convert-secret-to-public'], secret),
+  };
+}
+
+/** `nix copy --from <url>` of `path` into a fresh chroot store at `target`, trusting only `trustedKey`. */
+export async function nixSubstitute(url: string, target: string, path: string, trustedKey: string) {
+  const args = [
+    'nix',
+    'copy',
+    '--from',
+    url,
+    '--to',
+    target,
+    path,
+    '--option',
+    'trusted-public-keys',
+    trustedKey,
+  ];
+  return { ...(await nixStatus(args)), target };
 }

@@ -4,17 +4,23 @@
  * plain HTTP (s3rver serves anonymous GETs) and refuses it when it should, as verifyCache does.
  * A cache written by real Nix is copied into S3 by nixcache and substituted from there.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { copyPaths, initCache, pushPaths, verifyCache } from '../../src/cache/index.js';
-import { formatNarInfo, parseSecretKey, type SecretKey } from '../../src/index.js';
+import { formatNarInfo, type SecretKey } from '../../src/index.js';
 import { collectBytes } from '../../src/internal/iter.js';
 import { type BinaryCacheStore, openStore } from '../../src/store/index.js';
 import type { S3Backend } from '../../src/store/s3.js';
 import { describeWithNix } from '../helpers/env.js';
-import { buildFixtureClosure, type FixtureClosure, nix, nixStatus } from '../helpers/nix.js';
+import {
+  buildFixtureClosure,
+  type FixtureClosure,
+  nix,
+  nixSigningKey,
+  nixSubstitute,
+} from '../helpers/nix.js';
 import { type S3rverHandle, s3ConfigFor, startS3rver } from '../helpers/s3rver.js';
 
 describeWithNix('real Nix substitutes from an S3 cache nixcache made', () => {
@@ -32,38 +38,15 @@ describeWithNix('real Nix substitutes from an S3 cache nixcache made', () => {
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: '1',
     });
     closure = buildFixtureClosure();
-    const secret = nix([
-      'nix',
-      'key',
-      'generate-secret',
-      '--key-name',
-      `s3-interop-${Date.now().toString(36)}-1`,
-    ]);
-    keyFile = join(work, 'key.secret');
-    writeFileSync(keyFile, secret, { mode: 0o600 });
-    key = parseSecretKey(secret);
-    pub = nix(['nix', 'key', 'convert-secret-to-public'], secret);
+    ({ keyFile, key, publicKey: pub } = nixSigningKey(work, 's3-interop'));
   });
   afterAll(async () => {
     await s3?.stop();
     rmSync(work, { recursive: true, force: true });
   });
 
-  async function substitute(bucket: string, trustedKey: string, path = closure.app) {
-    const target = join(work, `fresh-${fresh++}`);
-    const url = `${s3.endpoint}/${bucket}`;
-    return nixStatus([
-      'nix',
-      'copy',
-      '--from',
-      url,
-      '--to',
-      target,
-      path,
-      '--option',
-      'trusted-public-keys',
-      trustedKey,
-    ]);
+  function substitute(bucket: string, trustedKey: string, path = closure.app) {
+    return nixSubstitute(`${s3.endpoint}/${bucket}`, join(work, `fresh-${fresh++}`), path, trustedKey);
   }
 
   async function newCache(bucket: string): Promise<BinaryCacheStore> {

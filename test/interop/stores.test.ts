@@ -2,17 +2,23 @@
  * Caches written by nixcache are substituted by real Nix; caches written by real Nix are read,
  * verified and copied by nixcache. Nix and nixcache agree on what is bad.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { copyPaths, pushPaths, verifyCache } from '../../src/cache/index.js';
-import { formatHash, formatNarInfo, parseHash, parseSecretKey, type SecretKey } from '../../src/index.js';
+import { formatHash, formatNarInfo, parseHash, type SecretKey } from '../../src/index.js';
 import { openStore } from '../../src/store/index.js';
 import { describeWithNix } from '../helpers/env.js';
 import { startHttpCache, type TestHttpServer } from '../helpers/http-server.js';
-import { buildFixtureClosure, type FixtureClosure, nix, nixStatus } from '../helpers/nix.js';
+import {
+  buildFixtureClosure,
+  type FixtureClosure,
+  nix,
+  nixSigningKey,
+  nixSubstitute,
+} from '../helpers/nix.js';
 
 describeWithNix('real Nix and nixcache caches', () => {
   const work = mkdtempSync(join(tmpdir(), 'nixcache-interop-stores-'));
@@ -25,17 +31,7 @@ describeWithNix('real Nix and nixcache caches', () => {
 
   beforeAll(() => {
     closure = buildFixtureClosure();
-    const secret = nix([
-      'nix',
-      'key',
-      'generate-secret',
-      '--key-name',
-      `interop-${Date.now().toString(36)}-1`,
-    ]);
-    keyFile = join(work, 'key.secret');
-    writeFileSync(keyFile, secret, { mode: 0o600 });
-    key = parseSecretKey(secret);
-    pub = nix(['nix', 'key', 'convert-secret-to-public'], secret);
+    ({ keyFile, key, publicKey: pub } = nixSigningKey(work, 'interop'));
   });
   afterAll(async () => {
     await Promise.all(servers.map((s) => s.close()));
@@ -48,22 +44,9 @@ describeWithNix('real Nix and nixcache caches', () => {
     return server.url;
   }
 
-  /** `nix copy --from <url>` into a fresh chroot store; returns the exit status and stderr. */
-  async function substitute(url: string, trustedKey: string, path = closure.app) {
-    const target = join(work, `fresh-${fresh++}`);
-    const r = await nixStatus([
-      'nix',
-      'copy',
-      '--from',
-      url,
-      '--to',
-      target,
-      path,
-      '--option',
-      'trusted-public-keys',
-      trustedKey,
-    ]);
-    return { ...r, target };
+  /** `nix copy --from <url>` into a fresh chroot store; returns the exit status and output. */
+  function substitute(url: string, trustedKey: string, path = closure.app) {
+    return nixSubstitute(url, join(work, `fresh-${fresh++}`), path, trustedKey);
   }
 
   async function pushClosure(url: string) {
