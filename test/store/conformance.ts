@@ -17,7 +17,7 @@ import {
   type SecretKey,
 } from '../../src/index.js';
 import { collectBytes } from '../../src/internal/iter.js';
-import { type BinaryCacheStore, openStore } from '../../src/store/index.js';
+import { type BinaryCacheStore, openStore, type StorageBackend } from '../../src/store/index.js';
 
 export interface ConformanceTarget {
   /** A URL for a fresh, empty cache each time it is called. */
@@ -29,6 +29,13 @@ export interface ConformanceTarget {
   /** Removes a stored object behind the store's back. */
   remove(url: string, key: string): Promise<void>;
   readonly openOptions?: Parameters<typeof openStore>[1];
+}
+
+/** Flips one byte in the middle of a stored object through its backend (for `corrupt`). */
+export async function corruptObject(backend: StorageBackend, key: string): Promise<void> {
+  const bytes = await collectBytes((await backend.get(key))!.body);
+  bytes[bytes.length >> 1] = bytes[bytes.length >> 1]! ^ 0xff;
+  await backend.put(key, bytes, { contentType: 'application/x-nix-nar' });
 }
 
 /** Adds a query parameter to a store URL that may already have some. */

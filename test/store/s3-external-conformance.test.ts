@@ -6,10 +6,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe } from 'vitest';
-import { collectBytes } from '../../src/internal/iter.js';
 import { openStore } from '../../src/store/index.js';
 import type { S3Backend } from '../../src/store/s3.js';
-import { storeConformance } from './conformance.js';
+import { corruptObject, storeConformance } from './conformance.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const external = process.env.NIXCACHE_TEST_S3_URL;
@@ -42,12 +41,7 @@ describe.skipIf(!external)('external S3', () => {
         return url;
       },
       canList: true,
-      corrupt: async (url, key) => {
-        const backend = await backendOf(url);
-        const bytes = await collectBytes((await backend.get(key))!.body);
-        bytes[bytes.length >> 1] = bytes[bytes.length >> 1]! ^ 0xff;
-        await backend.put(key, bytes, { contentType: 'application/x-nix-nar' });
-      },
+      corrupt: async (url, key) => corruptObject(await backendOf(url), key),
       remove: async (url, key) => (await backendOf(url)).delete(key),
     };
   });

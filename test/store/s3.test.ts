@@ -1,9 +1,8 @@
 import { afterAll, beforeAll } from 'vitest';
-import { collectBytes } from '../../src/internal/iter.js';
 import { openStore } from '../../src/store/index.js';
 import type { S3Backend } from '../../src/store/s3.js';
 import { type S3rverHandle, s3ConfigFor, startS3rver } from '../helpers/s3rver.js';
-import { storeConformance } from './conformance.js';
+import { corruptObject, storeConformance } from './conformance.js';
 
 let s3: S3rverHandle;
 beforeAll(async () => {
@@ -31,12 +30,7 @@ storeConformance('s3:// (s3rver)', () => {
       return url;
     },
     canList: true,
-    corrupt: async (url, key) => {
-      const backend = await backendOf(url);
-      const bytes = await collectBytes((await backend.get(key))!.body);
-      bytes[bytes.length >> 1] = bytes[bytes.length >> 1]! ^ 0xff;
-      await backend.put(key, bytes, { contentType: 'application/x-nix-nar' });
-    },
+    corrupt: async (url, key) => corruptObject(await backendOf(url), key),
     remove: async (url, key) => (await backendOf(url)).delete(key),
   };
 });
