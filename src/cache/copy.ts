@@ -4,7 +4,7 @@
  * with the target's compression, optionally re-signed, and published references first.
  */
 import { NixcacheError } from '../errors.js';
-import { formatHash } from '../hash/hash.js';
+import { hashEquals } from '../hash/hash.js';
 import type { NarInfo } from '../narinfo/types.js';
 import type { SecretKey } from '../signing/keys.js';
 import { makeKeyring, type TrustedKeys, verifyNarInfo } from '../signing/verify.js';
@@ -28,10 +28,6 @@ export interface CopyOptions {
   readonly onProgress?: (
     event: { type: 'done' | 'skip'; path: string } | { type: 'failed'; path: string; error: Error },
   ) => void;
-}
-
-function basenameOf(path: string): string {
-  return path.slice(path.lastIndexOf('/') + 1);
 }
 
 /**
@@ -75,7 +71,7 @@ export async function copyPaths(
       ...(signal && { signal }),
     });
     try {
-      if (formatHash(staged.narHash) !== formatHash(info.narHash)) {
+      if (!hashEquals(staged.narHash, info.narHash)) {
         throw new NixcacheError('INTEGRITY', `${full}: NAR hash changed while copying`, { path: full });
       }
       const url = await uploadStagedNar(to, staged, sp.hash, { ...(signal && { signal }) });
@@ -92,7 +88,7 @@ export async function copyPaths(
       await staged.dispose();
     }
   };
-  return publishGraph(to, paths.map(basenameOf), prepare, {
+  return publishGraph(to, paths, prepare, {
     ...(options.closure !== undefined && { closure: options.closure }),
     ...(options.parallelism !== undefined && { parallelism: options.parallelism }),
     ...(options.force !== undefined && { force: options.force }),

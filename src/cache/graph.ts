@@ -38,8 +38,14 @@ export interface GraphResult {
   readonly failed: readonly { readonly path: string; readonly error: Error }[];
 }
 
+/** The last component of a store path (`/nix/store/<hash>-<name>/` → `<hash>-<name>`); basenames pass through. */
+export function basenameOf(path: string): string {
+  const trimmed = path.replace(/\/+$/, '');
+  return trimmed.slice(trimmed.lastIndexOf('/') + 1);
+}
+
 /**
- * Publishes `roots` (basenames) and, with `closure`, everything they refer to.
+ * Publishes `roots` (full store paths or basenames) and, with `closure`, everything they refer to.
  * `prepare` stages and uploads one path's NAR and returns its narinfo.
  */
 export async function publishGraph(
@@ -116,7 +122,8 @@ export async function publishGraph(
     return task;
   };
 
-  for (const r of roots) parseStorePathBasename(r, storeDir);
-  await Promise.allSettled(roots.map(schedule));
+  const basenames = roots.map(basenameOf);
+  for (const r of basenames) parseStorePathBasename(r, storeDir);
+  await Promise.allSettled(basenames.map(schedule));
   return { pushed, skipped, failed };
 }

@@ -7,7 +7,7 @@
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NixcacheError } from '../errors.js';
-import { formatHash, type NixHash, parseHash } from '../hash/hash.js';
+import { formatHash, hashEquals, type NixHash, parseHash } from '../hash/hash.js';
 import { hashBytes } from '../hash/hasher.js';
 import { dumpPath } from '../nar/node/dump.js';
 import type { NarInfo } from '../narinfo/types.js';
@@ -17,7 +17,7 @@ import { formatCacheInfo } from '../store/cache-info.js';
 import { CACHE_INFO_KEY } from '../store/layout.js';
 import { makeFixedOutputPath, makeSourcePath, makeTextPath } from '../store-path/make.js';
 import { formatStorePath, parseStorePathBasename, type StorePath } from '../store-path/store-path.js';
-import { type GraphResult, type PreparedPath, publishGraph } from './graph.js';
+import { basenameOf, type GraphResult, type PreparedPath, publishGraph } from './graph.js';
 import { signWith, uploadStagedNar } from './publish.js';
 import { withRetry } from './retry.js';
 import { stageNar } from './stage.js';
@@ -72,10 +72,6 @@ function metadataFor(options: PushOptions, sp: StorePath): PathMetadata | undefi
   if (m instanceof Map) return m.get(full) ?? m.get(base);
   const rec = m as Readonly<Record<string, PathMetadata>>;
   return rec[full] ?? rec[base];
-}
-
-function basenameOf(path: string): string {
-  return path.slice(path.lastIndexOf('/') + 1);
 }
 
 /** Scans the local store directory: hash part → basename. */
@@ -140,8 +136,8 @@ export async function pushPaths(
   const logical = store.storeDir;
   const signal = options.signal;
   const emit = options.onProgress ?? (() => {});
-  const roots = paths.map((p) => basenameOf(p.replace(/\/+$/, '')));
-  for (const r of roots) parseStorePathBasename(r, logical);
+  // Bad paths fail here, before the store directory is read or the cache written.
+  for (const p of paths) parseStorePathBasename(basenameOf(p), logical);
   const entries = await storeEntries(physicalDir, logical);
   const candidates = [...entries.keys()];
   const keys = options.secretKeys ?? [];
@@ -166,7 +162,7 @@ export async function pushPaths(
     });
     try {
       emit({ type: 'staged', path: full, narSize: staged.narSize, fileSize: staged.fileSize });
-      if (meta?.narHash !== undefined && formatHash(parseHash(meta.narHash)) !== formatHash(staged.narHash)) {
+      if (meta?.narHash !== undefined && !hashEquals(parseHash(meta.narHash), staged.narHash)) {
         throw new NixcacheError(
           'INTEGRITY',
           `${full}: NAR hash ${formatHash(staged.narHash)} differs from the given metadata ${meta.narHash}`,
@@ -201,7 +197,7 @@ export async function pushPaths(
     }
   };
 
-  return publishGraph(store, roots, prepare, {
+  return publishGraph(store, paths, prepare, {
     ...(options.closure !== undefined && { closure: options.closure }),
     ...(options.parallelism !== undefined && { parallelism: options.parallelism }),
     ...(options.force !== undefined && { force: options.force }),

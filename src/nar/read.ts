@@ -9,9 +9,9 @@
  * Nix's behaviour.
  */
 import { NixcacheError } from '../errors.js';
+import { bytesEqual, compareBytes } from '../internal/bytes.js';
 import { type ByteSource, toAsyncIterable } from '../internal/iter.js';
 import {
-  compareNames,
   NAR_MAX_DEPTH,
   NAR_MAX_NAME_LENGTH,
   NAR_MAX_TAG_LENGTH,
@@ -19,7 +19,6 @@ import {
   nameProblem,
   padLength,
   readU64,
-  sameBytes,
   showBytes,
   showPath,
   TAG,
@@ -358,7 +357,7 @@ export class NarDecoder {
   }
 
   private expectTag(tok: Uint8Array, tag: Uint8Array): void {
-    if (!sameBytes(tok, tag)) {
+    if (!bytesEqual(tok, tag)) {
       throw this.fail(`expected tag ${EXPECTED_TAG[this.g]}, got ${showBytes(tok)}`, this.tokenStart, {
         expected: EXPECTED_TAG[this.g],
         actual: decoder.decode(tok),
@@ -369,7 +368,7 @@ export class NarDecoder {
   private onString(tok: Uint8Array): void {
     switch (this.g) {
       case G_MAGIC:
-        if (!sameBytes(tok, TAG.magic)) throw this.fail("input doesn't look like a Nix archive", 0);
+        if (!bytesEqual(tok, TAG.magic)) throw this.fail("input doesn't look like a Nix archive", 0);
         this.g = G_OPEN;
         return;
       case G_OPEN:
@@ -384,7 +383,7 @@ export class NarDecoder {
         this.onType(tok);
         return;
       case G_REGULAR_TAG:
-        if (sameBytes(tok, TAG.executable)) {
+        if (bytesEqual(tok, TAG.executable)) {
           this.g = G_EXECUTABLE_VALUE;
           return;
         }
@@ -430,7 +429,7 @@ export class NarDecoder {
         return;
       }
       case G_DIR_TAG:
-        if (sameBytes(tok, TAG.close)) {
+        if (bytesEqual(tok, TAG.close)) {
           this.stack.pop();
           this.endNode();
           return;
@@ -463,12 +462,12 @@ export class NarDecoder {
   }
 
   private onType(tok: Uint8Array): void {
-    if (sameBytes(tok, TAG.regular)) {
+    if (bytesEqual(tok, TAG.regular)) {
       this.executable = false;
       this.g = G_REGULAR_TAG;
-    } else if (sameBytes(tok, TAG.symlink)) {
+    } else if (bytesEqual(tok, TAG.symlink)) {
       this.g = G_TARGET_TAG;
-    } else if (sameBytes(tok, TAG.directory)) {
+    } else if (bytesEqual(tok, TAG.directory)) {
       const node: NarNode = {
         path: this.current.path,
         rawPath: this.current.rawPath,
@@ -495,8 +494,8 @@ export class NarDecoder {
         actual: decoder.decode(tok),
       });
     }
-    if (frame.prev !== undefined && compareNames(frame.prev, tok) >= 0) {
-      const why = compareNames(frame.prev, tok) === 0 ? 'duplicate name' : 'unsorted names';
+    if (frame.prev !== undefined && compareBytes(frame.prev, tok) >= 0) {
+      const why = compareBytes(frame.prev, tok) === 0 ? 'duplicate name' : 'unsorted names';
       throw this.fail(
         `NAR directory is not sorted (${why}: ${showBytes(tok)} after ${showBytes(frame.prev)})`,
         this.tokenStart,

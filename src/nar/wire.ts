@@ -3,7 +3,7 @@
  * the reader, the writer, the listing and the filesystem walkers: the magic, the tags, `str()`
  * framing (u64 little-endian length, bytes, zero padding to 8) and name/target validation.
  */
-import { fromUtf8 } from '../internal/bytes.js';
+import { concatBytes, fromUtf8 } from '../internal/bytes.js';
 
 /** The archive magic, the first string of every NAR. */
 export const NAR_MAGIC = 'nix-archive-1';
@@ -97,21 +97,7 @@ export const FRAME = {
 } as const;
 
 function concat(...tokens: Uint8Array[]): Uint8Array {
-  const parts = tokens.map(encodeStr);
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-/** True when two byte strings are equal. */
-export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+  return concatBytes(tokens.map(encodeStr));
 }
 
 /**
@@ -139,16 +125,6 @@ export function targetProblem(target: Uint8Array): string | undefined {
   }
   if (target.includes(0)) return 'symlink target contains NUL';
   return undefined;
-}
-
-/** Bytewise order of names (std::string order): negative, zero or positive. */
-export function compareNames(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const d = a[i]! - b[i]!;
-    if (d !== 0) return d;
-  }
-  return a.length - b.length;
 }
 
 /**

@@ -5,17 +5,15 @@
  * targets, content of the wrong size, depth of 64 or more.
  */
 import { NixcacheError } from '../errors.js';
-import { utf8 } from '../internal/bytes.js';
+import { bytesEqual, compareBytes, utf8 } from '../internal/bytes.js';
 import { type ByteSource, toAsyncIterable } from '../internal/iter.js';
 import type { NarEntryType } from './read.js';
 import {
-  compareNames,
   encodeStr,
   FRAME,
   NAR_MAX_DEPTH,
   nameProblem,
   padLength,
-  sameBytes,
   showBytes,
   showPath,
   targetProblem,
@@ -264,7 +262,7 @@ export async function* writeNar(
       }
       const parentRaw = raw.subarray(0, Math.max(0, raw.length - parts[depth - 1]!.length - 1));
       const parent = stack[depth - 1];
-      if (stack.length < depth || parent === undefined || !sameBytes(parent.raw, parentRaw)) {
+      if (stack.length < depth || parent === undefined || !bytesEqual(parent.raw, parentRaw)) {
         throw refuse(
           rootClosed || stack.length === 0
             ? 'entry after the root, which is not a directory'
@@ -275,8 +273,8 @@ export async function* writeNar(
       const name = parts[depth - 1]!;
       const problem = nameProblem(name);
       if (problem) throw refuse(`invalid file name ${showBytes(name)} (${problem})`, pathText);
-      if (parent.prev !== undefined && compareNames(parent.prev, name) >= 0) {
-        const why = compareNames(parent.prev, name) === 0 ? 'duplicate name' : 'names not in bytewise order';
+      if (parent.prev !== undefined && compareBytes(parent.prev, name) >= 0) {
+        const why = compareBytes(parent.prev, name) === 0 ? 'duplicate name' : 'names not in bytewise order';
         throw refuse(
           `directory is not sorted (${why}: ${showBytes(name)} after ${showBytes(parent.prev)})`,
           pathText,

@@ -5,9 +5,9 @@
  */
 import { compress, decompress } from '../compression/compress.js';
 import { IntegrityError, NixcacheError } from '../errors.js';
-import { formatHash, type NixHash } from '../hash/hash.js';
+import { formatHash, hashEquals, type NixHash } from '../hash/hash.js';
 import { createHasher } from '../hash/hasher.js';
-import { fromUtf8 } from '../internal/bytes.js';
+import { bytesEqual, fromUtf8 } from '../internal/bytes.js';
 import { type ByteSource, collectBytes } from '../internal/iter.js';
 import { formatNarInfo } from '../narinfo/format.js';
 import { parseNarInfo } from '../narinfo/parse.js';
@@ -72,9 +72,7 @@ async function* measured(
 }
 
 function sameDigest(a: Uint8Array, b: NixHash): boolean {
-  if (b.algorithm !== 'sha256' || a.length !== b.digest.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b.digest[i]) return false;
-  return true;
+  return b.algorithm === 'sha256' && bytesEqual(a, b.digest);
 }
 
 /** A binary cache store: the API of nixcache/store. */
@@ -202,8 +200,7 @@ export class BinaryCacheStore {
     });
     const nar = decompress(info.compression, compressed, { signal: options.signal });
     let narSize = 0;
-    const narHasher =
-      info.narHash.algorithm === 'sha256' ? createHasher('sha256') : createHasher(info.narHash.algorithm);
+    const narHasher = createHasher(info.narHash.algorithm);
     for await (const chunk of nar) {
       narSize += chunk.length;
       if (narSize > info.narSize)
@@ -214,7 +211,7 @@ export class BinaryCacheStore {
     if (narSize !== info.narSize) throw mismatch('NarSize', String(info.narSize), String(narSize));
     const digest = narHasher.digest();
     const actual = { algorithm: info.narHash.algorithm, digest };
-    if (formatHash(actual) !== formatHash(info.narHash)) {
+    if (!hashEquals(actual, info.narHash)) {
       throw mismatch('NarHash', formatHash(info.narHash), formatHash(actual));
     }
   }
