@@ -12,6 +12,7 @@
 import type * as NodeCrypto from 'node:crypto';
 import * as ed from '@noble/ed25519';
 import { sha512 } from '@noble/hashes/sha2.js';
+import { toHex } from '../internal/bytes.js';
 import { nativeCrypto } from '../internal/native.js';
 
 export type Ed25519Backend = 'native' | 'pure';
@@ -33,18 +34,11 @@ const SMALL_ORDER_ENCODINGS: readonly string[] = [
   'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
 ];
 
-function hex32(bytes: Uint8Array, clearSign: boolean): string {
-  let s = '';
-  for (let i = 0; i < 32; i++) {
-    const b = i === 31 && clearSign ? bytes[i]! & 0x7f : bytes[i]!;
-    s += b.toString(16).padStart(2, '0');
-  }
-  return s;
-}
-
 /** True when the 32-byte encoding is one of a point of small order (sign bit ignored). */
 export function hasSmallOrder(encoding: Uint8Array): boolean {
-  return SMALL_ORDER_ENCODINGS.includes(hex32(encoding, true));
+  const y = encoding.slice(0, 32);
+  y[31] = y[31]! & 0x7f;
+  return SMALL_ORDER_ENCODINGS.includes(toHex(y));
 }
 
 /** True when the y coordinate is reduced (< 2^255 - 19). */
@@ -95,7 +89,7 @@ function withPrefix(prefix: Uint8Array, key: Uint8Array): Uint8Array {
 }
 
 function nativePublicKey(crypto: typeof NodeCrypto, publicKey: Uint8Array): NodeCrypto.KeyObject {
-  const id = hex32(publicKey, false);
+  const id = toHex(publicKey);
   let key = publicKeyObjects.get(id);
   if (!key) {
     if (publicKeyObjects.size >= MAX_CACHED_KEYS) publicKeyObjects.clear();
@@ -207,7 +201,7 @@ export async function ed25519VerifyAsync(
   const subtle = webCryptoSubtle();
   try {
     if (!subtle) throw new Error('no WebCrypto');
-    const id = hex32(publicKey, false);
+    const id = toHex(publicKey);
     let key = webKeys.get(id);
     if (!key) {
       if (webKeys.size >= MAX_CACHED_KEYS) webKeys.clear();
