@@ -4,18 +4,17 @@
  * before referrers, paths the cache already has skipped. An interrupted push never leaves a
  * narinfo whose NAR or references are missing.
  */
-import { lstat, readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NixcacheError } from '../errors.js';
 import { formatHash, hashEquals, type NixHash, parseHash } from '../hash/hash.js';
-import { hashBytes } from '../hash/hasher.js';
 import { dumpPath } from '../nar/node/dump.js';
 import type { NarInfo } from '../narinfo/types.js';
 import type { SecretKey } from '../signing/keys.js';
 import type { BinaryCacheStore } from '../store/binary-cache.js';
 import { formatCacheInfo } from '../store/cache-info.js';
 import { CACHE_INFO_KEY } from '../store/layout.js';
-import { makeFixedOutputPath, makeSourcePath, makeTextPath } from '../store-path/make.js';
+import { storePathForContentAddress } from '../store-path/make.js';
 import { formatStorePath, parseStorePathBasename, type StorePath } from '../store-path/store-path.js';
 import { basenameOf, type GraphResult, type PreparedPath, publishGraph } from './graph.js';
 import { signWith, uploadStagedNar } from './publish.js';
@@ -90,30 +89,31 @@ async function storeEntries(dir: string, logicalStoreDir: string): Promise<Map<s
 
 /**
  * The content address this path provably has, if any: a source path (`nix-store --add`), a text
- * file (`builtins.toFile`) or a flat sha256 fixed output (`nix-store --add-fixed sha256`).
+ * file (`builtins.toFile`) or a flat sha256 fixed output (`nix-store --add-fixed sha256`). Each
+ * candidate counts only when it recomputes to the path's own name.
  */
-async function detectContentAddress(
-  physical: string,
+function detectContentAddress(
   sp: StorePath,
   narHash: NixHash,
+  rootFileHash: NixHash | undefined,
   references: readonly string[],
-): Promise<string | undefined> {
+): string | undefined {
   const own = `${sp.hash}-${sp.name}`;
   const others = references.filter((r) => r !== own).map((r) => `${sp.storeDir}/${r}`);
   const self = others.length !== references.length;
-  const full = formatStorePath(sp);
-  if (makeSourcePath(sp.name, narHash, others, { self, storeDir: sp.storeDir }) === full) {
-    return `fixed:r:${formatHash(narHash)}`;
-  }
-  const st = await lstat(physical);
-  if (st.isFile() && !self && st.size <= 64 * 1024 * 1024) {
-    const contents = await readFile(physical);
-    const hash: NixHash = { algorithm: 'sha256', digest: hashBytes('sha256', contents) };
-    if (makeTextPath(sp.name, contents, others, sp.storeDir) === full) {
-      return `text:${formatHash(hash)}`;
-    }
-    if (others.length === 0 && makeFixedOutputPath(sp.name, { method: 'flat', hash }, sp.storeDir) === full) {
-      return `fixed:${formatHash(hash)}`;
+  const candidates = [`fixed:r:${formatHash(narHash)}`];
+  if (rootFileHash) candidates.push(`text:${formatHash(rootFileHash)}`, `fixed:${formatHash(rootFileHash)}`);
+  for (const ca of candidates) {
+    try {
+      if (
+        storePathForContentAddress(sp.name, ca, others, { self, storeDir: sp.storeDir }) ===
+        formatStorePath(sp)
+      ) {
+        return ca;
+      }
+    } catch (e) {
+      // A claim that cannot hold (text with a self-reference, flat with references).
+      if (!(e instanceof NixcacheError && e.code === 'BAD_CONTENT_ADDRESS')) throw e;
     }
   }
   return undefined;
@@ -176,7 +176,7 @@ export async function pushPaths(
         ...(signal && { signal }),
         onBytes: (bytes) => emit({ type: 'bytes', path: full, bytes }),
       });
-      const ca = meta?.ca ?? (await detectContentAddress(physical, sp, staged.narHash, references));
+      const ca = meta?.ca ?? detectContentAddress(sp, staged.narHash, staged.rootFileHash, references);
       const deriver = meta?.deriver === undefined ? undefined : basenameOf(meta.deriver);
       const info: NarInfo = {
         storePath: full,

@@ -18,6 +18,7 @@ import { formatNarListing, NarListingBuilder } from '../nar/listing.js';
 import { NarDecoder } from '../nar/read.js';
 import { createReferenceScanner } from '../nar/references.js';
 import type { CompressionMethod } from '../narinfo/types.js';
+import { RootFileHasher } from './root-file-hash.js';
 
 export interface StageOptions {
   readonly compression: CompressionMethod;
@@ -39,6 +40,8 @@ export interface StagedNar {
   readonly references: ReadonlySet<string>;
   /** The `.ls` document text (when asked for). */
   readonly listing?: string;
+  /** sha256 of the root's bytes when the NAR is a single regular file (for flat and text CAs). */
+  readonly rootFileHash?: NixHash;
   /** Streams the compressed bytes again (for each upload attempt). */
   body(): AsyncIterable<Uint8Array>;
   dispose(): Promise<void>;
@@ -57,7 +60,8 @@ export async function stageNar(nar: ByteSource, options: StageOptions): Promise<
     const fileHasher = createHasher('sha256');
     const scanner = options.candidates ? createReferenceScanner(options.candidates) : undefined;
     const listing = options.listing ? new NarListingBuilder() : undefined;
-    const decoder = new NarDecoder(listing ?? {});
+    const rootFile = new RootFileHasher('sha256', listing);
+    const decoder = new NarDecoder(rootFile);
     let narSize = 0;
     async function* tap(): AsyncGenerator<Uint8Array> {
       for await (const chunk of toAsyncIterable(nar)) {
@@ -84,6 +88,7 @@ export async function stageNar(nar: ByteSource, options: StageOptions): Promise<
     } finally {
       await handle.close();
     }
+    const rootFileHash = rootFile.hash();
     return {
       narHash: { algorithm: 'sha256', digest: narHasher.digest() },
       narSize,
@@ -91,6 +96,7 @@ export async function stageNar(nar: ByteSource, options: StageOptions): Promise<
       fileSize,
       references: scanner?.result() ?? new Set(),
       ...(listing && { listing: formatNarListing(listing.listing) }),
+      ...(rootFileHash && { rootFileHash }),
       body: () => createReadStream(file, { highWaterMark: 1 << 20 }),
       dispose: () => rm(dir, { recursive: true, force: true }),
     };

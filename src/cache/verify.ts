@@ -5,8 +5,8 @@
  * and matches FileHash/FileSize, NarHash/NarSize and the CA hash.
  */
 import { NixcacheError } from '../errors.js';
-import { formatHash } from '../hash/hash.js';
-import { createHasher, type Hasher } from '../hash/hasher.js';
+import { formatHash, hashEquals, type NixHash } from '../hash/hash.js';
+import { createHasher } from '../hash/hasher.js';
 import { NarDecoder } from '../nar/read.js';
 import type { NarInfo } from '../narinfo/types.js';
 import { type Keyring, makeKeyring, type TrustedKeys, verifyNarInfo } from '../signing/verify.js';
@@ -14,6 +14,7 @@ import type { BinaryCacheStore } from '../store/binary-cache.js';
 import { parseContentAddress } from '../store-path/content-address.js';
 import { HASH_PART_LENGTH } from '../store-path/store-path.js';
 import { createLimit } from './limit.js';
+import { RootFileHasher } from './root-file-hash.js';
 
 /** How one path fared, worst first: a network error says nothing about the data. */
 export type PathStatus = 'ok' | 'untrusted' | 'corrupt' | 'missing-nar' | 'missing' | 'unreadable' | 'error';
@@ -80,27 +81,13 @@ function statusOfContentError(e: unknown): PathStatus {
 async function checkContents(store: BinaryCacheStore, info: NarInfo, signal?: AbortSignal): Promise<number> {
   const ca = info.ca === undefined ? undefined : parseContentAddress(info.ca);
   // The CA hash covers the NAR (nar) or the single file's bytes (flat, text).
-  let caHasher: Hasher | undefined;
-  let fileHasher: Hasher | undefined;
-  if (ca && ca.method === 'nar' && ca.hash.algorithm !== info.narHash.algorithm)
-    caHasher = createHasher(ca.hash.algorithm);
-  const decoder = new NarDecoder(
-    ca && (ca.method === 'flat' || ca.method === 'text')
-      ? {
-          node: (n) => {
-            if (n.depth === 0) {
-              if (n.type !== 'regular')
-                throw new NixcacheError(
-                  'INTEGRITY',
-                  `${info.storePath}: flat/text CA but the NAR is not a file`,
-                );
-              fileHasher = createHasher(ca.hash.algorithm);
-            }
-          },
-          contents: (bytes) => fileHasher?.update(bytes),
-        }
-      : {},
-  );
+  const caHasher =
+    ca?.method === 'nar' && ca.hash.algorithm !== info.narHash.algorithm
+      ? createHasher(ca.hash.algorithm)
+      : undefined;
+  const rootFile =
+    ca?.method === 'flat' || ca?.method === 'text' ? new RootFileHasher(ca.hash.algorithm) : undefined;
+  const decoder = new NarDecoder(rootFile ?? {});
   let size = 0;
   for await (const chunk of store.getNar(info, { ...(signal && { signal }) })) {
     decoder.write(chunk);
@@ -109,17 +96,18 @@ async function checkContents(store: BinaryCacheStore, info: NarInfo, signal?: Ab
   }
   decoder.end();
   if (ca) {
-    const digest =
-      caHasher?.digest() ?? fileHasher?.digest() ?? (ca.method === 'nar' ? info.narHash.digest : undefined);
-    const actual = digest && formatHash({ algorithm: ca.hash.algorithm, digest });
-    if (actual !== formatHash(ca.hash)) {
+    let actual: NixHash | undefined;
+    if (caHasher) actual = { algorithm: ca.hash.algorithm, digest: caHasher.digest() };
+    else if (rootFile) {
+      actual = rootFile.hash();
+      if (!actual)
+        throw new NixcacheError('INTEGRITY', `${info.storePath}: flat/text CA but the NAR is not a file`);
+    } else if (ca.method === 'nar') actual = info.narHash;
+    if (!actual || !hashEquals(actual, ca.hash)) {
       throw new NixcacheError(
         'INTEGRITY',
-        `${info.storePath}: CA hash mismatch: expected ${formatHash(ca.hash)}, got ${actual}`,
-        {
-          path: info.storePath,
-          field: 'CA',
-        },
+        `${info.storePath}: CA hash mismatch: expected ${formatHash(ca.hash)}, got ${actual && formatHash(actual)}`,
+        { path: info.storePath, field: 'CA' },
       );
     }
   }
