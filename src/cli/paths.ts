@@ -3,13 +3,9 @@
  * symlinks into a store such as `./result`, all turned into full paths in the cache's store dir.
  */
 import { realpath } from 'node:fs/promises';
+import { basenameOf } from '../cache/graph.js';
 import { parseStorePathBasename } from '../store-path/store-path.js';
 import { UsageError } from './context.js';
-
-function basename(p: string): string {
-  const t = p.replace(/\/+$/, '');
-  return t.slice(t.lastIndexOf('/') + 1);
-}
 
 function parses(base: string, storeDir: string): boolean {
   try {
@@ -32,10 +28,10 @@ export async function resolveStorePaths(
 ): Promise<string[]> {
   const out: string[] = [];
   for (const arg of args) {
-    let base = basename(arg);
+    let base = basenameOf(arg);
     if (!parses(base, storeDir)) {
       const real = await realpath(arg).catch(() => undefined);
-      const resolved = real === undefined ? undefined : basename(real);
+      const resolved = real === undefined ? undefined : basenameOf(real);
       if (resolved === undefined || !parses(resolved, storeDir)) {
         throw new UsageError(`'${arg}' is not a store path (expected ${storeDir}/<hash>-<name>)`, command);
       }
