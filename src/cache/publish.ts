@@ -4,10 +4,9 @@
  * build and sign the narinfo. The caller writes the narinfo last, after its references.
  */
 
-import { narInfoFingerprint } from '../narinfo/fingerprint.js';
 import type { NarInfo } from '../narinfo/types.js';
 import type { SecretKey } from '../signing/keys.js';
-import { signFingerprint } from '../signing/sign.js';
+import { signNarInfo } from '../signing/sign.js';
 import type { BinaryCacheStore } from '../store/binary-cache.js';
 import { listingKey, narKey } from '../store/layout.js';
 import { withRetry } from './retry.js';
@@ -75,11 +74,9 @@ async function* counting(
 
 /** Adds a signature by each key that the info does not carry yet. */
 export function signWith(info: NarInfo, keys: readonly SecretKey[]): NarInfo {
-  if (keys.length === 0) return info;
-  const fingerprint = narInfoFingerprint(info);
-  const sigs = new Set(info.sigs);
-  for (const key of keys) sigs.add(signFingerprint(fingerprint, key));
-  return sigs.size === info.sigs.length ? info : { ...info, sigs: [...sigs] };
+  // signNarInfo returns `info` itself when the signature is already there, so an unchanged
+  // result is the same object (addSignatures relies on that to skip the write).
+  return keys.reduce(signNarInfo, info);
 }
 
 /** Writes a narinfo with retries (the last step of publishing a path). */
