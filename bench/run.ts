@@ -54,7 +54,11 @@ try {
       });
     writeGenerated(join(tree, 'generated.bin'), env('BENCH_GENERATED_MB', 32) * 2 ** 20);
   }
-  if (only.has('core')) await benchCore();
+  if (only.has('core')) {
+    // The corpus comes from fixtures/corpus/corpus.nar.xz, unpacked as the test setup does.
+    await (await import('../test/helpers/corpus-setup.js')).default();
+    await benchCore();
+  }
   if (only.has('nar') && tree) await benchNar(tree, tmp, rounds);
   if (only.has('compression')) {
     section('decompression / compression vs the CLIs (MB/s of uncompressed data)');

@@ -1,4 +1,4 @@
-/** The 978 real cache.nixos.org narinfos of ../shared/corpus, split into files. */
+/** The 978 real cache.nixos.org narinfos of the corpus (fixtures/corpus), split into files. */
 import { readFileSync } from 'node:fs';
 import { corpusPath } from './env.js';
 

@@ -1,6 +1,8 @@
 /**
- * Where the tests find their outside parts (../shared/corpus, the real `nix`) and how they skip
- * when a user's clone lacks them. Under CI=true a missing part is a failure, never a skip.
+ * Where the tests find their outside parts (the real-world corpus, the real `nix`) and how they
+ * skip when a user's machine lacks them. Under CI=true a missing part is a failure, never a skip.
+ * The corpus comes from the repository itself: `fixtures/corpus/corpus.nar.xz`, unpacked into
+ * `.cache/corpus/` by the global setup (test/helpers/corpus-setup.ts) before any suite loads.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -9,7 +11,10 @@ import { fileURLToPath } from 'node:url';
 import { describe } from 'vitest';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const corpusDir = resolve(repoRoot, '..', 'shared', 'corpus');
+/** The corpus archive the repository carries (see fixtures/corpus/pack.ts). */
+export const CORPUS_ARCHIVE = join(repoRoot, 'fixtures', 'corpus', 'corpus.nar.xz');
+/** Where the global setup unpacks it. */
+export const corpusDir = join(repoRoot, '.cache', 'corpus');
 export const inCI = process.env.CI === 'true';
 
 export function corpusPath(...parts: string[]): string {
@@ -41,10 +46,7 @@ function gate(available: boolean, what: string): typeof describe {
   return describe.skip as unknown as typeof describe;
 }
 
-/** `describe` for suites that read ../shared/corpus. */
+/** `describe` for suites that read the unpacked corpus (missing only when run without the global setup). */
 export const describeWithCorpus = gate(hasCorpus, `the corpus at ${corpusDir}`);
 /** `describe` for suites that run the real `nix` binary. */
-export const describeWithNix = gate(
-  hasNix,
-  'the `nix` binary (install it with ../shared/scripts/install-nix.sh)',
-);
+export const describeWithNix = gate(hasNix, 'the `nix` binary (Nix 2.8 or later; .ci/run installs it)');
