@@ -4,7 +4,7 @@ import { formatHash, type NarInfo } from '../../src/index.js';
 
 /** Arbitrary NarInfos as a writer would build them. */
 export const nix32Char = fc.constantFrom(...'0123456789abcdfghijklmnpqrsvwxyz'.split(''));
-const hashPart = fc.string({ unit: nix32Char, minLength: 32, maxLength: 32 });
+export const hashPart = fc.string({ unit: nix32Char, minLength: 32, maxLength: 32 });
 const name = fc
   .string({ unit: fc.constantFrom(...'abcXYZ019+-._?='.split('')), minLength: 1, maxLength: 30 })
   .filter((n) => !/^\.\.?(-|$)/.test(n));
