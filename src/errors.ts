@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'BAD_NAR'
   | 'BAD_LISTING'
   | 'BAD_CACHE_INFO'
+  | 'BAD_DATABASE'
   | 'BAD_STORE_URL'
   | 'BAD_ARGUMENT'
   | 'UNSUPPORTED'

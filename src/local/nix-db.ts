@@ -1,0 +1,283 @@
+/**
+ * What the local Nix database knows about store paths (`/nix/var/nix/db/db.sqlite`, tables
+ * ValidPaths and Refs): NarHash, NarSize, references, deriver, CA and signatures, read without the
+ * `nix` binary through the lock-free SQLite reader in `sqlite.ts`. The database is only ever read:
+ * no lock is taken (neither Nix's big-lock nor SQLite's), so a running nix-daemon is not disturbed;
+ * a WAL restart during a read is detected and the read is done again.
+ */
+import { NixcacheError } from '../errors.js';
+import { type NixHash, parseHash } from '../hash/hash.js';
+import { SqliteFile, type SqlValue } from './sqlite.js';
+
+/** Where Nix keeps its database. */
+export const DEFAULT_NIX_DB = '/nix/var/nix/db/db.sqlite';
+
+/** One registered store path, as the database records it. */
+export interface LocalPathInfo {
+  /** Full store path. */
+  readonly path: string;
+  readonly narHash: NixHash;
+  readonly narSize?: number;
+  /** Full store paths, sorted; includes the path itself when it refers to itself. */
+  readonly references: readonly string[];
+  /** Full store path of the derivation, when known. */
+  readonly deriver?: string;
+  readonly ca?: string;
+  readonly sigs: readonly string[];
+  /** Seconds since the epoch. */
+  readonly registrationTime: number;
+  /** Built locally (`ultimate` trust). */
+  readonly ultimate: boolean;
+}
+
+const COLUMNS = ['id', 'path', 'hash', 'registrationTime', 'deriver', 'narSize', 'ultimate', 'sigs', 'ca'];
+const ATTEMPTS = 8;
+
+interface Tables {
+  readonly validPaths: number;
+  readonly pathIndex: number;
+  readonly refsIndex: number;
+  /** True when `refsIndex` holds (referrer, reference, rowid); false for (referrer, rowid). */
+  readonly refsIndexCovers: boolean;
+  readonly refs: number;
+}
+
+/** A read-only view of a Nix database. */
+export class LocalNixDb {
+  readonly file: string;
+  readonly #db: SqliteFile;
+  #tables: Tables;
+
+  private constructor(file: string, db: SqliteFile) {
+    this.file = file;
+    this.#db = db;
+    this.#tables = this.#findTables();
+  }
+
+  /**
+   * Opens the database read-only.
+   *
+   * @throws {NixcacheError} IO when it cannot be opened; BAD_DATABASE when it is not a Nix
+   *   database this reader knows (ValidPaths and Refs as Nix 2.x writes them).
+   * @example const db = LocalNixDb.open(); db.pathInfo('/nix/store/…-hello-2.12.1'); db.close();
+   */
+  static open(file: string = DEFAULT_NIX_DB): LocalNixDb {
+    const sqlite = SqliteFile.open(file);
+    try {
+      return new LocalNixDb(file, sqlite);
+    } catch (e) {
+      sqlite.close();
+      throw e;
+    }
+  }
+
+  #findTables(): Tables {
+    const db = this.#db;
+    const validPaths = db.rootPage('ValidPaths', 'table');
+    const refs = db.rootPage('Refs', 'table');
+    const pathIndex = db.indexesOf('ValidPaths').find((i) => i.sql === '');
+    const refsAuto = db.indexesOf('Refs').find((i) => i.sql === '');
+    const referrer = db.indexesOf('Refs').find((i) => /\(\s*referrer\s*\)/i.test(i.sql));
+    if (!pathIndex || !(refsAuto || referrer))
+      throw new NixcacheError('BAD_DATABASE', `${this.file}: not a Nix database (indexes missing)`, {
+        file: this.file,
+      });
+    return {
+      validPaths,
+      refs,
+      pathIndex: db.rootPage(pathIndex.name, 'index'),
+      refsIndex: db.rootPage((refsAuto ?? referrer)!.name, 'index'),
+      refsIndexCovers: refsAuto !== undefined,
+    };
+  }
+
+  /** Runs `read` on a consistent snapshot, reading again when the WAL was restarted meanwhile. */
+  #consistent<T>(read: () => T): T {
+    for (let attempt = 1; ; attempt++) {
+      const result = read();
+      if (!this.#db.changed()) return result;
+      if (attempt >= ATTEMPTS)
+        throw new NixcacheError(
+          'CONFLICT',
+          `${this.file} kept changing while it was read (${ATTEMPTS} attempts)`,
+          { file: this.file },
+        );
+      this.#db.refresh();
+      this.#tables = this.#findTables();
+    }
+  }
+
+  #row(id: number): SqlValue[] | undefined {
+    const row = this.#db.get(this.#tables.validPaths, id);
+    if (!row) return undefined;
+    const values = [...row.values];
+    values[0] = row.rowid;
+    return values;
+  }
+
+  #idOf(path: string): number | undefined {
+    for (const entry of this.#db.seek(this.#tables.pathIndex, path)) {
+      const id = entry[entry.length - 1];
+      if (typeof id === 'number') return id;
+    }
+    return undefined;
+  }
+
+  #referenceIds(id: number): number[] {
+    const t = this.#tables;
+    const ids: number[] = [];
+    for (const entry of this.#db.seek(t.refsIndex, id)) {
+      if (t.refsIndexCovers) ids.push(Number(entry[1]));
+      else {
+        const ref = this.#db.get(t.refs, Number(entry[entry.length - 1]));
+        if (ref) ids.push(Number(ref.values[1]));
+      }
+    }
+    return ids;
+  }
+
+  #info(values: SqlValue[]): LocalPathInfo {
+    const col = (name: string): SqlValue => values[COLUMNS.indexOf(name)] ?? null;
+    const path = String(col('path'));
+    const where = `${this.file} (ValidPaths, ${path})`;
+    let narHash: NixHash;
+    try {
+      narHash = parseHash(String(col('hash')));
+    } catch (cause) {
+      throw new NixcacheError(
+        'BAD_DATABASE',
+        `${where}: hash ${JSON.stringify(col('hash'))} does not parse`,
+        {
+          file: this.file,
+          path,
+          field: 'hash',
+        },
+        { cause },
+      );
+    }
+    const references: string[] = [];
+    for (const refId of this.#referenceIds(Number(col('id')))) {
+      const ref = this.#row(refId);
+      if (!ref)
+        throw new NixcacheError('BAD_DATABASE', `${where}: reference #${refId} is not a valid path`, {
+          file: this.file,
+          path,
+          field: 'Refs',
+        });
+      references.push(String(ref[1]));
+    }
+    references.sort();
+    const text = (v: SqlValue) => (typeof v === 'string' && v !== '' ? v : undefined);
+    const deriver = text(col('deriver'));
+    const ca = text(col('ca'));
+    const narSize = col('narSize');
+    return {
+      path,
+      narHash,
+      ...(typeof narSize === 'number' && narSize > 0 && { narSize }),
+      references,
+      ...(deriver !== undefined && { deriver }),
+      ...(ca !== undefined && { ca }),
+      sigs: (text(col('sigs')) ?? '').split(' ').filter((s) => s !== ''),
+      registrationTime: Number(col('registrationTime') ?? 0),
+      ultimate: col('ultimate') === 1,
+    };
+  }
+
+  /**
+   * The database's record of one store path; undefined when it is not registered (valid).
+   *
+   * @throws {NixcacheError} BAD_DATABASE for a malformed database.
+   * @example db.pathInfo('/nix/store/syd87l2rxw8cbsxmxl853h0r6pdwhwjr-curl-7.82.0-bin')?.narHash
+   */
+  pathInfo(path: string): LocalPathInfo | undefined {
+    return this.#consistent(() => {
+      const id = this.#idOf(path);
+      if (id === undefined) return undefined;
+      const values = this.#row(id);
+      return values ? this.#info(values) : undefined;
+    });
+  }
+
+  /**
+   * The closures of `paths` (every path they reference, transitively, and themselves), each
+   * record once, references before the paths that refer to them where there is no cycle.
+   *
+   * @throws {NixcacheError} NOT_FOUND naming the first path that is not registered;
+   *   BAD_DATABASE for a malformed database.
+   * @example db.closure(['/nix/store/…-hello-2.12.1']).map((i) => i.path)
+   */
+  closure(paths: readonly string[]): LocalPathInfo[] {
+    return this.#consistent(() => {
+      const seen = new Map<string, LocalPathInfo>();
+      const order: LocalPathInfo[] = [];
+      const visit = (root: string): void => {
+        // Iterative post-order walk: a closure can be deep.
+        const stack: { info: LocalPathInfo; next: number }[] = [];
+        const enter = (path: string, from?: string): void => {
+          if (seen.has(path)) return;
+          const id = this.#idOf(path);
+          const values = id === undefined ? undefined : this.#row(id);
+          if (!values)
+            throw new NixcacheError(
+              'NOT_FOUND',
+              from
+                ? `${path} (a reference of ${from}) is not valid in ${this.file}`
+                : `${path} is not a valid path in ${this.file}`,
+              { path, file: this.file },
+            );
+          const info = this.#info(values);
+          seen.set(path, info);
+          stack.push({ info, next: 0 });
+        };
+        enter(root);
+        while (stack.length) {
+          const top = stack[stack.length - 1]!;
+          const refs = top.info.references;
+          if (top.next < refs.length) {
+            const ref = refs[top.next++]!;
+            if (ref !== top.info.path) enter(ref, top.info.path);
+          } else {
+            stack.pop();
+            order.push(top.info);
+          }
+        }
+      };
+      for (const p of paths) visit(p);
+      return order;
+    });
+  }
+
+  close(): void {
+    this.#db.close();
+  }
+}
+
+/**
+ * Reads the records of `paths` (and with `closure`, of everything they reference) from the local
+ * Nix database, for tools that want Nix's exact metadata without the `nix` binary.
+ *
+ * @throws {NixcacheError} IO/BAD_DATABASE as `LocalNixDb.open`; NOT_FOUND for a path that is
+ *   not registered.
+ * @example const [hello] = readLocalPathInfo(['/nix/store/…-hello-2.12.1'])
+ */
+export function readLocalPathInfo(
+  paths: readonly string[],
+  options: { readonly db?: string; readonly closure?: boolean } = {},
+): LocalPathInfo[] {
+  const db = LocalNixDb.open(options.db);
+  try {
+    if (options.closure) return db.closure(paths);
+    return paths.map((p) => {
+      const info = db.pathInfo(p);
+      if (!info)
+        throw new NixcacheError('NOT_FOUND', `${p} is not a valid path in ${db.file}`, {
+          path: p,
+          file: db.file,
+        });
+      return info;
+    });
+  } finally {
+    db.close();
+  }
+}
