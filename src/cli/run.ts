@@ -6,8 +6,8 @@
  */
 import { NixcacheError } from '../errors.js';
 import { type CommandSpec, formatHelp, type ParsedArgs, parseCommand } from './args.js';
-import { oneLine, redactSecrets } from './common.js';
 import { type CliContext, EXIT, UsageError, write } from './context.js';
+import { registerCommandLineSecrets, safeDiagnostic, safeMessage } from './safe-text.js';
 
 /** A runnable command: its declaration and what it does (returns the exit code). */
 export interface Command {
@@ -132,10 +132,10 @@ function describeError(e: unknown, debug: boolean): string {
       }
       cur = err.cause;
     }
-    return redactSecrets(parts.join('\n'));
+    return safeDiagnostic(parts.join('\n'));
   }
   const message = e instanceof Error ? e.message : String(e);
-  return redactSecrets(oneLine(message));
+  return safeMessage(message);
 }
 
 /**
@@ -145,6 +145,8 @@ function describeError(e: unknown, debug: boolean): string {
  */
 export async function runCli(argv: readonly string[], ctx: CliContext): Promise<number> {
   const debug = wantsDebug(argv, ctx.env);
+  // Before anything can fail: a key or password on the command line is never printed back.
+  registerCommandLineSecrets(argv, ctx.env);
   const words = argv.filter((a, i) => a !== '--debug' || (argv.indexOf('--') >= 0 && i > argv.indexOf('--')));
   let commandName: string | undefined;
   try {
@@ -209,7 +211,7 @@ export async function runCli(argv: readonly string[], ctx: CliContext): Promise<
     if (e instanceof UsageError) {
       const where = e.command ?? commandName;
       const hint = where ? ` (see 'nixcache ${where} --help')` : " (see 'nixcache --help')";
-      ctx.stderr.write(`nixcache: ${where ? `${where}: ` : ''}${redactSecrets(oneLine(e.message))}${hint}\n`);
+      ctx.stderr.write(`nixcache: ${where ? `${where}: ` : ''}${safeMessage(e.message)}${hint}\n`);
       return EXIT.usage;
     }
     ctx.stderr.write(`nixcache: ${describeError(e, debug)}\n`);
