@@ -5,7 +5,7 @@
  * modules load lazily, so `nixcache --help` does not load the AWS SDK or the codecs.
  */
 import { NixcacheError } from '../errors.js';
-import { type CommandSpec, formatHelp, type ParsedArgs, parseCommand } from './args.js';
+import { type CommandSpec, formatHelp, nearest, type ParsedArgs, parseCommand } from './args.js';
 import { type CliContext, EXIT, UsageError, write } from './context.js';
 import { registerCommandLineSecrets, safeDiagnostic, safeMessage } from './safe-text.js';
 
@@ -92,6 +92,10 @@ function mainHelp(version: string): string {
     '  --debug          show stack traces and error details',
     '  --version        print the version',
     '',
+    'Keys: -k is short for --trusted-public-key (alias --trusted-public-keys) in every command that takes',
+    'trusted keys (verify, copy, narinfo verify). Secret key files are --secret-key-file FILE, also spelled',
+    '--key-file, in push, copy, sign and key public.',
+    '',
     'Exit codes: 0 success; 1 problems found (verify, push failures) or an error; 2 usage error;',
     '130 interrupted (Ctrl-C).',
     '',
@@ -112,6 +116,12 @@ function groupHelp(name: string, entry: Entry, module: CommandModule): string {
     lines.push(`  nixcache ${full.padEnd(22)}${c.spec.summary}`);
   lines.push('', `Run 'nixcache ${name} <command> --help' for the options of each.`);
   return `${lines.join('\n')}\n`;
+}
+
+/** ` (did you mean push?)` for a near miss, else ''. */
+function didYouMean(word: string, candidates: readonly string[]): string {
+  const near = nearest(word, candidates);
+  return near === undefined ? '' : ` (did you mean ${near}?)`;
 }
 
 /** Whether `--debug` appears before a `--`. */
@@ -166,7 +176,7 @@ export async function runCli(argv: readonly string[], ctx: CliContext): Promise<
       throw new UsageError(
         first.startsWith('-')
           ? `unknown option '${first}' (the command comes first: nixcache <command> [options])`
-          : `unknown command '${first}'`,
+          : `unknown command '${first}'${didYouMean(first, Object.keys(COMMANDS))}`,
       );
     }
     const module = await entry.load();
@@ -182,7 +192,11 @@ export async function runCli(argv: readonly string[], ctx: CliContext): Promise<
       command = module.commands[commandName];
       if (!command) {
         commandName = first;
-        throw new UsageError(`unknown command '${first} ${sub}' (expected ${entry.sub.join(', ')})`, first);
+        const near = nearest(sub, entry.sub);
+        throw new UsageError(
+          `unknown command '${first} ${sub}' (${near ? `did you mean '${first} ${near}'? ` : ''}expected ${entry.sub.join(', ')})`,
+          first,
+        );
       }
       rest = rest.slice(1);
     } else {

@@ -10,7 +10,7 @@ import { pushPaths } from '../../cache/push.js';
 import { NixcacheError } from '../../errors.js';
 import { closeAll, errorJson, loadSecretKeys, openCliStore, readInputText } from '../common.js';
 import { type CliContext, EXIT, UsageError, writeJson, writeLine } from '../context.js';
-import { resolveStorePaths } from '../paths.js';
+import { lookupInDirectory, resolveStorePaths } from '../paths.js';
 import { Progress, wantProgress } from '../progress.js';
 import type { Command } from '../run.js';
 
@@ -91,6 +91,7 @@ const push: Command = {
         multiple: true,
         value: 'FILE',
         help: 'sign with the secret key in FILE',
+        aliases: ['key-file'],
       },
       'store-dir': {
         type: 'string',
@@ -130,8 +131,13 @@ const push: Command = {
       );
       const metadataFile = args.string('metadata');
       const metadata = metadataFile === undefined ? undefined : await readMetadata(metadataFile, ctx);
-      const paths = await resolveStorePaths(args.positionals, store.storeDir, 'push');
       const storeDir = args.string('store-dir') ?? '/nix/store';
+      const paths = await resolveStorePaths(
+        args.positionals,
+        store.storeDir,
+        'push',
+        lookupInDirectory(storeDir, store.storeDir),
+      );
       const dirStat = await stat(storeDir).catch(() => undefined);
       if (!dirStat?.isDirectory()) {
         throw new NixcacheError('IO', `store directory '${storeDir}' does not exist or is not a directory`, {

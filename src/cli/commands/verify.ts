@@ -5,8 +5,10 @@
  * decompressed and checked against every hash and size. Exit 1 when any path is not ok.
  */
 import { verifyCache } from '../../cache/verify.js';
+import { isHashPart } from '../../store-path/store-path.js';
 import { closeAll, openCliStore, parseTrustedKeys, preflight } from '../common.js';
 import { EXIT, UsageError, writeJson, writeLine } from '../context.js';
+import { resolveStorePaths } from '../paths.js';
 import { Progress, wantProgress } from '../progress.js';
 import type { Command } from '../run.js';
 
@@ -27,6 +29,7 @@ const verify: Command = {
         multiple: true,
         value: 'KEY',
         help: 'a trusted public key NAME:BASE64 (at least one; several may be separated by spaces)',
+        aliases: ['trusted-public-keys'],
       },
       all: {
         type: 'boolean',
@@ -57,6 +60,14 @@ const verify: Command = {
     const store = await openCliStore(url, ctx, 'store', 'verify');
     try {
       await preflight(store, ctx);
+      // Hash parts go to verifyCache as they are; anything else resolves as in push.
+      const paths = all
+        ? []
+        : await Promise.all(
+            args.positionals.map(async (p) =>
+              isHashPart(p) ? p : (await resolveStorePaths([p], store.storeDir, 'verify'))[0]!,
+            ),
+          );
       const progress = new Progress(ctx.stderr, 'verify', wantProgress(ctx.stderr, json, ctx.env));
       const s = progress.state;
       if (!all) s.total = args.positionals.length;
@@ -65,7 +76,7 @@ const verify: Command = {
         result = await verifyCache(store, {
           trustedKeys: keys,
           contents: !args.flag('no-contents'),
-          ...(!all && { paths: args.positionals }),
+          ...(!all && { paths }),
           ...(parallelism !== undefined && { parallelism }),
           signal: ctx.signal,
           onReport(report) {
