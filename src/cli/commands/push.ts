@@ -168,7 +168,9 @@ const push: Command = {
                 s.active = (s.active ?? 0) + 1;
                 if (verbose) progress.log(`pushing ${event.path}`);
                 break;
-              case 'bytes':
+              case 'nar':
+                // NAR bytes as they are read and compressed: the slow part, so the line moves
+                // while a big path is staged (the upload's compressed bytes may be tiny).
                 s.bytes += event.bytes;
                 break;
               case 'skip':

@@ -70,7 +70,7 @@ const verify: Command = {
           );
       const progress = new Progress(ctx.stderr, 'verify', wantProgress(ctx.stderr, json, ctx.env));
       const s = progress.state;
-      if (!all) s.total = args.positionals.length;
+
       let result: Awaited<ReturnType<typeof verifyCache>>;
       try {
         result = await verifyCache(store, {
@@ -79,12 +79,16 @@ const verify: Command = {
           ...(!all && { paths }),
           ...(parallelism !== undefined && { parallelism }),
           signal: ctx.signal,
+          // Paths known so far (the listing streams with --all) and NAR bytes checked so far.
+          onQueued() {
+            s.total++;
+          },
+          onBytes(bytes) {
+            s.bytes += bytes;
+          },
           onReport(report) {
             s.done++;
-            if (all) s.total = Math.max(s.total, s.done);
             if (report.status !== 'ok') s.failed++;
-            if (report.narSize !== undefined && report.status === 'ok' && !args.flag('no-contents'))
-              s.bytes += report.narSize;
           },
         });
       } finally {
