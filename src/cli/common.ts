@@ -9,7 +9,7 @@ import { type PublicKey, parsePublicKey, parseSecretKey, type SecretKey } from '
 import type { BinaryCacheStore } from '../store/binary-cache.js';
 import { openStore } from '../store/open.js';
 import { type CliContext, UsageError } from './context.js';
-import { redactSecrets, registerSecret, safeMessage } from './safe-text.js';
+import { errorHint, redactSecrets, registerSecret, safeMessage } from './safe-text.js';
 
 export { redactSecrets } from './safe-text.js';
 
@@ -28,7 +28,7 @@ export function errorJson(e: unknown): { code: string; message: string } {
   const err = e as Error;
   return {
     code: e instanceof NixcacheError ? e.code : (err?.name ?? 'Error'),
-    message: redactSecrets(oneLine(err?.message ?? String(e))),
+    message: redactSecrets(oneLine(`${err?.message ?? String(e)}${errorHint(err?.message ?? '')}`)),
   };
 }
 

@@ -7,7 +7,7 @@
 import { NixcacheError } from '../errors.js';
 import { type CommandSpec, formatHelp, nearest, type ParsedArgs, parseCommand } from './args.js';
 import { type CliContext, EXIT, UsageError, write } from './context.js';
-import { registerCommandLineSecrets, safeDiagnostic, safeMessage } from './safe-text.js';
+import { errorHint, registerCommandLineSecrets, safeDiagnostic, safeMessage } from './safe-text.js';
 
 /** A runnable command: its declaration and what it does (returns the exit code). */
 export interface Command {
@@ -145,7 +145,7 @@ function describeError(e: unknown, debug: boolean): string {
     return safeDiagnostic(parts.join('\n'));
   }
   const message = e instanceof Error ? e.message : String(e);
-  return safeMessage(message);
+  return safeMessage(`${message}${errorHint(message)}`);
 }
 
 /**

@@ -125,3 +125,11 @@ export function registerCommandLineSecrets(
   registerSecret(env.AWS_SECRET_ACCESS_KEY);
   registerSecret(env.AWS_SESSION_TOKEN);
 }
+
+/** A hint for errors whose usual cause is not what they say. */
+export function errorHint(message: string): string {
+  // OpenSSL's answer when https:// meets a plain-HTTP server (endpoint=host:port means https).
+  if (/wrong version number|WRONG_VERSION_NUMBER|packet length too long/i.test(message))
+    return ' (the server may speak plain HTTP: if so, give the endpoint as http://HOST:PORT)';
+  return '';
+}

@@ -5,11 +5,14 @@
  * reports an unreadable narinfo for its path only, and a bad compression= is a usage error.
  */
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeSampleStore, type SampleStore } from '../../fixtures/sample-store.js';
 import { nearest } from '../../src/cli/args.js';
+import { runCli } from './helpers.js';
 import { runInProcess } from './inprocess.js';
 
 let work: string;
@@ -144,6 +147,25 @@ describe('store URL parameters are usage errors', () => {
       env: { AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y' },
     });
     expect(r.stderr).toMatch(/warning: .*'endpoint' has no scheme.*endpoint=http:\/\/127\.0\.0\.1:9/);
+  }, 30_000);
+
+  it("OpenSSL's 'wrong version number' from a plain-HTTP endpoint comes with a hint", async () => {
+    const server = createServer((_q, res) => res.end('plain'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      // A subprocess: the AWS SDK reads credentials from process.env.
+      const r = await runCli(
+        ['path-info', '--store', `s3://cache?endpoint=127.0.0.1:${port}`, sample.hello],
+        {
+          env: { AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y' },
+        },
+      );
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(/wrong version number.*give the endpoint as http:\/\/HOST:PORT/i);
+    } finally {
+      server.close();
+    }
   }, 30_000);
 });
 

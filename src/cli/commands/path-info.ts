@@ -19,6 +19,9 @@ type Row =
   | (PathInfoJson & { closureSize?: number })
   | { path: string; valid: false; error?: { code: string; message: string } };
 
+/** Errors that are about one narinfo (as verify counts them 'unreadable'). */
+const UNREADABLE: ReadonlySet<string> = new Set(['BAD_NARINFO', 'INTEGRITY', 'BAD_STORE_PATH']);
+
 /** What the cache says about each path: its narinfo, absent, or the error reading it. */
 type Entry = { info: NarInfo } | { missing: true } | { error: unknown };
 
@@ -40,7 +43,8 @@ async function readEntries(
     } catch (e) {
       ctx.signal.throwIfAborted();
       // One unreadable narinfo is reported for its path; the others are still shown.
-      if (!(e instanceof NixcacheError) || e.code === 'NETWORK' || e.code === 'ABORTED') throw e;
+      // A failure to reach the cache is the command's failure, not the path's.
+      if (!(e instanceof NixcacheError && UNREADABLE.has(e.code))) throw e;
       entry = { error: e };
     }
     entries.set(path, entry);
