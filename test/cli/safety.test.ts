@@ -5,12 +5,19 @@
  * tests run the CLI in-process, so they can try many inputs.
  */
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeSampleStore, type SampleStore } from '../../fixtures/sample-store.js';
-import { escapeTerminal, redactSecrets, safeMessage } from '../../src/cli/safe-text.js';
+import {
+  escapeTerminal,
+  redactSecrets,
+  registerCommandLineSecrets,
+  safeMessage,
+} from '../../src/cli/safe-text.js';
 import { formatSecretKey, generateSecretKey } from '../../src/signing/keys.js';
 import { fileTokens, rawNar } from '../nar/helpers.js';
 import { runInProcess } from './inprocess.js';
@@ -251,6 +258,39 @@ describe('secrets never print', () => {
       }
     }
   }, 30_000);
+
+  it('https://user:pass@host still authenticates (as a header), and the password is not printed', async () => {
+    const seen: (string | undefined)[] = [];
+    const server = createServer((req, res) => {
+      seen.push(req.headers.authorization);
+      res.statusCode = 500;
+      res.end('boom');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const r = await runInProcess([
+        'path-info',
+        '--store',
+        `http://ci:hunter2secret@127.0.0.1:${port}`,
+        sample.hello,
+      ]);
+      expect(r.code).toBe(1);
+      expect(seen[0]).toBe(`Basic ${Buffer.from('ci:hunter2secret').toString('base64')}`);
+      expect(r.stderr).toContain(`127.0.0.1:${port}`);
+      expect(r.stderr).not.toContain('hunter2secret');
+    } finally {
+      server.close();
+    }
+  });
+
+  it('AWS secrets from the environment are redacted from messages', () => {
+    const aws = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+    registerCommandLineSecrets([], { AWS_SECRET_ACCESS_KEY: aws, AWS_SESSION_TOKEN: 'tok-abcdef123' });
+    expect(safeMessage(`signature for ${aws} failed, token tok-abcdef123`)).toBe(
+      'signature for [redacted] failed, token [redacted]',
+    );
+  });
 
   it('a key file path is shown in full, not [redacted]', async () => {
     const dir = join(work, 'Secrets', 'NixBuilderKeysForProductionDeployments', 'CacheSigningKeyFiles');
