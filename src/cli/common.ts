@@ -19,8 +19,10 @@ export { redactSecrets } from './safe-text.js';
  * a `+` turns into one when a key goes through form decoding.
  */
 export function looksLikeKey(text: string): boolean {
-  const m = /^[^\s:/]+:([A-Za-z0-9+/ _-]+={0,2})$/.exec(text.trim());
-  return m !== null && m[1]!.replace(/ /g, '').length >= 43;
+  const m = /^[^\s:/]+:([A-Za-z0-9+/ ]+={0,2})$/.exec(text.trim());
+  if (m === null) return false;
+  // With spaces only a secret key's length counts, so that a file name with words is not a key.
+  return m[1]!.includes(' ') ? m[1]!.length >= 80 && !m[1]!.includes('  ') : m[1]!.length >= 43;
 }
 
 /** `{ code, message }` of an error, for `--json` failure lists. */
