@@ -94,6 +94,11 @@ const pathInfo: Command = {
         short: 'S',
         help: 'show the total NAR size of each closure (as `nix path-info -S`)',
       },
+      size: {
+        type: 'boolean',
+        short: 's',
+        help: 'show the NAR size (always shown; accepted as in `nix path-info -s`)',
+      },
       json: { type: 'boolean', help: 'print JSON' },
     },
     positionals: { min: 1, name: 'PATH' },

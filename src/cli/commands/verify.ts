@@ -6,7 +6,7 @@
  */
 import { verifyCache } from '../../cache/verify.js';
 import { isHashPart } from '../../store-path/store-path.js';
-import { closeAll, openCliStore, parseTrustedKeys, preflight } from '../common.js';
+import { closeAll, openCliStore, parseTrustedKeys, preflight, redactSecrets } from '../common.js';
 import { EXIT, UsageError, writeJson, writeLine } from '../context.js';
 import { resolveStorePaths } from '../paths.js';
 import { Progress, wantProgress } from '../progress.js';
@@ -96,14 +96,17 @@ const verify: Command = {
       }
       if (ctx.signal.aborted) return EXIT.interrupted;
       if (json) {
-        const reports = [...result.reports].sort((a, b) => (a.hashPart < b.hashPart ? -1 : 1));
+        // A reason can quote a server's error: it goes through the same redaction as errors.
+        const reports = [...result.reports]
+          .sort((a, b) => (a.hashPart < b.hashPart ? -1 : 1))
+          .map((r) => (r.reason === undefined ? r : { ...r, reason: redactSecrets(r.reason) }));
         await writeJson(ctx.stdout, { ok: result.ok, summary: result.summary, reports });
       } else {
         const lines: string[] = [];
         for (const r of result.reports) {
           if (r.status === 'ok' && !verbose) continue;
           const what = r.storePath ?? r.hashPart;
-          lines.push(`${r.status.padEnd(11)} ${what}${r.reason ? `: ${r.reason}` : ''}`);
+          lines.push(`${r.status.padEnd(11)} ${what}${r.reason ? `: ${redactSecrets(r.reason)}` : ''}`);
         }
         const sum = result.summary;
         const counts = (
