@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeSampleStore, type SampleStore } from '../../fixtures/sample-store.js';
 import { nearest } from '../../src/cli/args.js';
+import { fileTokens, rawNar } from '../nar/helpers.js';
 import { runCli } from './helpers.js';
 import { runInProcess } from './inprocess.js';
 
@@ -122,6 +123,18 @@ describe('option parsing', () => {
     );
     usage(await runInProcess(['push', '-k', 'x', sample.hello]), /-k is short for --trusted-public-key/);
     expect(nearest('frobnicate', ['push', 'verify'])).toBeUndefined();
+  });
+
+  it('nar restore refuses a TARGET ending in ., .. or / as a usage error', async () => {
+    const nar = join(work, 'x.nar');
+    await writeFile(nar, rawNar('nix-archive-1', ...fileTokens('x')));
+    await mkdir(join(work, 'out'));
+    for (const t of ['out/.', 'out/..', 'fresh/']) {
+      usage(
+        await runInProcess(['nar', 'restore', `${work}/${t}`, '--input', nar]),
+        /the target must end in the name of a new file or directory/,
+      );
+    }
   });
 
   it('key generate refuses a name with a colon (nobody could read the key back)', async () => {
