@@ -40,6 +40,8 @@ export type PushEvent =
   | { readonly type: 'skip'; readonly path: string; readonly reason: string }
   | { readonly type: 'staged'; readonly path: string; readonly narSize: number; readonly fileSize: number }
   | { readonly type: 'bytes'; readonly path: string; readonly bytes: number }
+  /** NAR bytes read from the store directory and staged (compressed) so far, as they stream. */
+  | { readonly type: 'nar'; readonly path: string; readonly bytes: number }
   | { readonly type: 'done'; readonly path: string }
   | { readonly type: 'failed'; readonly path: string; readonly error: Error };
 
@@ -153,7 +155,10 @@ export async function pushPaths(
     const physical = join(physicalDir, `${sp.hash}-${sp.name}`);
     const meta = metadataFor(options, sp);
     emit({ type: 'start', path: full });
-    const staged = await stageNar(dumpPath(physical, { ...(signal && { signal }) }), {
+    const nar = counting(dumpPath(physical, { ...(signal && { signal }) }), (bytes) =>
+      emit({ type: 'nar', path: full, bytes }),
+    );
+    const staged = await stageNar(nar, {
       compression: store.config.compression,
       ...(store.config.compressionLevel !== undefined && { compressionLevel: store.config.compressionLevel }),
       ...(meta?.references === undefined && { candidates }),
@@ -206,4 +211,15 @@ export async function pushPaths(
     onDone: (path) => emit({ type: 'done', path }),
     onFailed: (path, error) => emit({ type: 'failed', path, error }),
   });
+}
+
+/** Passes chunks through, reporting each one's length. */
+async function* counting(
+  source: AsyncIterable<Uint8Array>,
+  onBytes: (bytes: number) => void,
+): AsyncGenerator<Uint8Array> {
+  for await (const chunk of source) {
+    onBytes(chunk.length);
+    yield chunk;
+  }
 }

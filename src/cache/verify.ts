@@ -39,6 +39,10 @@ export interface VerifyOptions {
   readonly parallelism?: number;
   readonly signal?: AbortSignal;
   readonly onReport?: (report: PathReport) => void;
+  /** Called as each NAR streams through the checks, with the number of NAR bytes just checked. */
+  readonly onBytes?: (bytes: number) => void;
+  /** Called when a path is queued for checking (as the listing streams, with `--all`). */
+  readonly onQueued?: (query: string) => void;
 }
 
 export interface VerifySummary {
@@ -78,7 +82,12 @@ function statusOfContentError(e: unknown): PathStatus {
 }
 
 /** Streams the NAR through every check; throws on the first problem. Returns the NAR size. */
-async function checkContents(store: BinaryCacheStore, info: NarInfo, signal?: AbortSignal): Promise<number> {
+async function checkContents(
+  store: BinaryCacheStore,
+  info: NarInfo,
+  signal?: AbortSignal,
+  onBytes?: (bytes: number) => void,
+): Promise<number> {
   const ca = info.ca === undefined ? undefined : parseContentAddress(info.ca);
   // The CA hash covers the NAR (nar) or the single file's bytes (flat, text).
   const caHasher =
@@ -93,6 +102,7 @@ async function checkContents(store: BinaryCacheStore, info: NarInfo, signal?: Ab
     decoder.write(chunk);
     caHasher?.update(chunk);
     size += chunk.length;
+    onBytes?.(chunk.length);
   }
   decoder.end();
   if (ca) {
@@ -120,6 +130,7 @@ async function verifyOne(
   ring: Keyring,
   contents: boolean,
   signal?: AbortSignal,
+  onBytes?: (bytes: number) => void,
 ): Promise<PathReport> {
   const hashPart = query.startsWith('/')
     ? query.slice(query.lastIndexOf('/') + 1, query.lastIndexOf('/') + 1 + HASH_PART_LENGTH)
@@ -151,7 +162,7 @@ async function verifyOne(
   }
   if (contents) {
     try {
-      await checkContents(store, info, signal);
+      await checkContents(store, info, signal, onBytes);
     } catch (e) {
       return {
         ...base,
@@ -183,15 +194,17 @@ export async function verifyCache(store: BinaryCacheStore, options: VerifyOption
   const signal = options.signal;
   const reports: PathReport[] = [];
   const pending: Promise<void>[] = [];
-  const run = (query: string) =>
+  const run = (query: string) => {
+    options.onQueued?.(query);
     pending.push(
       limit(async () => {
         signal?.throwIfAborted();
-        const report = await verifyOne(store, query, ring, contents, signal);
+        const report = await verifyOne(store, query, ring, contents, signal, options.onBytes);
         reports.push(report);
         options.onReport?.(report);
       }),
     );
+  };
   if (options.paths) for (const p of options.paths) run(p);
   else for await (const hash of store.listNarInfos({ ...(signal && { signal }) })) run(hash);
   await Promise.all(pending);

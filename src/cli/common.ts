@@ -9,25 +9,20 @@ import { type PublicKey, parsePublicKey, parseSecretKey, type SecretKey } from '
 import type { BinaryCacheStore } from '../store/binary-cache.js';
 import { openStore } from '../store/open.js';
 import { type CliContext, UsageError } from './context.js';
+import { errorHint, redactSecrets, registerSecret, safeMessage } from './safe-text.js';
 
-/** Text that looks like base64 key material (a secret key is 88 base64 characters). */
-const KEY_MATERIAL = /[A-Za-z0-9+/]{43,}={0,2}/;
-
-/** True when `text` looks like a key rather than a file name. */
-export function looksLikeKey(text: string): boolean {
-  const m = /^[^\s:/]+:([A-Za-z0-9+/]+={0,2})$/.exec(text.trim());
-  return m !== null && m[1]!.length >= 43;
-}
+export { redactSecrets } from './safe-text.js';
 
 /**
- * Replaces anything that looks like key material (long base64 with upper-case letters or `+/`)
- * with `[redacted]`: the last line of defence for error messages. Store path hashes (nix32, lower
- * case) and hex digests are left alone.
+ * True when `text` looks like a key rather than a file name: `<name>:<base64>` with at least 43
+ * base64 characters (a public key has 44, a secret key 88). Spaces are allowed in the base64, as
+ * a `+` turns into one when a key goes through form decoding.
  */
-export function redactSecrets(text: string): string {
-  return text.replace(new RegExp(KEY_MATERIAL.source, 'g'), (m) =>
-    m.length >= 80 && /[A-Z+/]/.test(m) ? '[redacted]' : m,
-  );
+export function looksLikeKey(text: string): boolean {
+  const m = /^[^\s:/]+:([A-Za-z0-9+/ ]+={0,2})$/.exec(text.trim());
+  if (m === null) return false;
+  // With spaces only a secret key's length counts, so that a file name with words is not a key.
+  return m[1]!.includes(' ') ? m[1]!.length >= 80 && !m[1]!.includes('  ') : m[1]!.length >= 43;
 }
 
 /** `{ code, message }` of an error, for `--json` failure lists. */
@@ -35,7 +30,7 @@ export function errorJson(e: unknown): { code: string; message: string } {
   const err = e as Error;
   return {
     code: e instanceof NixcacheError ? e.code : (err?.name ?? 'Error'),
-    message: redactSecrets(oneLine(err?.message ?? String(e))),
+    message: redactSecrets(oneLine(`${err?.message ?? String(e)}${errorHint(err?.message ?? '')}`)),
   };
 }
 
@@ -55,7 +50,9 @@ export async function openCliStore(
   command: string,
 ): Promise<BinaryCacheStore> {
   try {
-    return await openStore(url, { onWarning: (m) => ctx.stderr.write(`nixcache: warning: ${m}\n`) });
+    return await openStore(url, {
+      onWarning: (m) => ctx.stderr.write(`nixcache: warning: ${safeMessage(m)}\n`),
+    });
   } catch (e) {
     if (e instanceof NixcacheError && e.code === 'BAD_STORE_URL')
       throw new UsageError(`--${option}: ${e.message}`, command);
@@ -71,7 +68,7 @@ export async function preflight(store: BinaryCacheStore, ctx: CliContext): Promi
   const info = await store.getCacheInfo({ signal: ctx.signal });
   if (info === undefined) {
     ctx.stderr.write(
-      `nixcache: warning: ${store.location} has no nix-cache-info; is this the right cache URL?\n`,
+      `nixcache: warning: ${safeMessage(`${store.location} has no nix-cache-info; is this the right cache URL?`)}\n`,
     );
   }
 }
@@ -87,6 +84,7 @@ export async function loadSecretKeys(files: readonly string[], command: string):
   const keys: SecretKey[] = [];
   for (const file of files) {
     if (looksLikeKey(file)) {
+      registerSecret(file);
       throw new UsageError(
         'a secret key file option was given a key instead of a file name; store the key in a file (mode 0600) and pass its path',
         command,
@@ -100,8 +98,16 @@ export async function loadSecretKeys(files: readonly string[], command: string):
       const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code;
       throw new NixcacheError('IO', `cannot read secret key file '${file}': ${why}`, { file }, { cause: e });
     }
+    const trimmed = text.trim();
+    registerSecret(trimmed);
+    registerSecret(trimmed.slice(trimmed.indexOf(':') + 1));
     try {
-      keys.push(parseSecretKey(text.trim()));
+      const key = parseSecretKey(trimmed);
+      const seed = Buffer.from(key.seed());
+      registerSecret(seed.toString('base64'));
+      registerSecret(seed.toString('base64').replace(/=+$/, ''));
+      registerSecret(seed.toString('hex'));
+      keys.push(key);
     } catch (e) {
       const msg = e instanceof NixcacheError ? e.message : 'not a secret key';
       throw new NixcacheError('BAD_KEY', `secret key file '${file}': ${msg}`, { file });

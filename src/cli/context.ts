@@ -4,6 +4,7 @@
  * Commands never touch `process` directly, so the quick start can run them in-process.
  */
 import type { Readable, Writable } from 'node:stream';
+import { escapeTerminal } from './safe-text.js';
 
 /** A writable output stream; `isTTY` decides whether progress bars are drawn. */
 export type Output = Writable & { readonly isTTY?: boolean; readonly columns?: number };
@@ -41,9 +42,12 @@ export class UsageError extends Error {
 
 /**
  * Writes text (or bytes) and waits for the stream to accept it, so large outputs keep
- * backpressure and `EPIPE` surfaces as an error instead of a crash.
+ * backpressure and `EPIPE` surfaces as an error instead of a crash. Text is human or JSON output
+ * and may hold untrusted data (narinfo fields, NAR file names): its control characters are
+ * escaped (`escapeTerminal`). Bytes (`nar dump`, `nar cat`) are written as they are.
  */
 export function write(out: Output, data: string | Uint8Array): Promise<void> {
+  if (typeof data === 'string') data = escapeTerminal(data);
   return new Promise((resolve, reject) => {
     const onError = (e: Error) => reject(e);
     out.once('error', onError);

@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { runCli } from './run.js';
+import { safeMessage } from './safe-text.js';
 
 function packageVersion(): string {
   try {
@@ -24,7 +25,7 @@ function packageVersion(): string {
 process.removeAllListeners('warning');
 process.on('warning', (w) => {
   if (w.name === 'NodeVersionSupportWarning' || /NodeVersionSupportWarning/.test(w.message)) return;
-  process.stderr.write(`nixcache: warning: ${w.name}: ${w.message.replace(/\s*\n\s*/g, ' ')}\n`);
+  process.stderr.write(`nixcache: warning: ${safeMessage(`${w.name}: ${w.message}`)}\n`);
 });
 
 const controller = new AbortController();

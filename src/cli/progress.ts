@@ -4,6 +4,7 @@
  * otherwise every method is a no-op, so scripts and logs see nothing.
  */
 import type { Output } from './context.js';
+import { safeMessage } from './safe-text.js';
 
 /** What the progress line shows. */
 export interface ProgressState {
@@ -90,10 +91,13 @@ export class Progress {
     this.#drawn = true;
   }
 
-  /** Prints a message above the progress line (or plainly when there is none). */
+  /**
+   * Prints a message above the progress line (or plainly when there is none), with secrets
+   * redacted and control characters escaped: it may quote a server or a narinfo.
+   */
   log(line: string): void {
     if (this.#drawn) this.#out.write('\r\x1b[K');
-    this.#out.write(`${line}\n`);
+    this.#out.write(`${safeMessage(line)}\n`);
     if (this.#drawn) this.#draw();
   }
 

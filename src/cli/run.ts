@@ -5,9 +5,9 @@
  * modules load lazily, so `nixcache --help` does not load the AWS SDK or the codecs.
  */
 import { NixcacheError } from '../errors.js';
-import { type CommandSpec, formatHelp, type ParsedArgs, parseCommand } from './args.js';
-import { oneLine, redactSecrets } from './common.js';
+import { type CommandSpec, formatHelp, nearest, type ParsedArgs, parseCommand } from './args.js';
 import { type CliContext, EXIT, UsageError, write } from './context.js';
+import { errorHint, registerCommandLineSecrets, safeDiagnostic, safeMessage } from './safe-text.js';
 
 /** A runnable command: its declaration and what it does (returns the exit code). */
 export interface Command {
@@ -92,6 +92,10 @@ function mainHelp(version: string): string {
     '  --debug          show stack traces and error details',
     '  --version        print the version',
     '',
+    'Keys: -k is short for --trusted-public-key (alias --trusted-public-keys) in every command that takes',
+    'trusted keys (verify, copy, narinfo verify). Secret key files are --secret-key-file FILE, also spelled',
+    '--key-file, in push, copy, sign and key public.',
+    '',
     'Exit codes: 0 success; 1 problems found (verify, push failures) or an error; 2 usage error;',
     '130 interrupted (Ctrl-C).',
     '',
@@ -114,6 +118,12 @@ function groupHelp(name: string, entry: Entry, module: CommandModule): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** ` (did you mean push?)` for a near miss, else ''. */
+function didYouMean(word: string, candidates: readonly string[]): string {
+  const near = nearest(word, candidates);
+  return near === undefined ? '' : ` (did you mean ${near}?)`;
+}
+
 /** Whether `--debug` appears before a `--`. */
 function wantsDebug(argv: readonly string[], env: CliContext['env']): boolean {
   const end = argv.indexOf('--');
@@ -132,10 +142,10 @@ function describeError(e: unknown, debug: boolean): string {
       }
       cur = err.cause;
     }
-    return redactSecrets(parts.join('\n'));
+    return safeDiagnostic(parts.join('\n'));
   }
   const message = e instanceof Error ? e.message : String(e);
-  return redactSecrets(oneLine(message));
+  return safeMessage(`${message}${errorHint(message)}`);
 }
 
 /**
@@ -145,6 +155,8 @@ function describeError(e: unknown, debug: boolean): string {
  */
 export async function runCli(argv: readonly string[], ctx: CliContext): Promise<number> {
   const debug = wantsDebug(argv, ctx.env);
+  // Before anything can fail: a key or password on the command line is never printed back.
+  registerCommandLineSecrets(argv, ctx.env);
   const words = argv.filter((a, i) => a !== '--debug' || (argv.indexOf('--') >= 0 && i > argv.indexOf('--')));
   let commandName: string | undefined;
   try {
@@ -164,7 +176,7 @@ export async function runCli(argv: readonly string[], ctx: CliContext): Promise<
       throw new UsageError(
         first.startsWith('-')
           ? `unknown option '${first}' (the command comes first: nixcache <command> [options])`
-          : `unknown command '${first}'`,
+          : `unknown command '${first}'${didYouMean(first, Object.keys(COMMANDS))}`,
       );
     }
     const module = await entry.load();
@@ -180,7 +192,11 @@ export async function runCli(argv: readonly string[], ctx: CliContext): Promise<
       command = module.commands[commandName];
       if (!command) {
         commandName = first;
-        throw new UsageError(`unknown command '${first} ${sub}' (expected ${entry.sub.join(', ')})`, first);
+        const near = nearest(sub, entry.sub);
+        throw new UsageError(
+          `unknown command '${first} ${sub}' (${near ? `did you mean '${first} ${near}'? ` : ''}expected ${entry.sub.join(', ')})`,
+          first,
+        );
       }
       rest = rest.slice(1);
     } else {
@@ -209,7 +225,7 @@ export async function runCli(argv: readonly string[], ctx: CliContext): Promise<
     if (e instanceof UsageError) {
       const where = e.command ?? commandName;
       const hint = where ? ` (see 'nixcache ${where} --help')` : " (see 'nixcache --help')";
-      ctx.stderr.write(`nixcache: ${where ? `${where}: ` : ''}${redactSecrets(oneLine(e.message))}${hint}\n`);
+      ctx.stderr.write(`nixcache: ${where ? `${where}: ` : ''}${safeMessage(e.message)}${hint}\n`);
       return EXIT.usage;
     }
     ctx.stderr.write(`nixcache: ${describeError(e, debug)}\n`);

@@ -53,6 +53,12 @@ function checkName(name: string, what: string): void {
   if (name.length === 0) throw new NixcacheError('BAD_KEY', `${what} has an empty name`);
   if (/\s/.test(name))
     throw new NixcacheError('BAD_KEY', `${what} name contains whitespace`, { field: 'name' });
+  // The name ends at the first ':' when the key is read back, so a ':' in it makes a key that
+  // neither Nix nor nixcache can parse.
+  if (name.includes(':'))
+    throw new NixcacheError('BAD_KEY', `${what} name ${JSON.stringify(name)} contains ':'`, {
+      field: 'name',
+    });
 }
 
 /** Splits `<name>:<base64>` and decodes the base64 leniently, as Nix does. */
@@ -76,7 +82,7 @@ function splitKey(text: string, what: string): { name: string; bytes: Uint8Array
 /**
  * Generates a new secret key with a random seed (the platform's CSPRNG).
  *
- * @throws {NixcacheError} BAD_KEY for an empty name or one with whitespace.
+ * @throws {NixcacheError} BAD_KEY for an empty name or one with whitespace or a ':'.
  * @example const key = generateSecretKey('cache.example.org-1')
  */
 export function generateSecretKey(name: string): SecretKey {

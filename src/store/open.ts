@@ -39,11 +39,17 @@ export async function openStore(
     case 'http':
     case 'https': {
       const { HttpBackend } = await import('./http.js');
+      // `https://user:password@host` becomes an Authorization header: the URL the backend keeps
+      // (and every message shows) has no credentials, and fetch refuses URLs that carry them.
+      const headers = {
+        ...(config.httpAuthorization && { Authorization: config.httpAuthorization() }),
+        ...options.headers,
+      };
       return new BinaryCacheStore(
         config,
         new HttpBackend(config.baseUrl, {
           ...(options.fetch && { fetch: options.fetch }),
-          ...(options.headers && { headers: options.headers }),
+          ...(Object.keys(headers).length && { headers }),
         }),
       );
     }

@@ -3,8 +3,13 @@
  * `s3://bucket[/prefix]?region=&endpoint=&profile=…`, `file:///dir?…`, `http(s)://host/path?…`.
  * Unknown parameters produce warnings; bad values are errors that name the parameter.
  */
+import {
+  COMPRESSION_LEVELS,
+  isSupportedCompressionMethod,
+  SUPPORTED_COMPRESSION_METHODS,
+} from '../compression/registry.js';
 import { NixcacheError } from '../errors.js';
-import { COMPRESSION_METHODS, type CompressionMethod } from '../narinfo/types.js';
+import type { CompressionMethod } from '../narinfo/types.js';
 import { STORE_DIR } from '../store-path/store-path.js';
 
 export type StoreScheme = 's3' | 'file' | 'http' | 'https';
@@ -12,8 +17,13 @@ export type StoreScheme = 's3' | 'file' | 'http' | 'https';
 /** Everything a store URL says, parsed and validated. */
 export interface StoreConfig {
   readonly scheme: StoreScheme;
-  /** The URL as given, minus the query (never holds credentials). */
+  /** The URL as given, minus the query and minus any `user:password@` (never holds credentials). */
   readonly baseUrl: string;
+  /**
+   * http(s): the `Authorization` header value for a URL that carried `user:password@`. A function,
+   * so that JSON, `util.inspect` and logs of the config never show the credentials.
+   */
+  readonly httpAuthorization?: () => string;
   /** s3: bucket name. */
   readonly bucket?: string;
   /** s3: key prefix inside the bucket (no leading or trailing `/`), '' for none. */
@@ -68,12 +78,89 @@ const IGNORED = new Set([
   'log',
 ]);
 
+/**
+ * `scheme://user:password@host` → `scheme://[redacted]@host`, anywhere in `text`: for messages that
+ * echo a URL. The host, path and query stay, so the message still says which cache is meant.
+ *
+ * @example redactUrlCredentials('https://ci:hunter2@cache.example.org/x') // 'https://[redacted]@cache.example.org/x'
+ */
+export function redactUrlCredentials(text: string): string {
+  return text.replace(/(\/\/)[^/?#\s@]*@/g, '$1[redacted]@');
+}
+
 function bad(param: string, value: string, expected: string): NixcacheError {
+  const shown = redactUrlCredentials(value);
   return new NixcacheError(
     'BAD_STORE_URL',
-    `invalid value ${JSON.stringify(value)} for store parameter '${param}': expected ${expected}`,
-    { field: param, actual: value, expected },
+    `invalid value ${JSON.stringify(shown)} for store parameter '${param}': expected ${expected}`,
+    { field: param, actual: shown, expected },
   );
+}
+
+/** A name that can be echoed in a warning (not, say, a key pasted without `secret-key=`). */
+function printableName(name: string): boolean {
+  return /^[A-Za-z][A-Za-z0-9_-]{0,39}$/.test(name);
+}
+
+/**
+ * Percent-decodes a query component as Nix does (`percentDecode`): `%XX` becomes that byte and
+ * `+` stays a `+` (it is not a space: base64 keys and file names keep it).
+ */
+function percentDecode(text: string, what: string): string {
+  if (!text.includes('%')) return text;
+  const bytes: number[] = [];
+  const enc = new TextEncoder();
+  for (let i = 0; i < text.length; ) {
+    if (text[i] === '%') {
+      const hex = text.slice(i + 1, i + 3);
+      if (!/^[0-9A-Fa-f]{2}$/.test(hex)) {
+        // The value is not echoed: it may be a key or a password.
+        throw new NixcacheError('BAD_STORE_URL', `${what} has a bad %-escape at character ${i + 1}`, {
+          field: what,
+          offset: i,
+        });
+      }
+      bytes.push(Number.parseInt(hex, 16));
+      i += 3;
+    } else {
+      const cp = text.codePointAt(i)!;
+      const ch = String.fromCodePoint(cp);
+      bytes.push(...enc.encode(ch));
+      i += ch.length;
+    }
+  }
+  return new TextDecoder().decode(new Uint8Array(bytes));
+}
+
+/**
+ * Splits a query as Nix's `decodeQuery` does: `&`-separated `name=value` pairs, percent-decoded,
+ * the first value of a repeated name kept (later ones are ignored, with a warning), and parts
+ * without `=` ignored (with a warning).
+ */
+function decodeQuery(query: string, warnings: string[]): Map<string, string> {
+  const params = new Map<string, string>();
+  for (const part of query.split('&')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    if (eq < 0) {
+      warnings.push(
+        printableName(part)
+          ? `store parameter '${part}' has no '=value' (ignored)`
+          : `a store URL query part without '=' was ignored`,
+      );
+      continue;
+    }
+    const name = percentDecode(part.slice(0, eq), 'a store parameter name');
+    const value = percentDecode(part.slice(eq + 1), `store parameter '${printableName(name) ? name : '?'}'`);
+    if (params.has(name)) {
+      warnings.push(
+        `store parameter '${printableName(name) ? name : '?'}' is given more than once; the first value is used (as in Nix)`,
+      );
+      continue;
+    }
+    params.set(name, value);
+  }
+  return params;
 }
 
 function parseBool(param: string, value: string): boolean {
@@ -89,15 +176,21 @@ function parseInteger(param: string, value: string, min = Number.MIN_SAFE_INTEGE
   return n;
 }
 
+/** A method nixcache can write: the others (lz4, lzip, …) Nix knows but nixcache cannot produce. */
 function parseCompression(param: string, value: string): CompressionMethod {
-  if (!(COMPRESSION_METHODS as readonly string[]).includes(value))
-    throw bad(param, value, COMPRESSION_METHODS.join('|'));
-  return value as CompressionMethod;
+  if (!isSupportedCompressionMethod(value))
+    throw bad(param, value, `a compression nixcache can write: ${SUPPORTED_COMPRESSION_METHODS.join('|')}`);
+  return value;
 }
 
-/** `s3.homelab.local` + scheme → `https://s3.homelab.local`; full URLs are kept. */
-function normaliseEndpoint(endpoint: string, scheme: string | undefined): string {
-  const full = endpoint.includes('://') ? endpoint : `${scheme || 'https'}://${endpoint}`;
+/**
+ * `s3.homelab.local` + scheme → `https://s3.homelab.local`; full URLs are kept. A bare
+ * `host:port` still works as in Nix (https unless `scheme=http`), with a warning, because a plain
+ * HTTP server (MinIO, s3rver on a port) then fails with an obscure TLS error.
+ */
+function normaliseEndpoint(endpoint: string, scheme: string | undefined, warnings: string[]): string {
+  const hasScheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(endpoint);
+  const full = hasScheme ? endpoint : `${scheme || 'https'}://${endpoint}`;
   let url: URL;
   try {
     url = new URL(full);
@@ -106,7 +199,32 @@ function normaliseEndpoint(endpoint: string, scheme: string | undefined): string
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
     throw bad('endpoint', endpoint, 'an http(s) URL');
+  if (url.username || url.password) {
+    throw new NixcacheError(
+      'BAD_STORE_URL',
+      `store parameter 'endpoint' must not hold a user name or password (${redactUrlCredentials(full)}); S3 credentials come from the AWS environment variables, a profile or an instance role`,
+      { field: 'endpoint', actual: redactUrlCredentials(full) },
+    );
+  }
+  if (!hasScheme && !scheme) {
+    warnings.push(
+      `store parameter 'endpoint' has no scheme, so https://${endpoint} is used; if the server speaks plain HTTP (MinIO or s3rver on a port, say), write endpoint=http://${endpoint}`,
+    );
+  }
   return full.replace(/\/+$/, '');
+}
+
+/** AWS: "Bucket names must not be formatted as an IP address"; Nix refuses them too. */
+function isIpAddress(text: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(text);
+}
+
+function decodeURIComponentSafe(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 /**
@@ -118,10 +236,14 @@ function normaliseEndpoint(endpoint: string, scheme: string | undefined): string
 export function parseStoreUrl(text: string): StoreConfig {
   const q = text.indexOf('?');
   const base = q < 0 ? text : text.slice(0, q);
-  const params = new URLSearchParams(q < 0 ? '' : text.slice(q + 1));
+  const shownBase = redactUrlCredentials(base);
+  const warnings: string[] = [];
+  const params = decodeQuery(q < 0 ? '' : text.slice(q + 1), warnings);
   const m = /^([a-z0-9+.-]+):\/\/(.*)$/.exec(base);
   if (!m)
-    throw new NixcacheError('BAD_STORE_URL', `not a store URL: ${JSON.stringify(base)}`, { actual: base });
+    throw new NixcacheError('BAD_STORE_URL', `not a store URL: ${JSON.stringify(shownBase)}`, {
+      actual: shownBase,
+    });
   const scheme = m[1]!;
   const rest = m[2]!;
   if (scheme !== 's3' && scheme !== 'file' && scheme !== 'http' && scheme !== 'https') {
@@ -131,10 +253,9 @@ export function parseStoreUrl(text: string): StoreConfig {
       { actual: scheme, expected: 's3|file|http|https' },
     );
   }
-  const warnings: string[] = [];
   const config: Record<string, unknown> = {
     scheme,
-    baseUrl: base.replace(/\/+$/, ''),
+    baseUrl: shownBase.replace(/\/+$/, ''),
     prefix: '',
     storeDir: STORE_DIR,
     trusted: false,
@@ -153,9 +274,17 @@ export function parseStoreUrl(text: string): StoreConfig {
     const slash = rest.indexOf('/');
     const bucket = slash < 0 ? rest : rest.slice(0, slash);
     if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
-      throw new NixcacheError('BAD_STORE_URL', `invalid S3 bucket name ${JSON.stringify(bucket)}`, {
-        actual: bucket,
+      const shown = redactUrlCredentials(`//${bucket}`).slice(2);
+      throw new NixcacheError('BAD_STORE_URL', `invalid S3 bucket name ${JSON.stringify(shown)}`, {
+        actual: shown,
       });
+    }
+    if (isIpAddress(bucket)) {
+      throw new NixcacheError(
+        'BAD_STORE_URL',
+        `invalid S3 bucket name ${JSON.stringify(bucket)}: a bucket name cannot be an IP address (for a server at ${bucket}, write s3://BUCKET?endpoint=http://${bucket}:PORT)`,
+        { actual: bucket },
+      );
     }
     config.bucket = bucket;
     config.prefix = slash < 0 ? '' : rest.slice(slash + 1).replace(/^\/+|\/+$/g, '');
@@ -164,18 +293,17 @@ export function parseStoreUrl(text: string): StoreConfig {
     try {
       path = decodeURIComponent(rest.replace(/\/+$/, '')) || '/';
     } catch {
+      const shown = redactUrlCredentials(`//${rest}`).slice(2);
       throw new NixcacheError(
         'BAD_STORE_URL',
-        `file:// store path has a bad %-escape: ${JSON.stringify(rest)}`,
-        {
-          actual: rest,
-        },
+        `file:// store path has a bad %-escape: ${JSON.stringify(shown)}`,
+        { actual: shown },
       );
     }
     if (!path.startsWith('/')) {
       throw new NixcacheError(
         'BAD_STORE_URL',
-        `file:// store needs an absolute path, got ${JSON.stringify(rest)}`,
+        `file:// store needs an absolute path, got ${JSON.stringify(redactUrlCredentials(`//${rest}`).slice(2))}`,
       );
     }
     config.path = path;
@@ -184,12 +312,25 @@ export function parseStoreUrl(text: string): StoreConfig {
     try {
       url = new URL(base);
     } catch {
-      throw new NixcacheError('BAD_STORE_URL', `invalid URL ${JSON.stringify(base)}`);
+      throw new NixcacheError('BAD_STORE_URL', `invalid URL ${JSON.stringify(shownBase)}`);
     }
     if (!url.host)
-      throw new NixcacheError('BAD_STORE_URL', `HTTP store URL has an empty host: ${JSON.stringify(base)}`);
+      throw new NixcacheError(
+        'BAD_STORE_URL',
+        `HTTP store URL has an empty host: ${JSON.stringify(shownBase)}`,
+      );
+    if (url.username || url.password) {
+      const user = decodeURIComponentSafe(url.username);
+      const password = decodeURIComponentSafe(url.password);
+      const header = `Basic ${btoa(String.fromCharCode(...new TextEncoder().encode(`${user}:${password}`)))}`;
+      config.httpAuthorization = () => header;
+      url.username = '';
+      url.password = '';
+      config.baseUrl = url.href.replace(/\/+$/, '');
+    }
   }
 
+  let level: { value: string } | undefined;
   let schemeParam: string | undefined;
   let endpoint: string | undefined;
   for (const [key, value] of params) {
@@ -211,8 +352,7 @@ export function parseStoreUrl(text: string): StoreConfig {
         config.compression = parseCompression(key, value);
         break;
       case 'compression-level':
-        config.compressionLevel = parseInteger(key, value, -1);
-        if (config.compressionLevel === -1) delete config.compressionLevel;
+        level = { value }; // checked below, against the method
         break;
       case 'parallel-compression':
         config.parallelCompression = parseBool(key, value);
@@ -273,7 +413,19 @@ export function parseStoreUrl(text: string): StoreConfig {
         else warnings.push(`unknown store parameter '${key}' (ignored)`);
     }
   }
-  if (endpoint) config.endpoint = normaliseEndpoint(endpoint, schemeParam);
+  if (level !== undefined) {
+    const n = parseInteger('compression-level', level.value, -1);
+    const method = config.compression as keyof typeof COMPRESSION_LEVELS;
+    const range = COMPRESSION_LEVELS[method];
+    if (n !== -1 && method !== 'none' && (n < range.min || n > range.max))
+      throw bad(
+        'compression-level',
+        level.value,
+        `-1 or ${range.min}..${range.max} for ${method} compression`,
+      );
+    if (n !== -1) config.compressionLevel = n;
+  }
+  if (endpoint) config.endpoint = normaliseEndpoint(endpoint, schemeParam, warnings);
   if (scheme !== 's3') {
     for (const k of [
       'region',

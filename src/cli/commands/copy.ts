@@ -8,7 +8,7 @@ import type { StorageBackend } from '../../store/backend.js';
 import { BinaryCacheStore } from '../../store/binary-cache.js';
 import { closeAll, errorJson, loadSecretKeys, openCliStore, parseTrustedKeys } from '../common.js';
 import { EXIT, UsageError, writeJson, writeLine } from '../context.js';
-import { resolveStorePaths } from '../paths.js';
+import { lookupInCache, resolveStorePaths } from '../paths.js';
 import { Progress, type ProgressState, wantProgress } from '../progress.js';
 import type { Command } from '../run.js';
 
@@ -60,12 +60,18 @@ const copy: Command = {
         multiple: true,
         value: 'KEY',
         help: 'refuse paths that no such key signed',
+        aliases: ['trusted-public-keys'],
       },
       'secret-key-file': {
         type: 'string',
         multiple: true,
         value: 'FILE',
         help: 'add a signature with the key in FILE',
+        aliases: ['key-file'],
+      },
+      'no-check-sigs': {
+        type: 'boolean',
+        help: 'do not check signatures, even with --trusted-public-key (as `nix copy --no-check-sigs`)',
       },
       'no-closure': {
         type: 'boolean',
@@ -85,7 +91,9 @@ const copy: Command = {
   async run(args, ctx) {
     const fromUrl = args.required('from');
     const toUrl = args.required('to');
-    const trusted = parseTrustedKeys(args.strings('trusted-public-key'), 'copy');
+    const trusted = args.flag('no-check-sigs')
+      ? []
+      : parseTrustedKeys(args.strings('trusted-public-key'), 'copy');
     const parallelism = args.integer('parallelism', 1, 64);
     const json = args.flag('json');
     const verbose = args.flag('verbose');
@@ -103,7 +111,12 @@ const copy: Command = {
           'copy',
         );
       }
-      const paths = await resolveStorePaths(args.positionals, from.storeDir, 'copy');
+      const paths = await resolveStorePaths(
+        args.positionals,
+        from.storeDir,
+        'copy',
+        lookupInCache(from, ctx.signal),
+      );
       const progress = new Progress(ctx.stderr, 'copy', wantProgress(ctx.stderr, json, ctx.env));
       const s = progress.state;
       s.total = paths.length;

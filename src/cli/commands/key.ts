@@ -26,7 +26,12 @@ const generate: Command = {
       'By convention the name is the cache host name and a number, e.g. cache.example.org-1.',
     ],
     options: {
-      name: { type: 'string', value: 'NAME', help: 'key name, e.g. cache.example.org-1 (required)' },
+      name: {
+        type: 'string',
+        value: 'NAME',
+        help: 'key name, e.g. cache.example.org-1 (required)',
+        aliases: ['key-name'],
+      },
       out: {
         type: 'string',
         short: 'o',
@@ -83,7 +88,12 @@ const publicKey: Command = {
     summary: 'print the public key of a secret key',
     usage: ['[--key-file FILE]  (reads the secret key from stdin without --key-file)'],
     options: {
-      'key-file': { type: 'string', value: 'FILE', help: 'read the secret key from FILE instead of stdin' },
+      'key-file': {
+        type: 'string',
+        value: 'FILE',
+        help: 'read the secret key from FILE instead of stdin',
+        aliases: ['secret-key-file'],
+      },
     },
     positionals: { max: 0 },
     examples: ['nixcache key public --key-file cache.secret', 'nixcache key public < cache.secret'],

@@ -203,7 +203,14 @@ const restore: Command = {
     if (input === '-' && ctx.stdin.isTTY) {
       throw new UsageError('give --input NAR or pipe the NAR into stdin', 'nar restore');
     }
-    await restorePath(narInput(input, args, ctx), args.positionals[0]!);
+    try {
+      await restorePath(narInput(input, args, ctx), args.positionals[0]!);
+    } catch (e) {
+      // `out/.`, `out/..`, `out/`: a mistake in TARGET, so a usage error.
+      if (e instanceof NixcacheError && e.code === 'BAD_ARGUMENT' && e.data.field === 'target')
+        throw new UsageError(e.message, 'nar restore');
+      throw e;
+    }
     return EXIT.ok;
   },
 };

@@ -81,6 +81,7 @@ const verify: Command = {
         multiple: true,
         value: 'KEY',
         help: 'a trusted public key NAME:BASE64 (required; several may be separated by spaces)',
+        aliases: ['trusted-public-keys'],
       },
       ...JSON_OPTION,
     },

@@ -10,7 +10,7 @@ import { pushPaths } from '../../cache/push.js';
 import { NixcacheError } from '../../errors.js';
 import { closeAll, errorJson, loadSecretKeys, openCliStore, readInputText } from '../common.js';
 import { type CliContext, EXIT, UsageError, writeJson, writeLine } from '../context.js';
-import { resolveStorePaths } from '../paths.js';
+import { lookupInDirectory, resolveStorePaths } from '../paths.js';
 import { Progress, wantProgress } from '../progress.js';
 import type { Command } from '../run.js';
 
@@ -91,6 +91,7 @@ const push: Command = {
         multiple: true,
         value: 'FILE',
         help: 'sign with the secret key in FILE',
+        aliases: ['key-file'],
       },
       'store-dir': {
         type: 'string',
@@ -130,8 +131,13 @@ const push: Command = {
       );
       const metadataFile = args.string('metadata');
       const metadata = metadataFile === undefined ? undefined : await readMetadata(metadataFile, ctx);
-      const paths = await resolveStorePaths(args.positionals, store.storeDir, 'push');
       const storeDir = args.string('store-dir') ?? '/nix/store';
+      const paths = await resolveStorePaths(
+        args.positionals,
+        store.storeDir,
+        'push',
+        lookupInDirectory(storeDir, store.storeDir),
+      );
       const dirStat = await stat(storeDir).catch(() => undefined);
       if (!dirStat?.isDirectory()) {
         throw new NixcacheError('IO', `store directory '${storeDir}' does not exist or is not a directory`, {
@@ -162,7 +168,9 @@ const push: Command = {
                 s.active = (s.active ?? 0) + 1;
                 if (verbose) progress.log(`pushing ${event.path}`);
                 break;
-              case 'bytes':
+              case 'nar':
+                // NAR bytes as they are read and compressed: the slow part, so the line moves
+                // while a big path is staged (the upload's compressed bytes may be tiny).
                 s.bytes += event.bytes;
                 break;
               case 'skip':

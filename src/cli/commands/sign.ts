@@ -7,6 +7,7 @@
 import { addSignatures } from '../../cache/sign.js';
 import { closeAll, errorJson, loadSecretKeys, openCliStore, preflight } from '../common.js';
 import { EXIT, UsageError, writeJson, writeLine } from '../context.js';
+import { lookupInCache, resolveStorePaths } from '../paths.js';
 import type { Command } from '../run.js';
 
 const sign: Command = {
@@ -24,6 +25,7 @@ const sign: Command = {
         multiple: true,
         value: 'FILE',
         help: 'secret key file to sign with (required)',
+        aliases: ['secret-key-file'],
       },
       all: { type: 'boolean', help: 'sign every narinfo in the cache (s3:// or file://)' },
       parallelism: { type: 'string', value: 'N', help: 'narinfos signed at once (default 8)' },
@@ -46,7 +48,10 @@ const sign: Command = {
     const store = await openCliStore(url, ctx, 'store', 'sign');
     try {
       await preflight(store, ctx);
-      const result = await addSignatures(store, all ? 'all' : args.positionals, keys, {
+      const paths = all
+        ? 'all'
+        : await resolveStorePaths(args.positionals, store.storeDir, 'sign', lookupInCache(store, ctx.signal));
+      const result = await addSignatures(store, paths, keys, {
         ...(parallelism !== undefined && { parallelism }),
         signal: ctx.signal,
       });

@@ -5,8 +5,10 @@
  * decompressed and checked against every hash and size. Exit 1 when any path is not ok.
  */
 import { verifyCache } from '../../cache/verify.js';
-import { closeAll, openCliStore, parseTrustedKeys, preflight } from '../common.js';
+import { isHashPart } from '../../store-path/store-path.js';
+import { closeAll, openCliStore, parseTrustedKeys, preflight, redactSecrets } from '../common.js';
 import { EXIT, UsageError, writeJson, writeLine } from '../context.js';
+import { resolveStorePaths } from '../paths.js';
 import { Progress, wantProgress } from '../progress.js';
 import type { Command } from '../run.js';
 
@@ -27,6 +29,7 @@ const verify: Command = {
         multiple: true,
         value: 'KEY',
         help: 'a trusted public key NAME:BASE64 (at least one; several may be separated by spaces)',
+        aliases: ['trusted-public-keys'],
       },
       all: {
         type: 'boolean',
@@ -57,23 +60,35 @@ const verify: Command = {
     const store = await openCliStore(url, ctx, 'store', 'verify');
     try {
       await preflight(store, ctx);
+      // Hash parts go to verifyCache as they are; anything else resolves as in push.
+      const paths = all
+        ? []
+        : await Promise.all(
+            args.positionals.map(async (p) =>
+              isHashPart(p) ? p : (await resolveStorePaths([p], store.storeDir, 'verify'))[0]!,
+            ),
+          );
       const progress = new Progress(ctx.stderr, 'verify', wantProgress(ctx.stderr, json, ctx.env));
       const s = progress.state;
-      if (!all) s.total = args.positionals.length;
+
       let result: Awaited<ReturnType<typeof verifyCache>>;
       try {
         result = await verifyCache(store, {
           trustedKeys: keys,
           contents: !args.flag('no-contents'),
-          ...(!all && { paths: args.positionals }),
+          ...(!all && { paths }),
           ...(parallelism !== undefined && { parallelism }),
           signal: ctx.signal,
+          // Paths known so far (the listing streams with --all) and NAR bytes checked so far.
+          onQueued() {
+            s.total++;
+          },
+          onBytes(bytes) {
+            s.bytes += bytes;
+          },
           onReport(report) {
             s.done++;
-            if (all) s.total = Math.max(s.total, s.done);
             if (report.status !== 'ok') s.failed++;
-            if (report.narSize !== undefined && report.status === 'ok' && !args.flag('no-contents'))
-              s.bytes += report.narSize;
           },
         });
       } finally {
@@ -81,14 +96,17 @@ const verify: Command = {
       }
       if (ctx.signal.aborted) return EXIT.interrupted;
       if (json) {
-        const reports = [...result.reports].sort((a, b) => (a.hashPart < b.hashPart ? -1 : 1));
+        // A reason can quote a server's error: it goes through the same redaction as errors.
+        const reports = [...result.reports]
+          .sort((a, b) => (a.hashPart < b.hashPart ? -1 : 1))
+          .map((r) => (r.reason === undefined ? r : { ...r, reason: redactSecrets(r.reason) }));
         await writeJson(ctx.stdout, { ok: result.ok, summary: result.summary, reports });
       } else {
         const lines: string[] = [];
         for (const r of result.reports) {
           if (r.status === 'ok' && !verbose) continue;
           const what = r.storePath ?? r.hashPart;
-          lines.push(`${r.status.padEnd(11)} ${what}${r.reason ? `: ${r.reason}` : ''}`);
+          lines.push(`${r.status.padEnd(11)} ${what}${r.reason ? `: ${redactSecrets(r.reason)}` : ''}`);
         }
         const sum = result.summary;
         const counts = (

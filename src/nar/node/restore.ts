@@ -42,7 +42,8 @@ function fsError(e: unknown, op: string, p: Buffer, entry: string): NixcacheErro
  * On any error — invalid archive, I/O failure, abort — the partially restored tree is removed
  * before the error is rethrown; nothing outside `targetDir` is ever touched.
  *
- * @throws {NixcacheError} CONFLICT when `targetDir` exists, BAD_NAR for an invalid archive
+ * @throws {NixcacheError} BAD_ARGUMENT when `targetDir` is empty or ends in `/`, `.` or `..`;
+ *   CONFLICT when `targetDir` exists, BAD_NAR for an invalid archive
  *   (before anything unsafe could be created), IO for filesystem errors, ABORTED.
  * @example await restorePath(createReadStream('x.nar'), '/tmp/out');
  */
@@ -51,6 +52,16 @@ export async function restorePath(
   targetDir: string,
   options: RestorePathOptions = {},
 ): Promise<void> {
+  // resolve() would turn `out/.` into `out` and `out/` into `out`; Nix creates the name as given,
+  // so a target that does not end in a name it could create is refused before anything is read.
+  const last = targetDir.slice(targetDir.lastIndexOf('/') + 1);
+  if (last === '' || last === '.' || last === '..') {
+    throw new NixcacheError(
+      'BAD_ARGUMENT',
+      `cannot restore to '${targetDir}': the target must end in the name of a new file or directory, not ${last === '' ? "'/' (or be empty)" : `'${last}'`}`,
+      { file: targetDir, field: 'target' },
+    );
+  }
   const target = Buffer.from(resolve(targetDir));
   let created = false;
   try {
