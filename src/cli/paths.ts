@@ -3,7 +3,8 @@
  * parts, or symlinks into a store such as `./result`, all turned into full paths in the cache's
  * store dir. Every command that takes paths resolves them here, so they all accept the same forms.
  */
-import { readdir, realpath } from 'node:fs/promises';
+import { lstat, readdir, readlink, realpath } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { basenameOf } from '../cache/graph.js';
 import type { BinaryCacheStore } from '../store/binary-cache.js';
 import { isHashPart, parseStorePathBasename } from '../store-path/store-path.js';
@@ -37,6 +38,47 @@ function parses(base: string, storeDir: string): boolean {
   }
 }
 
+/** Symlinks followed at most, as the kernel's own limit. */
+const MAX_LINKS = 40;
+
+function insideStore(path: string, dirs: readonly string[]): string | undefined {
+  for (const dir of dirs) {
+    const prefix = `${dir.replace(/\/+$/, '')}/`;
+    if (path.startsWith(prefix)) return path.slice(prefix.length).split('/')[0] || undefined;
+  }
+  return undefined;
+}
+
+/**
+ * Follows `arg` link by link, as Nix's followLinksToStorePath does, until it names something
+ * inside one of `dirs` (the store dir, and the directory paths are read from); returns that store
+ * path's basename (`/nix/store/<hash>-<name>/bin/x` gives `<hash>-<name>`). A chain that ends
+ * outside those directories gives the last component of where it ends (the caller checks that it
+ * is a store path name: a link into a store kept elsewhere); a broken chain, or one of more than
+ * 40 links, gives undefined. A store path that is itself a link is not followed further.
+ */
+export async function followToStorePath(arg: string, dirs: readonly string[]): Promise<string | undefined> {
+  let path = resolve(arg);
+  for (let hop = 0; hop <= MAX_LINKS; hop++) {
+    const inside = insideStore(path, dirs);
+    if (inside !== undefined) return inside;
+    const stat = await lstat(path).catch(() => undefined);
+    if (stat === undefined) return undefined;
+    if (stat.isSymbolicLink()) {
+      path = resolve(dirname(path), await readlink(path));
+      continue;
+    }
+    // Not a link itself, but a parent directory may be one (e.g. /var/run -> /run).
+    const real = await realpath(path).catch(() => undefined);
+    if (real === undefined) return undefined;
+    // The end of the chain, outside the store dirs: its own name, which is a store path's
+    // basename when the link points into a store kept elsewhere (a copy, a chroot store).
+    if (real === path) return basenameOf(path);
+    path = real;
+  }
+  return undefined;
+}
+
 /**
  * Resolves command-line path arguments to full store paths under `storeDir`.
  *
@@ -47,6 +89,7 @@ export async function resolveStorePaths(
   storeDir: string,
   command: string,
   lookup?: HashLookup,
+  physicalDir?: string,
 ): Promise<string[]> {
   const out: string[] = [];
   for (const arg of args) {
@@ -57,19 +100,19 @@ export async function resolveStorePaths(
       out.push(full);
       continue;
     }
-    let base = basenameOf(arg);
-    if (!parses(base, storeDir)) {
-      const real = await realpath(arg).catch(() => undefined);
-      const resolved = real === undefined ? undefined : basenameOf(real);
-      if (resolved === undefined || !parses(resolved, storeDir)) {
-        throw new UsageError(
-          `'${arg}' is not a store path (expected ${storeDir}/<hash>-<name>, <hash>-<name>, a hash part, or a link to a store path such as ./result)`,
-          command,
-        );
-      }
-      base = resolved;
+    const base = basenameOf(arg);
+    if (!arg.includes('/') && parses(base, storeDir)) {
+      out.push(`${storeDir}/${base}`);
+      continue;
     }
-    out.push(`${storeDir}/${base}`);
+    const resolved = await followToStorePath(arg, [storeDir, ...(physicalDir ? [physicalDir] : [])]);
+    if (resolved === undefined || !parses(resolved, storeDir)) {
+      throw new UsageError(
+        `'${arg}' is not a store path (expected ${storeDir}/<hash>-<name>, <hash>-<name>, a hash part, or a link to a store path such as ./result)`,
+        command,
+      );
+    }
+    out.push(`${storeDir}/${resolved}`);
   }
   return out;
 }

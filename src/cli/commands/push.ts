@@ -5,9 +5,11 @@
  * Exit 1 when any path failed. Ctrl-C aborts without leaving a narinfo behind.
  */
 import { stat } from 'node:fs/promises';
+import { DEFAULT_NIX_DB, hasLocalNixDb, localNixMetadata } from '../../cache/local-metadata.js';
 import type { PathMetadata } from '../../cache/push.js';
 import { pushPaths } from '../../cache/push.js';
 import { NixcacheError } from '../../errors.js';
+import type { ParsedArgs } from '../args.js';
 import { closeAll, errorJson, loadSecretKeys, openCliStore, readInputText } from '../common.js';
 import { type CliContext, EXIT, UsageError, writeJson, writeLine } from '../context.js';
 import { lookupInDirectory, resolveStorePaths } from '../paths.js';
@@ -72,6 +74,43 @@ export async function readMetadata(file: string, ctx: CliContext): Promise<Map<s
   return map;
 }
 
+/** Paths from standard input, one a line; blank lines and `#` comments are skipped. */
+async function readPathLines(ctx: CliContext): Promise<string[]> {
+  const text = await readInputText('-', ctx);
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+}
+
+/**
+ * Where push takes each path's metadata from: --metadata, else the Nix database (--nix-db, or the
+ * default one when it exists and the paths are read from /nix/store), else nothing (scan), said once.
+ */
+async function pushMetadata(
+  args: ParsedArgs,
+  ctx: CliContext,
+  paths: readonly string[],
+  storeDir: string,
+  logicalDir: string,
+): Promise<Map<string, PathMetadata> | undefined> {
+  const file = args.string('metadata');
+  const dbFile = args.string('nix-db');
+  if (file !== undefined && dbFile !== undefined)
+    throw new UsageError('give either --metadata or --nix-db, not both', 'push');
+  if (file !== undefined) return readMetadata(file, ctx);
+  if (args.flag('no-nix-db')) return undefined;
+  const db = dbFile ?? ctx.env.NIXCACHE_NIX_DB ?? DEFAULT_NIX_DB;
+  // Paths read from another directory than the store (a copy, a test store) are not the
+  // database's: scanning is what the user asked for.
+  if (dbFile === undefined && storeDir !== logicalDir) return undefined;
+  if (dbFile === undefined && !hasLocalNixDb(db)) {
+    ctx.stderr.write(`nixcache: note: no Nix database at ${db}; references are found by scanning the NARs\n`);
+    return undefined;
+  }
+  return localNixMetadata(paths, { db, closure: !args.flag('no-closure') });
+}
+
 const push: Command = {
   spec: {
     name: 'push',
@@ -107,16 +146,31 @@ const push: Command = {
         value: 'FILE',
         help: 'output of `nix path-info --json --recursive PATH` (references, deriver, CA, signatures)',
       },
+      'nix-db': {
+        type: 'string',
+        value: 'FILE',
+        help: `the Nix database to take metadata from (default $NIXCACHE_NIX_DB or ${DEFAULT_NIX_DB}, when it exists)`,
+      },
+      'no-nix-db': {
+        type: 'boolean',
+        help: 'find references by scanning NARs even where a Nix database exists',
+      },
+      stdin: {
+        type: 'boolean',
+        help: 'read the paths from standard input, one a line (after any PATH arguments)',
+      },
       parallelism: { type: 'string', value: 'N', help: 'paths compressed and uploaded at once (default 2)' },
       force: { type: 'boolean', help: 'upload even paths the cache already has' },
       json: { type: 'boolean', help: 'print the result as JSON (no progress bar)' },
       verbose: { type: 'boolean', short: 'v', help: 'print a line per path on stderr' },
     },
-    positionals: { min: 1, name: 'PATH' },
+    positionals: { min: 0, name: 'PATH' },
     examples: [
       "nixcache push --to 's3://nix-cache?profile=nixbuilder&endpoint=s3.homelab.local' --secret-key-file /etc/nix/cache.secret ./result",
       "nixcache push --to 's3://nix-cache?secret-key=/etc/nix/cache.secret&compression=zstd' $(nix-store -qR ./result)",
       'nix path-info --json --recursive ./result > meta.json && nixcache push --to file:///srv/cache --metadata meta.json ./result',
+      'nix-store -qR ./result | nixcache push --to file:///srv/cache --stdin',
+      'nixcache push --to file:///srv/cache /run/current-system',
     ],
   },
   async run(args, ctx) {
@@ -129,15 +183,18 @@ const push: Command = {
         [...args.strings('secret-key-file'), ...store.config.secretKeyFiles],
         'push',
       );
-      const metadataFile = args.string('metadata');
-      const metadata = metadataFile === undefined ? undefined : await readMetadata(metadataFile, ctx);
       const storeDir = args.string('store-dir') ?? '/nix/store';
+      const given = [...args.positionals];
+      if (args.flag('stdin')) given.push(...(await readPathLines(ctx)));
+      if (given.length === 0) throw new UsageError('missing PATH (or --stdin)', 'push');
       const paths = await resolveStorePaths(
-        args.positionals,
+        given,
         store.storeDir,
         'push',
         lookupInDirectory(storeDir, store.storeDir),
+        storeDir,
       );
+      const metadata = await pushMetadata(args, ctx, paths, storeDir, store.storeDir);
       const dirStat = await stat(storeDir).catch(() => undefined);
       if (!dirStat?.isDirectory()) {
         throw new NixcacheError('IO', `store directory '${storeDir}' does not exist or is not a directory`, {
