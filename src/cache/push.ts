@@ -16,6 +16,7 @@ import { formatCacheInfo } from '../store/cache-info.js';
 import { CACHE_INFO_KEY } from '../store/layout.js';
 import { storePathForContentAddress } from '../store-path/make.js';
 import { formatStorePath, parseStorePathBasename, type StorePath } from '../store-path/store-path.js';
+import { checkContentAddressHash, parseClaimedContentAddress } from './content-address.js';
 import { basenameOf, type GraphResult, type PreparedPath, publishGraph } from './graph.js';
 import { signWith, uploadStagedNar } from './publish.js';
 import { withRetry } from './retry.js';
@@ -153,11 +154,13 @@ export async function pushPaths(
     const physical = join(physicalDir, `${sp.hash}-${sp.name}`);
     const meta = metadataFor(options, sp);
     emit({ type: 'start', path: full });
+    const claimed = meta?.ca === undefined ? undefined : parseClaimedContentAddress(full, meta.ca);
     const staged = await stageNar(dumpPath(physical, { ...(signal && { signal }) }), {
       compression: store.config.compression,
       ...(store.config.compressionLevel !== undefined && { compressionLevel: store.config.compressionLevel }),
       ...(meta?.references === undefined && { candidates }),
       listing: store.config.writeNarListing,
+      ...(claimed && { contentAddress: claimed }),
       ...(signal && { signal }),
     });
     try {
@@ -169,6 +172,8 @@ export async function pushPaths(
           { path: full, expected: meta.narHash, actual: formatHash(staged.narHash) },
         );
       }
+      // A CA claim from the metadata is published (and signed) only if the contents prove it.
+      if (claimed) checkContentAddressHash(full, claimed, staged.contentAddressHash);
       const references = (
         meta?.references?.map(basenameOf) ?? [...staged.references].map((h) => entries.get(h)!)
       ).sort();

@@ -18,6 +18,8 @@ import { formatNarListing, NarListingBuilder } from '../nar/listing.js';
 import { NarDecoder } from '../nar/read.js';
 import { createReferenceScanner } from '../nar/references.js';
 import type { CompressionMethod } from '../narinfo/types.js';
+import type { ContentAddress } from '../store-path/content-address.js';
+import { ContentAddressHasher } from './content-address.js';
 import { RootFileHasher } from './root-file-hash.js';
 
 export interface StageOptions {
@@ -27,6 +29,8 @@ export interface StageOptions {
   readonly candidates?: Iterable<string>;
   /** Build the `.ls` listing too. */
   readonly listing?: boolean;
+  /** Hash what this content address covers too (checked by the caller: `contentAddressHash`). */
+  readonly contentAddress?: ContentAddress;
   readonly signal?: AbortSignal;
 }
 
@@ -42,6 +46,11 @@ export interface StagedNar {
   readonly listing?: string;
   /** sha256 of the root's bytes when the NAR is a single regular file (for flat and text CAs). */
   readonly rootFileHash?: NixHash;
+  /**
+   * With `contentAddress`: the hash of what it covers, computed from the NAR (undefined when the
+   * claim cannot be computed, e.g. a flat claim on a directory).
+   */
+  readonly contentAddressHash?: NixHash;
   /** Streams the compressed bytes again (for each upload attempt). */
   body(): AsyncIterable<Uint8Array>;
   dispose(): Promise<void>;
@@ -61,12 +70,15 @@ export async function stageNar(nar: ByteSource, options: StageOptions): Promise<
     const scanner = options.candidates ? createReferenceScanner(options.candidates) : undefined;
     const listing = options.listing ? new NarListingBuilder() : undefined;
     const rootFile = new RootFileHasher('sha256', listing);
-    const decoder = new NarDecoder(rootFile);
+    const caHasher =
+      options.contentAddress && new ContentAddressHasher(options.contentAddress, 'sha256', rootFile);
+    const decoder = new NarDecoder(caHasher ?? rootFile);
     let narSize = 0;
     async function* tap(): AsyncGenerator<Uint8Array> {
       for await (const chunk of toAsyncIterable(nar)) {
         narHasher.update(chunk);
         scanner?.update(chunk);
+        caHasher?.update(chunk);
         decoder.write(chunk);
         narSize += chunk.length;
         yield chunk;
@@ -89,14 +101,17 @@ export async function stageNar(nar: ByteSource, options: StageOptions): Promise<
       await handle.close();
     }
     const rootFileHash = rootFile.hash();
+    const narHash: NixHash = { algorithm: 'sha256', digest: narHasher.digest() };
+    const contentAddressHash = caHasher?.result(narHash);
     return {
-      narHash: { algorithm: 'sha256', digest: narHasher.digest() },
+      narHash,
       narSize,
       fileHash: { algorithm: 'sha256', digest: fileHasher.digest() },
       fileSize,
       references: scanner?.result() ?? new Set(),
       ...(listing && { listing: formatNarListing(listing.listing) }),
       ...(rootFileHash && { rootFileHash }),
+      ...(contentAddressHash && { contentAddressHash }),
       body: () => createReadStream(file, { highWaterMark: 1 << 20 }),
       dispose: () => rm(dir, { recursive: true, force: true }),
     };
