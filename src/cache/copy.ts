@@ -16,12 +16,19 @@ import {
   verifyNarInfo,
 } from '../signing/verify.js';
 import type { BinaryCacheStore } from '../store/binary-cache.js';
+import type { ContentAddress } from '../store-path/content-address.js';
 import { formatStorePath, type StorePath } from '../store-path/store-path.js';
 import { checkContentAddressHash, parseClaimedContentAddress } from './content-address.js';
-import { type GraphResult, type PreparedPath, publishGraph } from './graph.js';
+import { type GraphResult, type InspectedPath, publishGraph } from './graph.js';
 import { signWith, uploadStagedNar } from './publish.js';
 import { withRetry } from './retry.js';
 import { stageNar } from './stage.js';
+
+/** What inspecting a source path keeps for publishing it. */
+interface Source {
+  readonly info: NarInfo;
+  readonly ca?: ContentAddress;
+}
 
 export interface CopyOptions {
   /** Copy the closure (default true). */
@@ -72,7 +79,8 @@ export async function copyPaths(
         ])
       : undefined;
   const signal = options.signal;
-  const prepare = async (sp: StorePath): Promise<PreparedPath> => {
+  /** Reads and judges the source narinfo; downloads nothing. */
+  const inspect = async (sp: StorePath): Promise<InspectedPath<Source>> => {
     const full = formatStorePath(sp);
     const info = await withRetry(() => from.getNarInfo(full, { ...(signal && { signal }) }), { signal });
     if (!info) throw new NixcacheError('NOT_FOUND', `${full} is not in ${from.location}`, { path: full });
@@ -95,6 +103,10 @@ export async function copyPaths(
         throw new NixcacheError('INTEGRITY', `${full} in ${from.location} ${why}`, { path: full });
       }
     }
+    return { references: info.references, data: { info, ...(ca && { ca }) } };
+  };
+  const publish = async (sp: StorePath, { data: { info, ca } }: InspectedPath<Source>): Promise<NarInfo> => {
+    const full = formatStorePath(sp);
     // getNar verifies FileHash, NarSize and NarHash by the end of the stream, before staging ends.
     const staged = await stageNar(from.getNar(info, { ...(signal && { signal }) }), {
       compression: to.config.compression,
@@ -118,18 +130,23 @@ export async function copyPaths(
         fileHash: staged.fileHash,
         fileSize: staged.fileSize,
       };
-      return { info: signWith(copied, secretKeys), references: info.references };
+      return signWith(copied, secretKeys);
     } finally {
       await staged.dispose();
     }
   };
-  return publishGraph(to, paths, prepare, {
-    ...(options.closure !== undefined && { closure: options.closure }),
-    ...(options.parallelism !== undefined && { parallelism: options.parallelism }),
-    ...(options.force !== undefined && { force: options.force }),
-    ...(signal && { signal }),
-    onSkip: (path) => options.onProgress?.({ type: 'skip', path }),
-    onDone: (path) => options.onProgress?.({ type: 'done', path }),
-    onFailed: (path, error) => options.onProgress?.({ type: 'failed', path, error }),
-  });
+  return publishGraph(
+    to,
+    paths,
+    { inspect, publish },
+    {
+      ...(options.closure !== undefined && { closure: options.closure }),
+      ...(options.parallelism !== undefined && { parallelism: options.parallelism }),
+      ...(options.force !== undefined && { force: options.force }),
+      ...(signal && { signal }),
+      onSkip: (path) => options.onProgress?.({ type: 'skip', path }),
+      onDone: (path) => options.onProgress?.({ type: 'done', path }),
+      onFailed: (path, error) => options.onProgress?.({ type: 'failed', path, error }),
+    },
+  );
 }

@@ -56,6 +56,36 @@ export interface StagedNar {
   dispose(): Promise<void>;
 }
 
+/** What `scanNar` finds in one pass over a NAR. */
+export interface ScannedNar {
+  readonly narHash: NixHash;
+  readonly narSize: number;
+  /** Candidate hash parts found in the NAR. */
+  readonly references: ReadonlySet<string>;
+}
+
+/**
+ * Hashes a NAR stream and scans it for references, without compressing or keeping it: what a
+ * caller needs to know a path's references before it decides to publish it.
+ *
+ * @throws {NixcacheError} IO, ABORTED.
+ */
+export async function scanNar(
+  nar: ByteSource,
+  options: { readonly candidates: Iterable<string>; readonly signal?: AbortSignal },
+): Promise<ScannedNar> {
+  const hasher = createHasher('sha256');
+  const scanner = createReferenceScanner(options.candidates);
+  let narSize = 0;
+  for await (const chunk of toAsyncIterable(nar)) {
+    options.signal?.throwIfAborted();
+    hasher.update(chunk);
+    scanner.update(chunk);
+    narSize += chunk.length;
+  }
+  return { narHash: { algorithm: 'sha256', digest: hasher.digest() }, narSize, references: scanner.result() };
+}
+
 /**
  * Runs a NAR stream through validation, hashing, reference scanning, listing and compression.
  *
