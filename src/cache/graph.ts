@@ -7,13 +7,15 @@
  *    is their closure (the cache's invariant covers it);
  * 2. check: a reference cycle (impossible in a real store: only a path's reference to itself
  *    is legal) fails every path on it, and a failed path fails everything that refers to it;
- * 3. publish: the rest is staged and uploaded with bounded parallelism, and each narinfo is
- *    written only once the narinfos of all its references are in the cache.
+ * 3. publish: nix-cache-info is written if the cache lacks it, then the rest is staged and
+ *    uploaded with bounded parallelism, and each narinfo is written only once the narinfos of
+ *    all its references are in the cache.
  */
 import { NixcacheError } from '../errors.js';
 import type { NarInfo } from '../narinfo/types.js';
 import type { BinaryCacheStore } from '../store/binary-cache.js';
 import { formatStorePath, parseStorePathBasename, type StorePath } from '../store-path/store-path.js';
+import { ensureCacheInfo, readCacheInfo } from './init.js';
 import { createLimit } from './limit.js';
 import { writeNarInfo } from './publish.js';
 import { withRetry } from './retry.js';
@@ -41,8 +43,6 @@ export interface GraphOptions {
   /** Publish even what the cache already has. */
   readonly force?: boolean;
   readonly signal?: AbortSignal;
-  /** Called once, before the first NAR is uploaded (e.g. to write nix-cache-info). */
-  readonly beforeWrites?: () => Promise<void>;
   readonly onSkip?: (path: string) => void;
   readonly onDone?: (path: string) => void;
   readonly onFailed?: (path: string, error: Error) => void;
@@ -95,6 +95,8 @@ export async function publishGraph<T>(
   const nodes = new Map<string, Node<T>>();
   const order: Node<T>[] = [];
 
+  // A cache for another store directory fails everything at once, before any work.
+  const cacheInfo = await readCacheInfo(store, signal);
   const inCache = (hash: string) => withRetry(() => store.hasNarInfo(hash, { signal }), { signal });
   const fail = (node: Node<T>, error: Error) => {
     if (node.state === 'failed') return;
@@ -187,9 +189,10 @@ export async function publishGraph<T>(
 
   // Phase 3: publish, narinfos references first.
   const ready = order.filter((n) => n.state === 'ready');
-  if (ready.length && options.beforeWrites) {
+  if (!cacheInfo && (ready.length || skipped.length)) {
+    // Nix refuses a cache without nix-cache-info: write it before the first NAR.
     try {
-      await options.beforeWrites();
+      await ensureCacheInfo(store, signal);
     } catch (e) {
       for (const node of ready) fail(node, e as Error);
       return { pushed, skipped, failed };

@@ -26,6 +26,40 @@ export interface InitOptions {
   readonly signal?: AbortSignal;
 }
 
+/**
+ * Reads the cache's nix-cache-info and checks that it is for this store directory, as Nix does
+ * when it opens a cache; undefined when the cache has none yet.
+ *
+ * @throws {NixcacheError} BAD_ARGUMENT when its StoreDir is another store directory; NETWORK/IO.
+ */
+export async function readCacheInfo(
+  store: BinaryCacheStore,
+  signal?: AbortSignal,
+): Promise<CacheInfo | undefined> {
+  const info = await withRetry(() => store.getCacheInfo({ ...(signal && { signal }) }), { signal });
+  if (info?.storeDir !== undefined && info.storeDir !== store.storeDir) {
+    throw new NixcacheError(
+      'BAD_ARGUMENT',
+      `binary cache ${store.location} is for Nix stores with prefix ${info.storeDir}, not ${store.storeDir}`,
+      { url: store.location, field: 'StoreDir', expected: store.storeDir, actual: info.storeDir },
+    );
+  }
+  return info;
+}
+
+/**
+ * Writes `StoreDir: <storeDir>` as nix-cache-info when the cache has none, as Nix does when it
+ * opens a writable cache: without it Nix refuses the cache ("does not appear to be a binary
+ * cache"). Push and copy call it before their first upload.
+ *
+ * @throws {NixcacheError} BAD_ARGUMENT for another store directory's cache; NETWORK/IO.
+ */
+export async function ensureCacheInfo(store: BinaryCacheStore, signal?: AbortSignal): Promise<void> {
+  if (await readCacheInfo(store, signal)) return;
+  const text = new TextEncoder().encode(formatCacheInfo({ storeDir: store.storeDir }));
+  await withRetry(() => store.putFile(CACHE_INFO_KEY, text, { ...(signal && { signal }) }), { signal });
+}
+
 function bucketAdmin(store: BinaryCacheStore): BucketAdministration | undefined {
   const b = store.backend as unknown as Partial<BucketAdministration>;
   return typeof b.ensureBucket === 'function' ? (b as BucketAdministration) : undefined;

@@ -14,14 +14,11 @@ import { dumpPath } from '../nar/node/dump.js';
 import type { NarInfo } from '../narinfo/types.js';
 import type { SecretKey } from '../signing/keys.js';
 import type { BinaryCacheStore } from '../store/binary-cache.js';
-import { formatCacheInfo } from '../store/cache-info.js';
-import { CACHE_INFO_KEY } from '../store/layout.js';
 import { storePathForContentAddress } from '../store-path/make.js';
 import { formatStorePath, parseStorePathBasename, type StorePath } from '../store-path/store-path.js';
 import { checkContentAddressHash, parseClaimedContentAddress } from './content-address.js';
 import { basenameOf, type GraphResult, type InspectedPath, publishGraph } from './graph.js';
 import { signWith, uploadStagedNar } from './publish.js';
-import { withRetry } from './retry.js';
 import { type ScannedNar, scanNar, stageNar } from './stage.js';
 
 /** What the caller knows about a path (e.g. from `nix path-info --json`). */
@@ -144,12 +141,6 @@ export async function pushPaths(
   const entries = await storeEntries(physicalDir, logical);
   const candidates = [...entries.keys()];
   const keys = options.secretKeys ?? [];
-
-  if (!(await withRetry(() => store.hasFile(CACHE_INFO_KEY, { signal }), { signal }))) {
-    // Nix writes this when it opens a writable cache that lacks it.
-    const text = new TextEncoder().encode(formatCacheInfo({ storeDir: logical }));
-    await withRetry(() => store.putFile(CACHE_INFO_KEY, text, { signal }), { signal });
-  }
 
   /** Learns a path's references: from the metadata, or by scanning its NAR (nothing is written). */
   const inspect = async (sp: StorePath): Promise<InspectedPath<ScannedNar | undefined>> => {

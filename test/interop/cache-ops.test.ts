@@ -11,7 +11,7 @@ import { formatPublicKey, generateSecretKey } from '../../src/index.js';
 import { openStore } from '../../src/store/index.js';
 import { makeSourceStore, pushUnsigned, type SourceStore, swapNar } from '../cache/helpers.js';
 import { describeWithNix } from '../helpers/env.js';
-import type { TestHttpServer } from '../helpers/http-server.js';
+import { startHttpCache, type TestHttpServer } from '../helpers/http-server.js';
 import { nixSubstitute } from '../helpers/nix.js';
 
 describeWithNix('real Nix and the cache operations', () => {
@@ -54,5 +54,20 @@ describeWithNix('real Nix and the cache operations', () => {
     );
     expect(copied.pushed).toEqual([]);
     expect(copied.failed.map((f) => f.path)).toEqual([path]);
+  });
+
+  it('substitutes from a cache that only copy wrote, served read-only over HTTP', async () => {
+    // Read-only: Nix cannot write a missing nix-cache-info itself, as with a real HTTP cache.
+    const from = await pushUnsigned(source, join(work, 'copy-source'), [source.lib]);
+    const dir = join(work, 'copied-only');
+    const to = await openStore(`file://${dir}?compression=xz`);
+    const copied = await copyPaths(await openStore(from), to, [source.lib], { secretKeys: [key] });
+    expect(copied.failed).toEqual([]);
+    expect(copied.pushed).toEqual([source.data, source.lib]);
+    const server = await startHttpCache(dir, { readOnly: true });
+    servers.push(server);
+    const r = await substitute(server.url, source.lib);
+    expect(r.stderr).not.toMatch(/does not appear to be a binary cache|error/);
+    expect(r.status).toBe(0);
   });
 });
