@@ -208,7 +208,8 @@ export async function publishGraph<T>(
       }
     }
     signal?.throwIfAborted();
-    await writeNarInfo(store, info, signal);
+    // Re-publishing what the cache has (force) keeps the signatures others added to it.
+    await writeNarInfo(store, info, signal, { keepSignatures: options.force === true });
     pushed.push(node.full);
     options.onDone?.(node.full);
   };
