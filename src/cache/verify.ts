@@ -7,7 +7,13 @@
 import { NixcacheError } from '../errors.js';
 import { NarDecoder } from '../nar/read.js';
 import type { NarInfo } from '../narinfo/types.js';
-import { type Keyring, makeKeyring, type TrustedKeys, verifyNarInfo } from '../signing/verify.js';
+import {
+  contentAddressContradiction,
+  type Keyring,
+  makeKeyring,
+  type TrustedKeys,
+  verifyNarInfo,
+} from '../signing/verify.js';
 import type { BinaryCacheStore } from '../store/binary-cache.js';
 import { HASH_PART_LENGTH } from '../store-path/store-path.js';
 import {
@@ -119,6 +125,16 @@ async function verifyOne(
   if (!info) return { hashPart, status: 'missing', reason: 'no narinfo in the cache' };
   const base = { hashPart, storePath: info.storePath, narSize: info.narSize };
   const trust = verifyNarInfo(info, ring);
+  // A narinfo that contradicts itself is corrupt whoever signed it; no download can help.
+  const contradiction = contentAddressContradiction(info);
+  if (contradiction !== undefined) {
+    return {
+      ...base,
+      status: 'corrupt',
+      reason: `${info.storePath}: ${contradiction}`,
+      signedBy: trust.signedBy,
+    };
+  }
   // A CA claim whose hash covers the contents makes the path trusted once checkContents (which
   // hashes exactly what the claim covers) passed; without contents it stays unproven.
   const provisional = !trust.trusted && trust.contentAddressed && trust.contentAddressNeedsContents === true;

@@ -68,9 +68,13 @@ describe('a swapped NAR under a fixed:r:sha256 claim', () => {
 
     for (const contents of [false, true]) {
       const { reports } = await verifyCache(store, { trustedKeys: [pub], contents, paths: [source.data] });
-      expect(reports[0]!.status, `contents: ${contents}`).not.toBe('ok');
-      expect(reports[0]!.reason).toMatch(/CA/);
+      expect(reports[0]!.status, `contents: ${contents}`).toBe('corrupt');
+      expect(reports[0]!.reason).toMatch(/CA hash .* does not match NarHash/);
     }
+    // Re-signed by the trusted key (as copy used to do), it is still corrupt.
+    await writeNarInfoFile(dir, signNarInfo(forged, key));
+    const resigned = await verifyCache(store, { trustedKeys: [pub], contents: false, paths: [source.data] });
+    expect(resigned.reports[0]).toMatchObject({ status: 'corrupt', signedBy: ['target-1'] });
   });
 
   it('is refused by copy before anything is uploaded, with or without keys', async () => {
