@@ -157,13 +157,21 @@ export async function publishGraph<T>(
   };
 
   const basenames = roots.map(basenameOf);
-  for (const r of basenames) parseStorePathBasename(r, storeDir);
-  // Roots first, so that without `closure` a reference to another root counts as published.
-  const pendingRoots = basenames.filter((r, i) => basenames.indexOf(r) === i);
-  for (const r of pendingRoots) {
-    const existing = nodes.get(parseStorePathBasename(r, storeDir).hash);
-    if (!existing) add(r);
+  const byHash = new Map<string, string>();
+  for (const r of basenames) {
+    const hash = parseStorePathBasename(r, storeDir).hash;
+    const other = byHash.get(hash);
+    if (other !== undefined && other !== r) {
+      throw new NixcacheError(
+        'BAD_STORE_PATH',
+        `${storeDir}/${r} and ${storeDir}/${other} have the same hash part: at most one of them can be a store path`,
+        { path: `${storeDir}/${r}` },
+      );
+    }
+    byHash.set(hash, r);
   }
+  // Roots first, so that without `closure` a reference to another root counts as published.
+  for (const r of byHash.values()) add(r);
   while (discoveries.length) await Promise.all(discoveries.splice(0));
 
   // Phase 2: check. Strongly connected components come out references first.

@@ -112,6 +112,21 @@ describe('push --metadata', () => {
   });
 });
 
+describe('without the closure', () => {
+  it('publishes a root that refers to another root after it, and refuses two names for one hash', async () => {
+    const dir = join(work, `push-${fresh++}`);
+    const store = await openStore(`file://${dir}`);
+    const metadata = { [a]: { references: [b] }, [b]: { references: [] } };
+    const result = await pushPaths(store, [a, b], { storeDir, metadata, closure: false });
+    expect(result.failed).toEqual([]);
+    expect(result.pushed).toEqual([b, a]);
+    const alias = `/nix/store/${hashPartOf(c)}-another-name`;
+    await expect(pushPaths(store, [c, alias], { storeDir })).rejects.toMatchObject({
+      code: 'BAD_STORE_PATH',
+    });
+  });
+});
+
 describe('the CLI', () => {
   it('copy and push exit 1 naming the cycle (not 13 with no output)', { timeout: 60_000 }, async () => {
     const { url } = await forgedSource({ [a]: [b], [b]: [a] });
