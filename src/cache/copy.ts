@@ -1,26 +1,45 @@
 /**
  * `copyPaths`: copies closures between any two binary caches, like `nix copy --from A --to B`:
- * every NAR is verified on the way (hashes, sizes, optionally trusted signatures), recompressed
- * with the target's compression, optionally re-signed, and published references first.
+ * every NAR is verified on the way (hashes, sizes, the CA hash, optionally trusted signatures),
+ * recompressed with the target's compression, optionally re-signed, and published references
+ * first. Everything from the source is hostile: a path is signed only once its trust was
+ * established (a trusted signature, or a CA claim checked against the contents).
  */
 import { NixcacheError } from '../errors.js';
 import { hashEquals } from '../hash/hash.js';
 import type { NarInfo } from '../narinfo/types.js';
-import type { SecretKey } from '../signing/keys.js';
-import { makeKeyring, type TrustedKeys, verifyNarInfo } from '../signing/verify.js';
+import { type PublicKey, type SecretKey, toPublicKey } from '../signing/keys.js';
+import {
+  contentAddressContradiction,
+  makeKeyring,
+  type TrustedKeys,
+  verifyNarInfo,
+} from '../signing/verify.js';
 import type { BinaryCacheStore } from '../store/binary-cache.js';
+import type { ContentAddress } from '../store-path/content-address.js';
 import { formatStorePath, type StorePath } from '../store-path/store-path.js';
-import { type GraphResult, type PreparedPath, publishGraph } from './graph.js';
+import { checkContentAddressHash, parseClaimedContentAddress } from './content-address.js';
+import { type GraphResult, type InspectedPath, publishGraph } from './graph.js';
 import { signWith, uploadStagedNar } from './publish.js';
 import { withRetry } from './retry.js';
 import { stageNar } from './stage.js';
 
+/** What inspecting a source path keeps for publishing it. */
+interface Source {
+  readonly info: NarInfo;
+  readonly ca?: ContentAddress;
+}
+
 export interface CopyOptions {
   /** Copy the closure (default true). */
   readonly closure?: boolean;
-  /** Refuse paths that no key here signed (and that are not content-addressed). */
+  /** Refuse paths that no key here signed (and whose CA claim does not hold). */
   readonly trustedKeys?: TrustedKeys;
-  /** Add signatures by these keys. */
+  /**
+   * Add signatures by these keys. Only trusted paths are signed: with secret keys, a path must be
+   * signed by a trusted key or by one of these keys (their public halves are trusted, as in Nix),
+   * or have a CA claim that the contents prove; others fail.
+   */
   readonly secretKeys?: readonly SecretKey[];
   readonly parallelism?: number;
   readonly force?: boolean;
@@ -49,31 +68,59 @@ export async function copyPaths(
       `cannot copy between store directories ${from.storeDir} and ${to.storeDir}`,
     );
   }
-  const ring = options.trustedKeys ? makeKeyring(options.trustedKeys) : undefined;
+  const secretKeys = options.secretKeys ?? [];
+  // Never sign what was not verified: signing keys imply a trust check, with their own public
+  // halves trusted (Nix adds the keys of secret-key-files to the trusted keys the same way).
+  const ring =
+    options.trustedKeys || secretKeys.length
+      ? makeKeyring([
+          ...(options.trustedKeys ? makeKeyring(options.trustedKeys).values() : []),
+          ...secretKeys.map((k): PublicKey => toPublicKey(k)),
+        ])
+      : undefined;
   const signal = options.signal;
-  const prepare = async (sp: StorePath): Promise<PreparedPath> => {
+  /** Reads and judges the source narinfo; downloads nothing. */
+  const inspect = async (sp: StorePath): Promise<InspectedPath<Source>> => {
     const full = formatStorePath(sp);
     const info = await withRetry(() => from.getNarInfo(full, { ...(signal && { signal }) }), { signal });
     if (!info) throw new NixcacheError('NOT_FOUND', `${full} is not in ${from.location}`, { path: full });
+    const ca = info.ca === undefined ? undefined : parseClaimedContentAddress(full, info.ca);
+    // What the narinfo itself contradicts fails before anything is downloaded.
+    const contradiction = contentAddressContradiction(info);
+    if (contradiction !== undefined) {
+      throw new NixcacheError('INTEGRITY', `${full} in ${from.location}: ${contradiction}`, {
+        path: full,
+        field: 'CA',
+      });
+    }
     if (ring) {
       const trust = verifyNarInfo(info, ring);
-      if (!trust.trusted) {
-        throw new NixcacheError('INTEGRITY', `${full} in ${from.location} is not signed by a trusted key`, {
-          path: full,
-        });
+      // A claim only the contents can prove is checked below, before anything is uploaded.
+      if (!trust.trusted && !(trust.contentAddressed && trust.contentAddressNeedsContents)) {
+        const why = options.trustedKeys
+          ? 'is not signed by a trusted key'
+          : `is not signed by a trusted key, so it is not re-signed (trust its signer with --trusted-public-key)`;
+        throw new NixcacheError('INTEGRITY', `${full} in ${from.location} ${why}`, { path: full });
       }
     }
+    return { references: info.references, data: { info, ...(ca && { ca }) } };
+  };
+  const publish = async (sp: StorePath, { data: { info, ca } }: InspectedPath<Source>): Promise<NarInfo> => {
+    const full = formatStorePath(sp);
     // getNar verifies FileHash, NarSize and NarHash by the end of the stream, before staging ends.
     const staged = await stageNar(from.getNar(info, { ...(signal && { signal }) }), {
       compression: to.config.compression,
       ...(to.config.compressionLevel !== undefined && { compressionLevel: to.config.compressionLevel }),
       listing: to.config.writeNarListing,
+      ...(ca && { contentAddress: ca }),
       ...(signal && { signal }),
     });
     try {
       if (!hashEquals(staged.narHash, info.narHash)) {
         throw new NixcacheError('INTEGRITY', `${full}: NAR hash changed while copying`, { path: full });
       }
+      // As Nix on import, for every claim, signed or not: the contents must have the CA hash.
+      if (ca) checkContentAddressHash(full, ca, staged.contentAddressHash);
       const url = await uploadStagedNar(to, staged, sp.hash, { ...(signal && { signal }) });
       const { original: _, ...fields } = info;
       const copied: NarInfo = {
@@ -83,18 +130,23 @@ export async function copyPaths(
         fileHash: staged.fileHash,
         fileSize: staged.fileSize,
       };
-      return { info: signWith(copied, options.secretKeys ?? []), references: info.references };
+      return signWith(copied, secretKeys);
     } finally {
       await staged.dispose();
     }
   };
-  return publishGraph(to, paths, prepare, {
-    ...(options.closure !== undefined && { closure: options.closure }),
-    ...(options.parallelism !== undefined && { parallelism: options.parallelism }),
-    ...(options.force !== undefined && { force: options.force }),
-    ...(signal && { signal }),
-    onSkip: (path) => options.onProgress?.({ type: 'skip', path }),
-    onDone: (path) => options.onProgress?.({ type: 'done', path }),
-    onFailed: (path, error) => options.onProgress?.({ type: 'failed', path, error }),
-  });
+  return publishGraph(
+    to,
+    paths,
+    { inspect, publish },
+    {
+      ...(options.closure !== undefined && { closure: options.closure }),
+      ...(options.parallelism !== undefined && { parallelism: options.parallelism }),
+      ...(options.force !== undefined && { force: options.force }),
+      ...(signal && { signal }),
+      onSkip: (path) => options.onProgress?.({ type: 'skip', path }),
+      onDone: (path) => options.onProgress?.({ type: 'done', path }),
+      onFailed: (path, error) => options.onProgress?.({ type: 'failed', path, error }),
+    },
+  );
 }

@@ -1,26 +1,43 @@
 /**
  * The order of publishing a set of paths into a cache, shared by push and copy (nix-formats.md
- * §7.2): every path is prepared (NAR staged and uploaded) with bounded parallelism, and its
- * narinfo is written only once the narinfos of all its references are in the cache. Paths the
- * cache already has are skipped, and so is their closure (the cache's invariant covers it).
+ * §7.2), in three phases so that nothing is written for a path that cannot be published:
+ *
+ * 1. discover: each path is inspected (its references learnt, nothing written) and, with
+ *    `closure`, so is everything it refers to; paths the cache already has are skipped, and so
+ *    is their closure (the cache's invariant covers it);
+ * 2. check: a reference cycle (impossible in a real store: only a path's reference to itself
+ *    is legal) fails every path on it, and a failed path fails everything that refers to it;
+ * 3. publish: nix-cache-info is written if the cache lacks it, then the rest is staged and
+ *    uploaded with bounded parallelism, and each narinfo is written only once the narinfos of
+ *    all its references are in the cache.
  */
 import { NixcacheError } from '../errors.js';
 import type { NarInfo } from '../narinfo/types.js';
 import type { BinaryCacheStore } from '../store/binary-cache.js';
 import { formatStorePath, parseStorePathBasename, type StorePath } from '../store-path/store-path.js';
+import { ensureCacheInfo, readCacheInfo } from './init.js';
 import { createLimit } from './limit.js';
 import { writeNarInfo } from './publish.js';
 import { withRetry } from './retry.js';
 
-/** A path ready to be published: its narinfo (NAR already uploaded) and its references. */
-export interface PreparedPath {
-  readonly info: NarInfo;
+/** What inspecting a path found out, before anything was written. */
+export interface InspectedPath<T> {
   /** Basenames, including the path itself when it refers to itself. */
   readonly references: readonly string[];
+  /** Whatever the publish step needs again (e.g. the source narinfo). */
+  readonly data: T;
+}
+
+/** The two steps of publishing one path. */
+export interface GraphSteps<T> {
+  /** Learns the path's references; must not write to the cache. */
+  inspect(sp: StorePath): Promise<InspectedPath<T>>;
+  /** Stages and uploads the path's NAR and returns its narinfo (written later, after its references). */
+  publish(sp: StorePath, inspected: InspectedPath<T>): Promise<NarInfo>;
 }
 
 export interface GraphOptions {
-  /** Follow references (default true); otherwise each must already be in the cache. */
+  /** Follow references (default true); otherwise each must already be in the cache or be one of the roots. */
   readonly closure?: boolean;
   readonly parallelism?: number;
   /** Publish even what the cache already has. */
@@ -44,14 +61,28 @@ export function basenameOf(path: string): string {
   return trimmed.slice(trimmed.lastIndexOf('/') + 1);
 }
 
+interface Node<T> {
+  readonly sp: StorePath;
+  readonly basename: string;
+  readonly full: string;
+  state: 'pending' | 'skipped' | 'ready' | 'failed';
+  inspected?: InspectedPath<T>;
+  /** Other nodes this one refers to (not itself). */
+  refs: Node<T>[];
+  /** Resolves once the narinfo is written; rejects when the path failed. */
+  task?: Promise<void>;
+}
+
 /**
  * Publishes `roots` (full store paths or basenames) and, with `closure`, everything they refer to.
- * `prepare` stages and uploads one path's NAR and returns its narinfo.
+ *
+ * @throws {NixcacheError} BAD_STORE_PATH for a malformed root; per-path failures (a missing
+ *   reference, a reference cycle, an upload error) are in the result's `failed` list.
  */
-export async function publishGraph(
+export async function publishGraph<T>(
   store: BinaryCacheStore,
   roots: readonly string[],
-  prepare: (sp: StorePath) => Promise<PreparedPath>,
+  steps: GraphSteps<T>,
   options: GraphOptions = {},
 ): Promise<GraphResult> {
   const signal = options.signal;
@@ -60,70 +91,232 @@ export async function publishGraph(
   const pushed: string[] = [];
   const skipped: string[] = [];
   const failed: { path: string; error: Error }[] = [];
-  const tasks = new Map<string, Promise<void>>();
   const storeDir = store.storeDir;
+  const nodes = new Map<string, Node<T>>();
+  const order: Node<T>[] = [];
 
+  // A cache for another store directory fails everything at once, before any work.
+  const cacheInfo = await readCacheInfo(store, signal);
   const inCache = (hash: string) => withRetry(() => store.hasNarInfo(hash, { signal }), { signal });
-
-  const publish = async (sp: StorePath): Promise<void> => {
-    const full = formatStorePath(sp);
-    if (!options.force && (await inCache(sp.hash))) {
-      skipped.push(full);
-      options.onSkip?.(full);
-      return;
-    }
-    const { info, references } = await limit(() => prepare(sp));
-    const own = `${sp.hash}-${sp.name}`;
-    await Promise.all(
-      references
-        .filter((r) => r !== own)
-        .map(async (r) => {
-          if (closure) {
-            try {
-              await schedule(r);
-            } catch (e) {
-              throw new NixcacheError(
-                'NOT_FOUND',
-                `${full}: its reference ${storeDir}/${r} could not be published`,
-                {
-                  path: full,
-                },
-                { cause: e },
-              );
-            }
-          } else if (!(await inCache(parseStorePathBasename(r, storeDir).hash))) {
-            throw new NixcacheError(
-              'NOT_FOUND',
-              `cannot add ${full} to ${store.location}: its reference ${storeDir}/${r} is not in the cache (publish the closure)`,
-              { path: full },
-            );
-          }
-        }),
-    );
-    signal?.throwIfAborted();
-    await writeNarInfo(store, info, signal);
-    pushed.push(full);
-    options.onDone?.(full);
+  const fail = (node: Node<T>, error: Error) => {
+    if (node.state === 'failed') return;
+    node.state = 'failed';
+    failed.push({ path: node.full, error });
+    options.onFailed?.(node.full, error);
   };
 
-  const schedule = (basename: string): Promise<void> => {
-    const sp = parseStorePathBasename(basename, storeDir);
-    let task = tasks.get(sp.hash);
-    if (!task) {
-      task = publish(sp).catch((error: Error) => {
-        const full = formatStorePath(sp);
-        failed.push({ path: full, error });
-        options.onFailed?.(full, error);
-        throw error;
-      });
-      task.catch(() => {});
-      tasks.set(sp.hash, task);
+  // Phase 1: discover.
+  const discoveries: Promise<void>[] = [];
+  const discover = async (node: Node<T>): Promise<void> => {
+    if (!options.force && (await inCache(node.sp.hash))) {
+      node.state = 'skipped';
+      skipped.push(node.full);
+      options.onSkip?.(node.full);
+      return;
     }
-    return task;
+    const inspected = await limit(() => steps.inspect(node.sp));
+    node.inspected = inspected;
+    for (const r of inspected.references) {
+      if (r === node.basename) continue;
+      const sp = parseStorePathBasename(r, storeDir);
+      if (sp.hash === node.sp.hash) {
+        throw new NixcacheError(
+          'INTEGRITY',
+          `${node.full} refers to its own hash part under another name (${storeDir}/${r}); only a reference to itself is legal`,
+          { path: node.full, field: 'References', actual: r },
+        );
+      }
+      let ref = nodes.get(sp.hash);
+      if (!ref && !closure && !(await inCache(sp.hash))) {
+        throw new NixcacheError(
+          'NOT_FOUND',
+          `cannot add ${node.full} to ${store.location}: its reference ${storeDir}/${r} is not in the cache (publish the closure)`,
+          { path: node.full },
+        );
+      }
+      if (!ref && !closure) continue;
+      ref ??= add(r);
+      if (ref.basename !== r) {
+        throw new NixcacheError(
+          'INTEGRITY',
+          `${node.full} refers to ${storeDir}/${r}, but that hash part belongs to ${ref.full}`,
+          { path: node.full, field: 'References', actual: r, expected: ref.basename },
+        );
+      }
+      node.refs.push(ref);
+    }
+    node.state = 'ready';
+  };
+  const add = (basename: string): Node<T> => {
+    const sp = parseStorePathBasename(basename, storeDir);
+    const node: Node<T> = { sp, basename, full: formatStorePath(sp), state: 'pending', refs: [] };
+    nodes.set(sp.hash, node);
+    order.push(node);
+    discoveries.push(discover(node).catch((e: Error) => fail(node, e)));
+    return node;
   };
 
   const basenames = roots.map(basenameOf);
-  for (const r of basenames) parseStorePathBasename(r, storeDir);
-  await Promise.allSettled(basenames.map(schedule));
+  const byHash = new Map<string, string>();
+  for (const r of basenames) {
+    const hash = parseStorePathBasename(r, storeDir).hash;
+    const other = byHash.get(hash);
+    if (other !== undefined && other !== r) {
+      throw new NixcacheError(
+        'BAD_STORE_PATH',
+        `${storeDir}/${r} and ${storeDir}/${other} have the same hash part: at most one of them can be a store path`,
+        { path: `${storeDir}/${r}` },
+      );
+    }
+    byHash.set(hash, r);
+  }
+  // Roots first, so that without `closure` a reference to another root counts as published.
+  for (const r of byHash.values()) add(r);
+  while (discoveries.length) await Promise.all(discoveries.splice(0));
+
+  // Phase 2: check. Strongly connected components come out references first.
+  for (const component of components(order.filter((n) => n.state === 'ready'))) {
+    if (component.length > 1) {
+      const cycle = describeCycle(component);
+      for (const node of component) {
+        fail(
+          node,
+          new NixcacheError('INTEGRITY', `${node.full} is on a reference cycle: ${cycle}`, {
+            path: node.full,
+            field: 'References',
+            cycle,
+          }),
+        );
+      }
+      continue;
+    }
+    const node = component[0]!;
+    const bad = node.refs.find((r) => r.state === 'failed');
+    if (bad) fail(node, referenceFailed(node, bad, failed.find((f) => f.path === bad.full)?.error));
+  }
+
+  // Phase 3: publish, narinfos references first.
+  const ready = order.filter((n) => n.state === 'ready');
+  if (!cacheInfo && (ready.length || skipped.length)) {
+    // Nix refuses a cache without nix-cache-info: write it before the first NAR.
+    try {
+      await ensureCacheInfo(store, signal);
+    } catch (e) {
+      for (const node of ready) fail(node, e as Error);
+      return { pushed, skipped, failed };
+    }
+  }
+  const publish = async (node: Node<T>): Promise<void> => {
+    const info = await limit(() => steps.publish(node.sp, node.inspected!));
+    for (const ref of node.refs) {
+      try {
+        await ref.task;
+      } catch (e) {
+        throw referenceFailed(node, ref, e);
+      }
+    }
+    signal?.throwIfAborted();
+    // Re-publishing what the cache has (force) keeps the signatures others added to it.
+    await writeNarInfo(store, info, signal, { keepSignatures: options.force === true });
+    pushed.push(node.full);
+    options.onDone?.(node.full);
+  };
+  // `ready` is in discovery order, referrers before references: start references first so that
+  // they get the upload slots before the paths that wait for them.
+  for (const node of [...ready].reverse()) {
+    node.task = publish(node).catch((e: Error) => {
+      fail(node, e);
+      throw e;
+    });
+    node.task.catch(() => {});
+  }
+  await Promise.allSettled(ready.map((n) => n.task));
   return { pushed, skipped, failed };
+}
+
+function referenceFailed<T>(node: Node<T>, ref: Node<T>, cause: unknown): NixcacheError {
+  return new NixcacheError(
+    'NOT_FOUND',
+    `${node.full}: its reference ${ref.full} could not be published`,
+    { path: node.full },
+    { cause },
+  );
+}
+
+/** Tarjan's strongly connected components, each listed after the components it refers to. */
+function components<T>(nodes: readonly Node<T>[]): Node<T>[][] {
+  const index = new Map<Node<T>, number>();
+  const low = new Map<Node<T>, number>();
+  const onStack = new Set<Node<T>>();
+  const stack: Node<T>[] = [];
+  const out: Node<T>[][] = [];
+  const member = new Set(nodes);
+  let next = 0;
+  // Iterative, so that a long chain of references cannot overflow the call stack.
+  for (const root of nodes) {
+    if (index.has(root)) continue;
+    const frames: { node: Node<T>; i: number }[] = [{ node: root, i: 0 }];
+    index.set(root, next);
+    low.set(root, next++);
+    stack.push(root);
+    onStack.add(root);
+    while (frames.length) {
+      const frame = frames[frames.length - 1]!;
+      const { node } = frame;
+      if (frame.i < node.refs.length) {
+        const ref = node.refs[frame.i++]!;
+        if (!member.has(ref)) continue;
+        if (!index.has(ref)) {
+          index.set(ref, next);
+          low.set(ref, next++);
+          stack.push(ref);
+          onStack.add(ref);
+          frames.push({ node: ref, i: 0 });
+        } else if (onStack.has(ref)) {
+          low.set(node, Math.min(low.get(node)!, index.get(ref)!));
+        }
+        continue;
+      }
+      frames.pop();
+      const parent = frames[frames.length - 1]?.node;
+      if (parent) low.set(parent, Math.min(low.get(parent)!, low.get(node)!));
+      if (low.get(node) === index.get(node)) {
+        const component: Node<T>[] = [];
+        let popped: Node<T>;
+        do {
+          popped = stack.pop()!;
+          onStack.delete(popped);
+          component.push(popped);
+        } while (popped !== node);
+        out.push(component);
+      }
+    }
+  }
+  return out;
+}
+
+/** One cycle through a strongly connected component, as `A → B → A`. */
+function describeCycle<T>(component: readonly Node<T>[]): string {
+  const inside = new Set(component);
+  const start = component[0]!;
+  // Breadth-first from start back to start, within the component (where a way back always exists).
+  const from = new Map<Node<T>, Node<T>>();
+  const queue: Node<T>[] = [start];
+  let last: Node<T> | undefined;
+  while (queue.length && !last) {
+    const node = queue.shift()!;
+    for (const ref of node.refs) {
+      if (ref === start) {
+        last = node;
+        break;
+      }
+      if (inside.has(ref) && !from.has(ref)) {
+        from.set(ref, node);
+        queue.push(ref);
+      }
+    }
+  }
+  const path: Node<T>[] = [start];
+  for (let n = last; n && n !== start; n = from.get(n)) path.splice(1, 0, n);
+  return [...path, start].map((n) => n.full).join(' → ');
 }

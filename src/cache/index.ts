@@ -2,7 +2,7 @@
  * `nixcache/cache`: the cache workflow over any store — init, push, verify, copy, sign.
  */
 export { type CopyOptions, copyPaths } from './copy.js';
-export type { GraphResult, PreparedPath } from './graph.js';
+export type { GraphResult, GraphSteps, InspectedPath } from './graph.js';
 export { type BucketAdministration, type InitOptions, initCache } from './init.js';
 export { type PathMetadata, type PushEvent, type PushOptions, type PushResult, pushPaths } from './push.js';
 export { addSignatures, type SignOptions, type SignResult } from './sign.js';

@@ -2,7 +2,9 @@
  * `pushPaths`: publishes store paths from a local store directory into a binary cache, the way
  * `nix copy --to` does (nix-formats.md §7.2): NAR and listing first, narinfo last, references
  * before referrers, paths the cache already has skipped. An interrupted push never leaves a
- * narinfo whose NAR or references are missing.
+ * narinfo whose NAR or references are missing. References (from the metadata, or found by a
+ * first scanning pass over each NAR) are all known before any NAR is uploaded, so a reference
+ * cycle fails its paths without writing anything for them.
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,14 +14,12 @@ import { dumpPath } from '../nar/node/dump.js';
 import type { NarInfo } from '../narinfo/types.js';
 import type { SecretKey } from '../signing/keys.js';
 import type { BinaryCacheStore } from '../store/binary-cache.js';
-import { formatCacheInfo } from '../store/cache-info.js';
-import { CACHE_INFO_KEY } from '../store/layout.js';
 import { storePathForContentAddress } from '../store-path/make.js';
 import { formatStorePath, parseStorePathBasename, type StorePath } from '../store-path/store-path.js';
-import { basenameOf, type GraphResult, type PreparedPath, publishGraph } from './graph.js';
+import { checkContentAddressHash, parseClaimedContentAddress } from './content-address.js';
+import { basenameOf, type GraphResult, type InspectedPath, publishGraph } from './graph.js';
 import { signWith, uploadStagedNar } from './publish.js';
-import { withRetry } from './retry.js';
-import { stageNar } from './stage.js';
+import { type ScannedNar, scanNar, stageNar } from './stage.js';
 
 /** What the caller knows about a path (e.g. from `nix path-info --json`). */
 export interface PathMetadata {
@@ -144,29 +144,48 @@ export async function pushPaths(
   const candidates = [...entries.keys()];
   const keys = options.secretKeys ?? [];
 
-  if (!(await withRetry(() => store.hasFile(CACHE_INFO_KEY, { signal }), { signal }))) {
-    // Nix writes this when it opens a writable cache that lacks it.
-    const text = new TextEncoder().encode(formatCacheInfo({ storeDir: logical }));
-    await withRetry(() => store.putFile(CACHE_INFO_KEY, text, { signal }), { signal });
-  }
+  /** Learns a path's references: from the metadata, or by scanning its NAR (nothing is written). */
+  const inspect = async (sp: StorePath): Promise<InspectedPath<ScannedNar | undefined>> => {
+    const meta = metadataFor(options, sp);
+    if (meta?.references !== undefined)
+      return { references: meta.references.map(basenameOf).sort(), data: undefined };
+    const physical = join(physicalDir, `${sp.hash}-${sp.name}`);
+    const scanned = await scanNar(dumpPath(physical, { ...(signal && { signal }) }), {
+      candidates,
+      ...(signal && { signal }),
+    });
+    return { references: [...scanned.references].map((h) => entries.get(h)!).sort(), data: scanned };
+  };
 
-  const prepare = async (sp: StorePath): Promise<PreparedPath> => {
+  const publish = async (
+    sp: StorePath,
+    { references, data: scanned }: InspectedPath<ScannedNar | undefined>,
+  ): Promise<NarInfo> => {
     const full = formatStorePath(sp);
     const physical = join(physicalDir, `${sp.hash}-${sp.name}`);
     const meta = metadataFor(options, sp);
     emit({ type: 'start', path: full });
+    const claimed = meta?.ca === undefined ? undefined : parseClaimedContentAddress(full, meta.ca);
     const nar = counting(dumpPath(physical, { ...(signal && { signal }) }), (bytes) =>
       emit({ type: 'nar', path: full, bytes }),
     );
     const staged = await stageNar(nar, {
       compression: store.config.compression,
       ...(store.config.compressionLevel !== undefined && { compressionLevel: store.config.compressionLevel }),
-      ...(meta?.references === undefined && { candidates }),
       listing: store.config.writeNarListing,
+      ...(claimed && { contentAddress: claimed }),
       ...(signal && { signal }),
     });
     try {
       emit({ type: 'staged', path: full, narSize: staged.narSize, fileSize: staged.fileSize });
+      // The references were scanned in an earlier pass: they hold only for the same NAR.
+      if (scanned && !hashEquals(scanned.narHash, staged.narHash)) {
+        throw new NixcacheError('INTEGRITY', `${full} changed while it was being pushed`, {
+          path: full,
+          expected: formatHash(scanned.narHash),
+          actual: formatHash(staged.narHash),
+        });
+      }
       if (meta?.narHash !== undefined && !hashEquals(parseHash(meta.narHash), staged.narHash)) {
         throw new NixcacheError(
           'INTEGRITY',
@@ -174,9 +193,8 @@ export async function pushPaths(
           { path: full, expected: meta.narHash, actual: formatHash(staged.narHash) },
         );
       }
-      const references = (
-        meta?.references?.map(basenameOf) ?? [...staged.references].map((h) => entries.get(h)!)
-      ).sort();
+      // A CA claim from the metadata is published (and signed) only if the contents prove it.
+      if (claimed) checkContentAddressHash(full, claimed, staged.contentAddressHash);
       const url = await uploadStagedNar(store, staged, sp.hash, {
         ...(signal && { signal }),
         onBytes: (bytes) => emit({ type: 'bytes', path: full, bytes }),
@@ -196,21 +214,26 @@ export async function pushPaths(
         sigs: [...(meta?.signatures ?? [])],
         ...(ca !== undefined && { ca }),
       };
-      return { info: signWith(info, keys), references };
+      return signWith(info, keys);
     } finally {
       await staged.dispose();
     }
   };
 
-  return publishGraph(store, paths, prepare, {
-    ...(options.closure !== undefined && { closure: options.closure }),
-    ...(options.parallelism !== undefined && { parallelism: options.parallelism }),
-    ...(options.force !== undefined && { force: options.force }),
-    ...(signal && { signal }),
-    onSkip: (path) => emit({ type: 'skip', path, reason: 'already in the cache' }),
-    onDone: (path) => emit({ type: 'done', path }),
-    onFailed: (path, error) => emit({ type: 'failed', path, error }),
-  });
+  return publishGraph(
+    store,
+    paths,
+    { inspect, publish },
+    {
+      ...(options.closure !== undefined && { closure: options.closure }),
+      ...(options.parallelism !== undefined && { parallelism: options.parallelism }),
+      ...(options.force !== undefined && { force: options.force }),
+      ...(signal && { signal }),
+      onSkip: (path) => emit({ type: 'skip', path, reason: 'already in the cache' }),
+      onDone: (path) => emit({ type: 'done', path }),
+      onFailed: (path, error) => emit({ type: 'failed', path, error }),
+    },
+  );
 }
 
 /** Passes chunks through, reporting each one's length. */

@@ -2,9 +2,12 @@
  * `addSignatures`: the `nix store sign --store <cache>` equivalent (nix-formats.md §5.5). Each
  * narinfo is read, signed, and written back only if it is unchanged since it was read (ETag
  * conditional write), retrying on a conflict, so two signers never lose each other's signature.
+ * Like `nix store sign`, it signs what the cache holds without downloading the NARs (it is for
+ * the owner's own cache), but never a narinfo whose CA claim contradicts its NarHash.
  */
 import { NixcacheError } from '../errors.js';
 import type { SecretKey } from '../signing/keys.js';
+import { contentAddressContradiction } from '../signing/verify.js';
 import type { BinaryCacheStore } from '../store/binary-cache.js';
 import { createLimit } from './limit.js';
 import { signWith } from './publish.js';
@@ -58,6 +61,15 @@ export async function addSignatures(
         result.missing.push(query);
         options.onProgress?.({ path: query, status: 'missing' });
         return;
+      }
+      // Signing endorses the narinfo: never one that contradicts itself (Nix cannot import it).
+      const contradiction = contentAddressContradiction(current.info);
+      if (contradiction !== undefined) {
+        throw new NixcacheError(
+          'INTEGRITY',
+          `${current.info.storePath} in ${store.location}: ${contradiction}; not signing it`,
+          { path: current.info.storePath, field: 'CA' },
+        );
       }
       const signed = signWith(current.info, keys);
       if (signed === current.info) {

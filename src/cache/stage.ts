@@ -18,6 +18,8 @@ import { formatNarListing, NarListingBuilder } from '../nar/listing.js';
 import { NarDecoder } from '../nar/read.js';
 import { createReferenceScanner } from '../nar/references.js';
 import type { CompressionMethod } from '../narinfo/types.js';
+import type { ContentAddress } from '../store-path/content-address.js';
+import { ContentAddressHasher } from './content-address.js';
 import { RootFileHasher } from './root-file-hash.js';
 
 export interface StageOptions {
@@ -27,6 +29,8 @@ export interface StageOptions {
   readonly candidates?: Iterable<string>;
   /** Build the `.ls` listing too. */
   readonly listing?: boolean;
+  /** Hash what this content address covers too (checked by the caller: `contentAddressHash`). */
+  readonly contentAddress?: ContentAddress;
   readonly signal?: AbortSignal;
 }
 
@@ -42,9 +46,44 @@ export interface StagedNar {
   readonly listing?: string;
   /** sha256 of the root's bytes when the NAR is a single regular file (for flat and text CAs). */
   readonly rootFileHash?: NixHash;
+  /**
+   * With `contentAddress`: the hash of what it covers, computed from the NAR (undefined when the
+   * claim cannot be computed, e.g. a flat claim on a directory).
+   */
+  readonly contentAddressHash?: NixHash;
   /** Streams the compressed bytes again (for each upload attempt). */
   body(): AsyncIterable<Uint8Array>;
   dispose(): Promise<void>;
+}
+
+/** What `scanNar` finds in one pass over a NAR. */
+export interface ScannedNar {
+  readonly narHash: NixHash;
+  readonly narSize: number;
+  /** Candidate hash parts found in the NAR. */
+  readonly references: ReadonlySet<string>;
+}
+
+/**
+ * Hashes a NAR stream and scans it for references, without compressing or keeping it: what a
+ * caller needs to know a path's references before it decides to publish it.
+ *
+ * @throws {NixcacheError} IO, ABORTED.
+ */
+export async function scanNar(
+  nar: ByteSource,
+  options: { readonly candidates: Iterable<string>; readonly signal?: AbortSignal },
+): Promise<ScannedNar> {
+  const hasher = createHasher('sha256');
+  const scanner = createReferenceScanner(options.candidates);
+  let narSize = 0;
+  for await (const chunk of toAsyncIterable(nar)) {
+    options.signal?.throwIfAborted();
+    hasher.update(chunk);
+    scanner.update(chunk);
+    narSize += chunk.length;
+  }
+  return { narHash: { algorithm: 'sha256', digest: hasher.digest() }, narSize, references: scanner.result() };
 }
 
 /**
@@ -61,12 +100,15 @@ export async function stageNar(nar: ByteSource, options: StageOptions): Promise<
     const scanner = options.candidates ? createReferenceScanner(options.candidates) : undefined;
     const listing = options.listing ? new NarListingBuilder() : undefined;
     const rootFile = new RootFileHasher('sha256', listing);
-    const decoder = new NarDecoder(rootFile);
+    const caHasher =
+      options.contentAddress && new ContentAddressHasher(options.contentAddress, 'sha256', rootFile);
+    const decoder = new NarDecoder(caHasher ?? rootFile);
     let narSize = 0;
     async function* tap(): AsyncGenerator<Uint8Array> {
       for await (const chunk of toAsyncIterable(nar)) {
         narHasher.update(chunk);
         scanner?.update(chunk);
+        caHasher?.update(chunk);
         decoder.write(chunk);
         narSize += chunk.length;
         yield chunk;
@@ -89,14 +131,17 @@ export async function stageNar(nar: ByteSource, options: StageOptions): Promise<
       await handle.close();
     }
     const rootFileHash = rootFile.hash();
+    const narHash: NixHash = { algorithm: 'sha256', digest: narHasher.digest() };
+    const contentAddressHash = caHasher?.result(narHash);
     return {
-      narHash: { algorithm: 'sha256', digest: narHasher.digest() },
+      narHash,
       narSize,
       fileHash: { algorithm: 'sha256', digest: fileHasher.digest() },
       fileSize,
       references: scanner?.result() ?? new Set(),
       ...(listing && { listing: formatNarListing(listing.listing) }),
       ...(rootFileHash && { rootFileHash }),
+      ...(contentAddressHash && { contentAddressHash }),
       body: () => createReadStream(file, { highWaterMark: 1 << 20 }),
       dispose: () => rm(dir, { recursive: true, force: true }),
     };

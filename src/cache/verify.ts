@@ -5,16 +5,23 @@
  * and matches FileHash/FileSize, NarHash/NarSize and the CA hash.
  */
 import { NixcacheError } from '../errors.js';
-import { formatHash, hashEquals, type NixHash } from '../hash/hash.js';
-import { createHasher } from '../hash/hasher.js';
 import { NarDecoder } from '../nar/read.js';
 import type { NarInfo } from '../narinfo/types.js';
-import { type Keyring, makeKeyring, type TrustedKeys, verifyNarInfo } from '../signing/verify.js';
+import {
+  contentAddressContradiction,
+  type Keyring,
+  makeKeyring,
+  type TrustedKeys,
+  verifyNarInfo,
+} from '../signing/verify.js';
 import type { BinaryCacheStore } from '../store/binary-cache.js';
-import { parseContentAddress } from '../store-path/content-address.js';
 import { HASH_PART_LENGTH } from '../store-path/store-path.js';
+import {
+  ContentAddressHasher,
+  checkContentAddressHash,
+  parseClaimedContentAddress,
+} from './content-address.js';
 import { createLimit } from './limit.js';
-import { RootFileHasher } from './root-file-hash.js';
 
 /** How one path fared, worst first: a network error says nothing about the data. */
 export type PathStatus = 'ok' | 'untrusted' | 'corrupt' | 'missing-nar' | 'missing' | 'unreadable' | 'error';
@@ -81,22 +88,18 @@ function statusOfContentError(e: unknown): PathStatus {
   }
 }
 
-/** Streams the NAR through every check; throws on the first problem. Returns the NAR size. */
+/** Streams the NAR through every check, the CA hash included; throws on the first problem. */
 async function checkContents(
   store: BinaryCacheStore,
   info: NarInfo,
   signal?: AbortSignal,
   onBytes?: (bytes: number) => void,
 ): Promise<number> {
-  const ca = info.ca === undefined ? undefined : parseContentAddress(info.ca);
-  // The CA hash covers the NAR (nar) or the single file's bytes (flat, text).
-  const caHasher =
-    ca?.method === 'nar' && ca.hash.algorithm !== info.narHash.algorithm
-      ? createHasher(ca.hash.algorithm)
-      : undefined;
-  const rootFile =
-    ca?.method === 'flat' || ca?.method === 'text' ? new RootFileHasher(ca.hash.algorithm) : undefined;
-  const decoder = new NarDecoder(rootFile ?? {});
+  const ca = info.ca === undefined ? undefined : parseClaimedContentAddress(info.storePath, info.ca);
+  // getNar checks NarHash in its own algorithm by the end of the stream; it is the CA's NAR hash
+  // when the algorithms agree.
+  const caHasher = ca && new ContentAddressHasher(ca, info.narHash.algorithm);
+  const decoder = new NarDecoder(caHasher ?? {});
   let size = 0;
   for await (const chunk of store.getNar(info, { ...(signal && { signal }) })) {
     decoder.write(chunk);
@@ -105,22 +108,7 @@ async function checkContents(
     onBytes?.(chunk.length);
   }
   decoder.end();
-  if (ca) {
-    let actual: NixHash | undefined;
-    if (caHasher) actual = { algorithm: ca.hash.algorithm, digest: caHasher.digest() };
-    else if (rootFile) {
-      actual = rootFile.hash();
-      if (!actual)
-        throw new NixcacheError('INTEGRITY', `${info.storePath}: flat/text CA but the NAR is not a file`);
-    } else if (ca.method === 'nar') actual = info.narHash;
-    if (!actual || !hashEquals(actual, ca.hash)) {
-      throw new NixcacheError(
-        'INTEGRITY',
-        `${info.storePath}: CA hash mismatch: expected ${formatHash(ca.hash)}, got ${actual && formatHash(actual)}`,
-        { path: info.storePath, field: 'CA' },
-      );
-    }
-  }
+  if (ca) checkContentAddressHash(info.storePath, ca, caHasher!.result(info.narHash));
   return size;
 }
 
@@ -148,8 +136,25 @@ async function verifyOne(
   if (!info) return { hashPart, status: 'missing', reason: 'no narinfo in the cache' };
   const base = { hashPart, storePath: info.storePath, narSize: info.narSize };
   const trust = verifyNarInfo(info, ring);
+  // A narinfo that contradicts itself is corrupt whoever signed it; no download can help.
+  const contradiction = contentAddressContradiction(info);
+  if (contradiction !== undefined) {
+    return {
+      ...base,
+      status: 'corrupt',
+      reason: `${info.storePath}: ${contradiction}`,
+      signedBy: trust.signedBy,
+    };
+  }
+  // A CA claim whose hash covers the contents makes the path trusted once checkContents (which
+  // hashes exactly what the claim covers) passed; without contents it stays unproven.
+  const provisional = !trust.trusted && trust.contentAddressed && trust.contentAddressNeedsContents === true;
   const problems: string[] = [];
-  if (!trust.trusted) {
+  if (provisional && !contents) {
+    problems.push(
+      `not signed by a trusted key, and its CA claim ${info.ca} covers the contents, which were not checked (--no-contents)`,
+    );
+  } else if (!trust.trusted && !provisional) {
     const why = [
       ...trust.invalidSignatures.map((s) => `invalid signature by ${s.keyName || '?'}: ${s.reason}`),
       ...(trust.unknownSignatures.length

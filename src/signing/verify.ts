@@ -1,12 +1,18 @@
 /**
  * Checking narinfo trust as Nix does (nix-formats.md §5.3-5.4): a path is trusted when at least one
- * signature by a trusted key verifies, or when its CA claim recomputes to its store path.
- * Malformed signatures are reported, never counted and never thrown.
+ * signature by a trusted key verifies, or when its CA claim recomputes to its store path and the
+ * narinfo itself proves the CA hash (a `fixed:r:` claim with NarHash's algorithm must equal
+ * NarHash). A claim whose hash covers what only the NAR shows (text, flat, NAR with another
+ * algorithm) is provisional: it makes the path trusted only once the contents were checked
+ * (`verifyCache` with contents, `copyPaths`). Malformed signatures are reported, never counted
+ * and never thrown.
  */
 import { NixcacheError } from '../errors.js';
+import { formatHash, hashEquals } from '../hash/hash.js';
 import { fromBase64Lenient, utf8 } from '../internal/bytes.js';
 import { narInfoFingerprint, storeDirOf } from '../narinfo/fingerprint.js';
 import type { NarInfo } from '../narinfo/types.js';
+import { parseContentAddress } from '../store-path/content-address.js';
 import { storePathForContentAddress } from '../store-path/make.js';
 import { parseStorePath } from '../store-path/store-path.js';
 import { type Ed25519Backend, ed25519Verify, ed25519VerifyAsync } from './ed25519.js';
@@ -25,7 +31,11 @@ export interface InvalidSignature {
 }
 
 export interface NarInfoVerification {
-  /** At least one valid trusted signature, or a valid CA claim. */
+  /**
+   * At least one valid trusted signature, or a CA claim that holds and that the narinfo alone
+   * proves (`contentAddressed` without `contentAddressNeedsContents`); never when the CA claim
+   * contradicts NarHash (see `contentAddressContradiction`), which no signature can repair.
+   */
   readonly trusted: boolean;
   /** Names of the trusted keys whose signatures verified. */
   readonly signedBy: readonly string[];
@@ -33,8 +43,14 @@ export interface NarInfoVerification {
   readonly invalidSignatures: readonly InvalidSignature[];
   /** Signatures by keys that are not trusted (not checked). */
   readonly unknownSignatures: readonly string[];
-  /** The CA claim recomputes to the store path. */
+  /** The CA claim recomputes to the store path and nothing in the narinfo contradicts it. */
   readonly contentAddressed: boolean;
+  /**
+   * True when the claim holds so far but its hash covers data only the NAR shows (text, flat, or
+   * a NAR hash with another algorithm than NarHash): it does not make the path trusted until the
+   * contents were hashed and matched.
+   */
+  readonly contentAddressNeedsContents?: boolean;
   /** Why a CA claim did not hold, when there is one. */
   readonly contentAddressProblem?: string;
 }
@@ -55,8 +71,44 @@ export function makeKeyring(keys: TrustedKeys): Keyring {
   return ring;
 }
 
-function checkContentAddress(info: NarInfo): string | undefined {
-  if (info.ca === undefined) return 'no CA claim';
+/**
+ * Why the narinfo contradicts its own CA claim: a `fixed:r:<algo>` claim with NarHash's algorithm
+ * whose hash differs from NarHash (Nix refuses such a path on import: "ca hash mismatch"), or a
+ * claim that does not parse. Undefined when there is no claim or nothing contradicts it.
+ *
+ * @example contentAddressContradiction(info) // 'CA hash sha256:… does not match NarHash sha256:…'
+ */
+export function contentAddressContradiction(info: NarInfo): string | undefined {
+  if (info.ca === undefined) return undefined;
+  let ca: ReturnType<typeof parseContentAddress>;
+  try {
+    ca = parseContentAddress(info.ca);
+  } catch (e) {
+    if (e instanceof NixcacheError) return e.message;
+    throw e;
+  }
+  if (
+    ca.method === 'nar' &&
+    ca.hash.algorithm === info.narHash.algorithm &&
+    !hashEquals(ca.hash, info.narHash)
+  )
+    return `CA hash ${formatHash(ca.hash)} does not match NarHash ${formatHash(info.narHash)}`;
+  return undefined;
+}
+
+interface ContentAddressCheck {
+  /** Why the claim does not hold. */
+  readonly problem?: string;
+  /** The narinfo contradicts itself: no signature can make it valid. */
+  readonly contradiction?: boolean;
+  /** The claim holds so far, but only the contents can prove it. */
+  readonly needsContents?: boolean;
+}
+
+function checkContentAddress(info: NarInfo): ContentAddressCheck {
+  if (info.ca === undefined) return { problem: 'no CA claim' };
+  const contradiction = contentAddressContradiction(info);
+  if (contradiction !== undefined) return { problem: contradiction, contradiction: true };
   try {
     const storeDir = storeDirOf(info.storePath);
     const sp = parseStorePath(info.storePath, storeDir);
@@ -64,9 +116,13 @@ function checkContentAddress(info: NarInfo): string | undefined {
     const others = info.references.filter((r) => r !== own).map((r) => `${storeDir}/${r}`);
     const self = others.length !== info.references.length;
     const computed = storePathForContentAddress(sp.name, info.ca, others, { self, storeDir });
-    return computed === info.storePath ? undefined : `CA claim computes to ${computed}`;
+    if (computed !== info.storePath) return { problem: `CA claim computes to ${computed}` };
+    const ca = parseContentAddress(info.ca);
+    // Only a NAR hash in NarHash's algorithm is proved by the narinfo (NarHash is what the NAR
+    // is checked against); any other hash covers bytes nobody has looked at yet.
+    return ca.method === 'nar' && ca.hash.algorithm === info.narHash.algorithm ? {} : { needsContents: true };
   } catch (e) {
-    if (e instanceof NixcacheError) return e.message;
+    if (e instanceof NixcacheError) return { problem: e.message };
     throw e;
   }
 }
@@ -149,20 +205,24 @@ function verdict(info: NarInfo, t: Triage, valid: readonly boolean[]): NarInfoVe
     }
   });
   const invalidSignatures = invalid.sort((a, b) => a.order - b.order).map(({ order: _, ...rest }) => rest);
-  const contentAddressProblem = info.ca === undefined ? undefined : checkContentAddress(info);
-  const contentAddressed = info.ca !== undefined && contentAddressProblem === undefined;
+  const ca: ContentAddressCheck = info.ca === undefined ? {} : checkContentAddress(info);
+  const contentAddressed = info.ca !== undefined && ca.problem === undefined;
   return {
-    trusted: signedBy.length > 0 || contentAddressed,
+    // A narinfo whose CA hash contradicts its NarHash can never be imported, whoever signed it.
+    trusted: !ca.contradiction && (signedBy.length > 0 || (contentAddressed && !ca.needsContents)),
     signedBy,
     invalidSignatures,
     unknownSignatures: t.unknownSignatures,
     contentAddressed,
-    ...(contentAddressProblem !== undefined && { contentAddressProblem }),
+    ...(ca.needsContents && { contentAddressNeedsContents: true }),
+    ...(ca.problem !== undefined && { contentAddressProblem: ca.problem }),
   };
 }
 
 /**
- * Verifies a narinfo's signatures against trusted keys and checks its CA claim.
+ * Verifies a narinfo's signatures against trusted keys and checks its CA claim. A claim whose
+ * hash only the contents can prove is reported (`contentAddressNeedsContents`) but does not make
+ * the narinfo trusted: the caller hashes the NAR and decides.
  *
  * @throws {NixcacheError} BAD_KEY only when a trusted key given as text is malformed.
  * @example verifyNarInfo(info, ['cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=']).trusted

@@ -3,11 +3,15 @@ import { inspect } from 'node:util';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  formatHash,
   formatPublicKey,
   formatSecretKey,
   generateSecretKey,
+  hashBytes,
+  makeTextPath,
   NixcacheError,
   narInfoFingerprint,
+  parseHash,
   parseNarInfo,
   parsePublicKey,
   parseSecretKey,
@@ -185,16 +189,70 @@ describe('signatures', () => {
     expect(verifyNarInfo(info, [cacheNixosOrg, other]).trusted).toBe(true);
   });
 
-  it('trusts a valid CA claim without signatures, and not a false one', () => {
+  it('trusts a CA claim the narinfo proves without signatures, and not a false one', () => {
+    // fixed:r:sha1 covers the NAR in sha1, which only the contents show: provisional, not trusted.
     const texlive = parseNarInfo(vectors.narinfos[1]!.text);
     const unsigned = { ...texlive, sigs: [] };
-    expect(verifyNarInfo(unsigned, []).trusted).toBe(true);
+    expect(verifyNarInfo(unsigned, [])).toMatchObject({
+      trusted: false,
+      contentAddressed: true,
+      contentAddressNeedsContents: true,
+    });
     const lying = { ...unsigned, ca: 'fixed:r:sha1:1ak1ymbmsfx7z8kh09jzkr3a4dvkrfjx' };
     const result = verifyNarInfo(lying, []);
     expect(result.trusted).toBe(false);
     expect(result.contentAddressProblem).toMatch(/computes to/);
+    // Nix's own test narinfo has a self-reference, but its NarHash is not its CA hash: Nix would
+    // refuse it on import ("ca hash mismatch"); with NarHash = the CA hash it is trusted.
     const selfRef = parseNarInfo(vectors.canonical.text);
-    expect(verifyNarInfo({ ...selfRef, sigs: [] }, []).contentAddressed).toBe(true);
+    const contradicting = verifyNarInfo({ ...selfRef, sigs: [] }, []);
+    expect(contradicting).toMatchObject({ trusted: false, contentAddressed: false });
+    expect(contradicting.contentAddressProblem).toMatch(
+      /CA hash sha256:1lr187.* does not match NarHash sha256:09ymwq/,
+    );
+    const consistent = { ...selfRef, sigs: [], narHash: parseHash(selfRef.ca!.slice('fixed:r:'.length)) };
+    expect(verifyNarInfo(consistent, [])).toMatchObject({ trusted: true, contentAddressed: true });
+    expect(verifyNarInfo(consistent, []).contentAddressNeedsContents).toBeUndefined();
+  });
+
+  it('never trusts a narinfo whose fixed:r:sha256 CA hash is not its NarHash, even when signed', () => {
+    const key = generateSecretKey('tamper-1');
+    const pub = formatPublicKey(key.publicKey);
+    const selfRef = parseNarInfo(vectors.canonical.text);
+    const ca = parseHash(selfRef.ca!.slice('fixed:r:'.length));
+    const good = signNarInfo({ ...selfRef, sigs: [], narHash: ca }, key);
+    expect(verifyNarInfo(good, [pub])).toMatchObject({ trusted: true, signedBy: ['tamper-1'] });
+    // The NAR was swapped and NarHash changed to match, then signed (e.g. by a careless re-signer).
+    const narHash = { algorithm: 'sha256' as const, digest: new Uint8Array(32).fill(7) };
+    const tampered = signNarInfo({ ...selfRef, sigs: [], narHash }, key);
+    const v = verifyNarInfo(tampered, [pub]);
+    expect(v.signedBy).toEqual(['tamper-1']);
+    expect(v.trusted).toBe(false);
+    expect(v.contentAddressProblem).toMatch(/does not match NarHash/);
+  });
+
+  it('counts a text or flat CA claim only as provisional: the contents must prove it', () => {
+    const contents = new TextEncoder().encode('hello\n');
+    const storePath = makeTextPath('hello.txt', contents);
+    const base = parseNarInfo(
+      [
+        `StorePath: ${storePath}`,
+        'URL: nar/1w1fff338fvdw53sqgamddn1b2xgds473pv6y13gizdbqjv4i5p3.nar',
+        'Compression: none',
+        'NarHash: sha256:1lr187v6dck1rjh2j6svpikcfz53wyl3qrlcbb405zlh13x0khhh',
+        'NarSize: 120',
+        'References: ',
+        `CA: text:${formatHash({ algorithm: 'sha256', digest: hashBytes('sha256', contents) })}`,
+        '',
+      ].join('\n'),
+    );
+    expect(verifyNarInfo(base, [])).toMatchObject({
+      trusted: false,
+      contentAddressed: true,
+      contentAddressNeedsContents: true,
+    });
+    const key = generateSecretKey('text-1');
+    expect(verifyNarInfo(signNarInfo(base, key), [formatPublicKey(key.publicKey)]).trusted).toBe(true);
   });
 });
 

@@ -358,7 +358,7 @@ describe('clear errors for bad credentials and endpoints', () => {
     const err = await pushError(store);
     expect(err.code).toBe('IO');
     expect(err.message).toContain(`s3://${BUCKET}/creds/nix-cache-info`);
-    expect(err.message).toMatch(/(HeadObject|PutObject) failed/);
+    expect(err.message).toMatch(/(GetObject|HeadObject|PutObject) failed/);
     expect(err.message).toContain('rejected the credentials');
     expect(err.message).toContain(s3.endpoint);
   });
@@ -386,7 +386,8 @@ describe('clear errors for bad credentials and endpoints', () => {
       );
       const err = await pushError(store);
       expect(err.message).toContain(`s3://${BUCKET}/nocreds/nix-cache-info`);
-      expect(err.message).toContain('HeadObject failed');
+      // The first request of a push reads nix-cache-info (its StoreDir is checked).
+      expect(err.message).toContain('GetObject failed');
       expect(err.message).toMatch(/no usable AWS credentials from the default AWS credential chain/);
     } finally {
       process.env = saved;
@@ -401,7 +402,7 @@ describe('clear errors for bad credentials and endpoints', () => {
     const err = await pushError(store);
     expect(err.code).toBe('NETWORK');
     expect(err.message).toContain(`s3://${BUCKET}/nowhere/nix-cache-info`);
-    expect(err.message).toContain('HeadObject failed');
+    expect(err.message).toContain('GetObject failed');
     expect(err.message).toContain(`endpoint http://127.0.0.1:${port}`);
     expect(Date.now() - started).toBeLessThan(15_000);
   }, 30_000);

@@ -48,7 +48,8 @@ const copy: Command = {
       '--from URL --to URL [--trusted-public-key KEY]... [--secret-key-file FILE]... [--no-closure] [--json] PATH...',
     ],
     details: [
-      'Each NAR is downloaded, checked against its narinfo, recompressed with the target compression and uploaded; the narinfo keeps its signatures and gets new ones from --secret-key-file and the secret-key(s) of the target URL. With --trusted-public-key, paths not signed by one of those keys (and not content-addressed) are refused.',
+      'Each NAR is downloaded, checked against its narinfo (NarHash, NarSize and the CA hash of a content-addressed path), recompressed with the target compression and uploaded; the narinfo keeps its signatures and gets new ones from --secret-key-file and the secret-key(s) of the target URL. With --trusted-public-key, paths not signed by one of those keys (and whose CA claim the contents do not prove) are refused. Only trusted paths are re-signed: with a signing key, a path must be signed by a --trusted-public-key or by the signing key itself, or be content-addressed.',
+      'Nothing is written for a path that cannot be copied: references are read first and a reference cycle fails the paths on it. nix-cache-info is written when the target has none. With --force, signatures the target already has for the same NAR are kept.',
       '--json prints {"copied":[PATH…],"skipped":[PATH…],"failed":[{"path","code","message"}]}. Exit 1 when any path failed.',
     ],
     options: {

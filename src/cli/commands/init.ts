@@ -14,7 +14,7 @@ const init: Command = {
     summary: 'create a binary cache: bucket, nix-cache-info, anonymous read, expiry',
     usage: ['--store URL [--priority N] [--want-mass-query] [--public-read] [--expire-days N] [--json]'],
     details: [
-      'Safe to run again: it rewrites nix-cache-info and replaces only its own policy statement and lifecycle rule.',
+      'Safe to run again: nix-cache-info keeps the settings not given on the command line (and lines nixcache does not know), and only its own policy statement and lifecycle rule are replaced. A cache whose nix-cache-info names another StoreDir is refused.',
       '--public-read and --expire-days need an s3:// store on a server with bucket policies and lifecycle rules (AWS S3, MinIO); on others the error says which feature is missing. nix-cache-info is written before the policies are set.',
     ],
     options: {

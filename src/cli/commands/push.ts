@@ -119,7 +119,7 @@ const push: Command = {
       '--to URL [--secret-key-file FILE]... [--store-dir DIR] [--no-closure] [--metadata FILE] [--json] PATH...',
     ],
     details: [
-      'Like `nix copy --to URL PATH...` without Nix: each path is read from the store directory (default /nix/store; any directory laid out like a store works), its NAR is built, compressed as the URL says (compression=xz by default) and uploaded; the narinfo is written last, after the narinfos of its references. Paths already in the cache are skipped. References are found by scanning the NARs, unless --metadata gives them.',
+      'Like `nix copy --to URL PATH...` without Nix: each path is read from the store directory (default /nix/store; any directory laid out like a store works), its NAR is built, compressed as the URL says (compression=xz by default) and uploaded; the narinfo is written last, after the narinfos of its references. Paths already in the cache are skipped. References are found by scanning the NARs (a first pass, so that a reference cycle fails before anything is uploaded), unless --metadata gives them; a CA from --metadata is checked against the contents.',
       'Signing keys come from --secret-key-file and from the URL parameters secret-key/secret-keys (file names, as in Nix). Without any key the narinfos are unsigned (only content-addressed paths are then trusted by Nix).',
       '--json prints {"pushed":[PATH…],"skipped":[PATH…],"failed":[{"path","code","message"}]}. Exit 1 when any path failed.',
     ],
@@ -160,7 +160,10 @@ const push: Command = {
         help: 'read the paths from standard input, one a line (after any PATH arguments)',
       },
       parallelism: { type: 'string', value: 'N', help: 'paths compressed and uploaded at once (default 2)' },
-      force: { type: 'boolean', help: 'upload even paths the cache already has' },
+      force: {
+        type: 'boolean',
+        help: 'upload even paths the cache already has (keeping the signatures it has for the same NAR)',
+      },
       json: { type: 'boolean', help: 'print the result as JSON (no progress bar)' },
       verbose: { type: 'boolean', short: 'v', help: 'print a line per path on stderr' },
     },
