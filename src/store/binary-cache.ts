@@ -198,15 +198,26 @@ export class BinaryCacheStore {
         throw mismatch('FileHash', formatHash(info.fileHash), formatHash({ algorithm: 'sha256', digest }));
       }
     });
-    const nar = decompress(info.compression, compressed, { signal: options.signal });
+    // The codec itself stops past NarSize: a small file claiming a small NAR cannot make it
+    // decode gigabytes before the size check below sees them.
+    const nar = decompress(info.compression, compressed, {
+      signal: options.signal,
+      maxOutputBytes: info.narSize,
+    });
     let narSize = 0;
     const narHasher = createHasher(info.narHash.algorithm);
-    for await (const chunk of nar) {
-      narSize += chunk.length;
-      if (narSize > info.narSize)
-        throw mismatch('NarSize', String(info.narSize), `more than ${info.narSize}`);
-      narHasher.update(chunk);
-      yield chunk;
+    const tooLong = () => mismatch('NarSize', String(info.narSize), `more than ${info.narSize}`);
+    try {
+      for await (const chunk of nar) {
+        narSize += chunk.length;
+        if (narSize > info.narSize) throw tooLong();
+        narHasher.update(chunk);
+        yield chunk;
+      }
+    } catch (e) {
+      if (e instanceof NixcacheError && e.code === 'TOO_LARGE' && e.data.limit === info.narSize)
+        throw tooLong();
+      throw e;
     }
     if (narSize !== info.narSize) throw mismatch('NarSize', String(info.narSize), String(narSize));
     const digest = narHasher.digest();
