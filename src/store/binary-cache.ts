@@ -28,6 +28,7 @@ import {
   narInfoKey,
   narUrlToKey,
 } from './layout.js';
+import { collectLimited, DEFAULT_MAX_SMALL_OBJECT_BYTES, decodeLimited, tooLarge } from './limits.js';
 import type { StoreConfig } from './url.js';
 
 /** What `getNarInfo` accepts: a hash part, a basename or a full store path. */
@@ -75,14 +76,26 @@ function sameDigest(a: Uint8Array, b: NixHash): boolean {
   return b.algorithm === 'sha256' && bytesEqual(a, b.digest);
 }
 
+/** Options of {@link BinaryCacheStore}. */
+export interface BinaryCacheStoreOptions {
+  /**
+   * Most bytes a narinfo, listing, nix-cache-info or other file read whole may have, as stored
+   * and once its Content-Encoding is undone (default {@link DEFAULT_MAX_SMALL_OBJECT_BYTES}, 8 MiB).
+   */
+  readonly maxSmallObjectBytes?: number;
+}
+
 /** A binary cache store: the API of nixcache/store. */
 export class BinaryCacheStore {
   readonly config: StoreConfig;
   readonly backend: StorageBackend;
+  /** Limit of `getFile`, `getNarInfo` and `getCacheInfo` (bytes, raw and decoded). */
+  readonly maxSmallObjectBytes: number;
 
-  constructor(config: StoreConfig, backend: StorageBackend) {
+  constructor(config: StoreConfig, backend: StorageBackend, options: BinaryCacheStoreOptions = {}) {
     this.config = config;
     this.backend = backend;
+    this.maxSmallObjectBytes = options.maxSmallObjectBytes ?? DEFAULT_MAX_SMALL_OBJECT_BYTES;
   }
 
   /** Where the store is, for messages (no credentials). */
@@ -239,22 +252,41 @@ export class BinaryCacheStore {
     }
   }
 
-  /** Reads a whole small file (narinfo, listing, nix-cache-info); undefined when absent. */
+  /**
+   * Reads a whole small file (narinfo, listing, nix-cache-info); undefined when absent.
+   *
+   * @throws {NixcacheError} TOO_LARGE naming the URL when the file, as stored or decoded, is larger
+   *   than `maxSmallObjectBytes`; NETWORK/IO on failure.
+   */
   async getFile(key: string, options: ReadOptions = {}): Promise<Uint8Array | undefined> {
     return (await this.#getSmall(key, options))?.bytes;
   }
 
-  /** A whole small file, undoing a Content-Encoding (narinfo/ls compression), with its etag. */
+  /**
+   * A whole small file, undoing a Content-Encoding (narinfo/ls compression), with its etag. Both
+   * the bytes received (after fetch()'s own decoding of gzip/br on http) and the bytes decoded here
+   * are capped, and the transfer stops at the cap.
+   */
   async #getSmall(
     key: string,
     options: ReadOptions,
   ): Promise<{ bytes: Uint8Array; etag?: string } | undefined> {
     const object = await this.backend.get(checkKey(key), options);
     if (!object) return undefined;
-    let bytes = await collectBytes(object.body);
+    const url = `${this.location}/${key}`;
+    const limit = this.maxSmallObjectBytes;
     const encoding = object.contentEncoding;
-    if (encoding && encoding !== 'identity' && !this.#transportDecoded(encoding)) {
-      bytes = await collectBytes(decompress(encoding as Parameters<typeof decompress>[0], bytes, options));
+    const transportDecoded = encoding !== undefined && this.#transportDecoded(encoding);
+    // A declared size over the limit fails before reading (unless fetch() decodes the body, in
+    // which case the header is the encoded size).
+    if (object.size !== undefined && object.size > limit && !transportDecoded) {
+      // Start and stop the body, so that its connection or file is released.
+      for await (const _ of object.body) break;
+      throw tooLarge(url, limit, 'object', object.size);
+    }
+    let bytes = await collectLimited(object.body, limit, url);
+    if (encoding && encoding !== 'identity' && !transportDecoded) {
+      bytes = await decodeLimited(encoding, bytes, limit, url, options.signal);
     }
     return { bytes, ...(object.etag !== undefined && { etag: object.etag }) };
   }

@@ -15,6 +15,11 @@ export interface OpenStoreOptions {
   readonly headers?: Record<string, string>;
   /** Where warnings about unknown or ignored URL parameters go (default: console.warn). */
   readonly onWarning?: (message: string) => void;
+  /**
+   * Most bytes of a narinfo, listing or nix-cache-info, raw and decoded (default 8 MiB,
+   * `DEFAULT_MAX_SMALL_OBJECT_BYTES`); larger ones fail with TOO_LARGE.
+   */
+  readonly maxSmallObjectBytes?: number;
 }
 
 /**
@@ -31,10 +36,12 @@ export async function openStore(
   const config = typeof url === 'string' ? parseStoreUrl(url) : url;
   const warn = options.onWarning ?? ((m: string) => console.warn(`nixcache: ${m}`));
   for (const w of config.warnings) warn(`${config.baseUrl}: ${w}`);
+  const storeOptions =
+    options.maxSmallObjectBytes === undefined ? {} : { maxSmallObjectBytes: options.maxSmallObjectBytes };
   switch (config.scheme) {
     case 'file': {
       const { FileBackend } = await import('./file.js');
-      return new BinaryCacheStore(config, new FileBackend(config.path!));
+      return new BinaryCacheStore(config, new FileBackend(config.path!), storeOptions);
     }
     case 'http':
     case 'https': {
@@ -45,6 +52,7 @@ export async function openStore(
           ...(options.fetch && { fetch: options.fetch }),
           ...(options.headers && { headers: options.headers }),
         }),
+        storeOptions,
       );
     }
     case 's3': {
@@ -55,6 +63,7 @@ export async function openStore(
           ...(options.s3Client && { client: options.s3Client }),
           onWarning: warn,
         }),
+        storeOptions,
       );
     }
   }

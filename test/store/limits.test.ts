@@ -1,0 +1,165 @@
+/**
+ * Issue 10 items 4 and 5: nothing a cache serves makes nixcache hold more than a bounded amount of
+ * memory. Small objects (narinfo, nix-cache-info, listings) are capped as received and as
+ * decoded, whichever Content-Encoding they come with and whether fetch() or nixcache decodes it,
+ * with a TOO_LARGE error that names the URL; the download stops at the cap. A NAR is decoded no
+ * further than its narinfo's NarSize.
+ */
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NixcacheError } from '../../src/errors.js';
+import { parseNarInfo } from '../../src/narinfo/parse.js';
+import { DEFAULT_MAX_SMALL_OBJECT_BYTES, openStore } from '../../src/store/index.js';
+import { MiB, repeat, zstdZeros } from '../compression/bombs.js';
+
+const HASH = 'syd87l2rxw8cbsxmxl853h0r6pdwhwjr';
+const NARINFO = [
+  `StorePath: /nix/store/${HASH}-curl-7.82.0-bin`,
+  'URL: nar/1w1fff338fvdw53sqgamddn1b2xgds473pv6y13gizdbqjv4i5p3.nar.zst',
+  'Compression: zstd',
+  'NarHash: sha256:1b4sb93wp679q4zx9k1ignby1yna3z7c4c2ri3wphylbc2dwsys0',
+  'NarSize: 1000',
+  '',
+].join('\n');
+
+let server: Server;
+let base: string;
+/** Bytes the server managed to send per path (an endless body stops when the client hangs up). */
+const sent = new Map<string, number>();
+const closed = new Set<string>();
+
+function endless(res: ServerResponse, path: string): void {
+  const chunk = Buffer.alloc(64 * 1024, 'x');
+  res.writeHead(200, { 'content-type': 'text/x-nix-narinfo' });
+  res.on('close', () => closed.add(path));
+  const write = (): void => {
+    while (!res.destroyed) {
+      sent.set(path, (sent.get(path) ?? 0) + chunk.length);
+      if (!res.write(chunk)) {
+        res.once('drain', write);
+        return;
+      }
+    }
+  };
+  write();
+}
+
+beforeAll(async () => {
+  const gzipBomb = repeat(gzipSync(Buffer.alloc(16 * MiB), { level: 9 }), 64); // 1 GiB
+  const brBomb = brotliCompressSync(Buffer.alloc(256 * MiB), {
+    params: { [constants.BROTLI_PARAM_QUALITY]: 1 },
+  });
+  const zstdBomb = zstdZeros(2 * 1024 * MiB);
+  server = createServer((req, res) => {
+    const path = (req.url ?? '/').slice(1);
+    const encoded = (encoding: string, body: Uint8Array) => {
+      res.on('close', () => closed.add(path));
+      res.writeHead(200, { 'content-type': 'text/x-nix-narinfo', 'content-encoding': encoding });
+      res.end(body);
+    };
+    if (path === `endless/${HASH}.narinfo` || path === 'endless/nix-cache-info') return endless(res, path);
+    if (path === `gzip/${HASH}.narinfo`) return encoded('gzip', gzipBomb);
+    if (path === `br/${HASH}.narinfo`) return encoded('br', brBomb);
+    if (path === `zstd/${HASH}.narinfo`) return encoded('zstd', zstdBomb);
+    if (path === `ok/${HASH}.narinfo`) return encoded('gzip', gzipSync(NARINFO));
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+async function failure(promise: Promise<unknown>): Promise<NixcacheError> {
+  const e = await promise.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(e).toBeInstanceOf(NixcacheError);
+  return e as NixcacheError;
+}
+
+describe('small objects are capped (item 5)', () => {
+  it('the default cap is 8 MiB', () => {
+    expect(DEFAULT_MAX_SMALL_OBJECT_BYTES).toBe(8 * MiB);
+  });
+
+  it('an endless narinfo over HTTP fails with TOO_LARGE naming the URL, and the download stops', async () => {
+    const store = await openStore(`${base}/endless`);
+    const e = await failure(store.getNarInfo(HASH));
+    expect(e.code).toBe('TOO_LARGE');
+    expect(e.message).toContain(`${base}/endless/${HASH}.narinfo`);
+    expect(e.message).toContain(String(8 * MiB));
+    await expect.poll(() => closed.has(`endless/${HASH}.narinfo`)).toBe(true);
+    // The server is stopped by the hang-up, not after gigabytes.
+    expect(sent.get(`endless/${HASH}.narinfo`)!).toBeLessThan(64 * MiB);
+  });
+
+  it('an endless nix-cache-info fails the same way, with a configured cap', async () => {
+    const store = await openStore(`${base}/endless`, { maxSmallObjectBytes: 100_000 });
+    const e = await failure(store.getCacheInfo());
+    expect(e.code).toBe('TOO_LARGE');
+    expect(e.message).toMatch(/endless\/nix-cache-info.*100000 bytes/);
+  });
+
+  for (const encoding of ['gzip', 'br', 'zstd']) {
+    it(`a narinfo sent as a Content-Encoding: ${encoding} bomb fails with TOO_LARGE, not a V8 string error`, async () => {
+      const store = await openStore(`${base}/${encoding}`);
+      const e = await failure(store.getNarInfo(HASH));
+      expect(e.code).toBe('TOO_LARGE');
+      expect(e.message).toContain(`${base}/${encoding}/${HASH}.narinfo`);
+      await expect.poll(() => closed.has(`${encoding}/${HASH}.narinfo`)).toBe(true);
+    });
+  }
+
+  it('a genuine gzip-encoded narinfo still reads', async () => {
+    const store = await openStore(`${base}/ok`);
+    expect((await store.getNarInfo(HASH))?.narSize).toBe(1000);
+  });
+
+  it('file://: a 9 MiB narinfo and a listing over the cap fail with TOO_LARGE naming the file', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'nixcache-limits-'));
+    writeFileSync(join(root, `${HASH}.narinfo`), Buffer.alloc(9 * MiB, 'x'));
+    const store = await openStore(`file://${root}`);
+    const e = await failure(store.getNarInfo(HASH));
+    expect(e.code).toBe('TOO_LARGE');
+    expect(e.message).toContain(`file://${root}/${HASH}.narinfo`);
+    writeFileSync(join(root, `${HASH}.ls`), Buffer.alloc(2000, ' '));
+    const small = await openStore(`file://${root}`, { maxSmallObjectBytes: 1000 });
+    expect((await failure(small.getFile(`${HASH}.ls`))).code).toBe('TOO_LARGE');
+  });
+});
+
+describe('a NAR is decoded no further than NarSize (item 4)', () => {
+  it('a narinfo claiming NarSize 1000 over 2 GiB of zstd zeros is a NarSize mismatch, decided at once', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'nixcache-bomb-'));
+    mkdirSync(join(root, 'nar'));
+    writeFileSync(
+      join(root, 'nar/1w1fff338fvdw53sqgamddn1b2xgds473pv6y13gizdbqjv4i5p3.nar.zst'),
+      zstdZeros(2 * 1024 * MiB),
+    );
+    const store = await openStore(`file://${root}`);
+    const info = parseNarInfo(NARINFO);
+    const before = process.memoryUsage.rss();
+    const started = Date.now();
+    const e = await failure(
+      (async () => {
+        for await (const _ of store.getNar(info)) {
+          // drain
+        }
+      })(),
+    );
+    expect(e.code).toBe('INTEGRITY');
+    expect(e.message).toMatch(/NarSize mismatch.*expected 1000, got more than 1000/);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(process.memoryUsage.rss() - before).toBeLessThan(64 * MiB);
+  });
+});
