@@ -20,6 +20,10 @@ export interface OpenStoreOptions {
    * `DEFAULT_MAX_SMALL_OBJECT_BYTES`); larger ones fail with TOO_LARGE.
    */
   readonly maxSmallObjectBytes?: number;
+  /** http(s)/s3: TCP/TLS connect limit per attempt in ms (default 15 s; s3 only, http is covered by the next). */
+  readonly connectTimeoutMs?: number;
+  /** http(s)/s3: limit in ms until the response to a GET/HEAD/DELETE/list starts (default 30 s, per attempt). */
+  readonly firstByteTimeoutMs?: number;
 }
 
 /**
@@ -36,6 +40,10 @@ export async function openStore(
   const config = typeof url === 'string' ? parseStoreUrl(url) : url;
   const warn = options.onWarning ?? ((m: string) => console.warn(`nixcache: ${m}`));
   for (const w of config.warnings) warn(`${config.baseUrl}: ${w}`);
+  const timeouts = {
+    ...(options.connectTimeoutMs !== undefined && { connectTimeoutMs: options.connectTimeoutMs }),
+    ...(options.firstByteTimeoutMs !== undefined && { firstByteTimeoutMs: options.firstByteTimeoutMs }),
+  };
   const storeOptions =
     options.maxSmallObjectBytes === undefined ? {} : { maxSmallObjectBytes: options.maxSmallObjectBytes };
   switch (config.scheme) {
@@ -51,6 +59,7 @@ export async function openStore(
         new HttpBackend(config.baseUrl, {
           ...(options.fetch && { fetch: options.fetch }),
           ...(options.headers && { headers: options.headers }),
+          ...timeouts,
         }),
         storeOptions,
       );
@@ -62,6 +71,7 @@ export async function openStore(
         await createS3Backend(config, {
           ...(options.s3Client && { client: options.s3Client }),
           onWarning: warn,
+          ...timeouts,
         }),
         storeOptions,
       );
