@@ -29,6 +29,7 @@ import {
   narUrlToKey,
 } from './layout.js';
 import { collectLimited, DEFAULT_MAX_SMALL_OBJECT_BYTES, decodeLimited, tooLarge } from './limits.js';
+import { NAR_PEEK_BYTES, type NarWarning, narCompression, peek } from './nar-compression.js';
 import type { StoreConfig } from './url.js';
 
 /** What `getNarInfo` accepts: a hash part, a basename or a full store path. */
@@ -45,6 +46,11 @@ export interface PutFileOptions extends ReadOptions {
 export interface GetNarOptions extends ReadOptions {
   /** Check FileHash/FileSize when the narinfo has them (default true). */
   readonly checkFileHash?: boolean;
+  /**
+   * Told about problems that do not stop the NAR from being read, e.g. a narinfo without
+   * `Compression:` or with the wrong one (the format is then detected from the data, as Nix does).
+   */
+  readonly onWarning?: (warning: NarWarning) => void;
 }
 
 function splitQuery(query: PathQuery, storeDir: string): { hash: string; name?: string } {
@@ -177,8 +183,12 @@ export class BinaryCacheStore {
    * compressed bytes, then NarSize/NarHash of the NAR. The stream errors at its end if anything
    * differs, so a consumer must read it to the end before trusting what it wrote.
    *
+   * A narinfo without `Compression:` (or with the wrong one) is decoded in the format its data
+   * has, as Nix does, and reported through `onWarning`.
+   *
    * @throws {NixcacheError} NOT_FOUND when the NAR file is missing; BAD_NARINFO for a URL that
-   *   escapes the cache; IntegrityError (INTEGRITY) on any mismatch; COMPRESSION on corrupt data.
+   *   escapes the cache; IntegrityError (INTEGRITY) on any mismatch, including more bytes than
+   *   NarSize (the decoder stops there); COMPRESSION on corrupt data.
    */
   async *getNar(info: NarInfo, options: GetNarOptions = {}): AsyncGenerator<Uint8Array> {
     const { key } = narUrlToKey(info.url, info.storePath);
@@ -213,7 +223,11 @@ export class BinaryCacheStore {
     });
     // The codec itself stops past NarSize: a small file claiming a small NAR cannot make it
     // decode gigabytes before the size check below sees them.
-    const nar = decompress(info.compression, compressed, {
+    // The format comes from the data when the narinfo's Compression is absent or wrong, as in Nix.
+    const { head, stream } = await peek(compressed, NAR_PEEK_BYTES);
+    const { method, warning } = narCompression(info, head, where);
+    if (warning) options.onWarning?.(warning);
+    const nar = decompress(method, stream, {
       signal: options.signal,
       maxOutputBytes: info.narSize,
     });
