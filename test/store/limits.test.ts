@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NixcacheError } from '../../src/errors.js';
 import { parseNarInfo } from '../../src/narinfo/parse.js';
@@ -67,6 +68,20 @@ beforeAll(async () => {
     if (path === `br/${HASH}.narinfo`) return encoded('br', brBomb);
     if (path === `zstd/${HASH}.narinfo`) return encoded('zstd', zstdBomb);
     if (path === `ok/${HASH}.narinfo`) return encoded('gzip', gzipSync(NARINFO));
+    const sized = /^sized\/(\d+)(-chunked|-gzip)?\/obj$/.exec(path);
+    if (sized) {
+      const size = Number(sized[1]);
+      const body = Buffer.alloc(size, 'n');
+      if (sized[2] === '-gzip') return encoded('gzip', gzipSync(body));
+      res.on('close', () => closed.add(path));
+      if (sized[2] === '-chunked') {
+        res.writeHead(200);
+        for (let at = 0; at < size; at += 1000) res.write(body.subarray(at, at + 1000));
+        return res.end();
+      }
+      res.writeHead(200, { 'content-length': String(size) });
+      return res.end(body);
+    }
     res.writeHead(404).end();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -119,6 +134,45 @@ describe('small objects are capped (item 5)', () => {
       await expect.poll(() => closed.has(`${encoding}/${HASH}.narinfo`)).toBe(true);
     });
   }
+
+  it('property: a small object of any size and framing is read exactly up to the cap, refused above it', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.nat({ max: 40_000 }),
+        fc.nat({ max: 40_000 }),
+        fc.constantFrom('', '-chunked', '-gzip'),
+        async (size, cap, framing) => {
+          const store = await openStore(`${base}/sized/${size}${framing}`, { maxSmallObjectBytes: cap });
+          const got = await store.getFile('obj').then(
+            (bytes) => ({ bytes }),
+            (error: unknown) => ({ error }),
+          );
+          if (size <= cap) {
+            expect('bytes' in got && got.bytes?.length).toBe(size);
+          } else {
+            expect('error' in got && (got.error as NixcacheError).code).toBe('TOO_LARGE');
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('file://: reads of a file of any size are exact up to the cap, refused above it', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'nixcache-sized-'));
+    await fc.assert(
+      fc.asyncProperty(fc.nat({ max: 200_000 }), fc.nat({ max: 200_000 }), async (size, cap) => {
+        writeFileSync(join(root, 'obj'), Buffer.alloc(size, 'f'));
+        const store = await openStore(`file://${root}`, { maxSmallObjectBytes: cap });
+        const got = await store.getFile('obj').then(
+          (bytes) => bytes?.length,
+          (e: NixcacheError) => e.code,
+        );
+        expect(got).toBe(size <= cap ? size : 'TOO_LARGE');
+      }),
+      { numRuns: 40 },
+    );
+  });
 
   it('a genuine gzip-encoded narinfo still reads', async () => {
     const store = await openStore(`${base}/ok`);
