@@ -216,4 +216,43 @@ describe('a NAR is decoded no further than NarSize (item 4)', () => {
     expect(Date.now() - started).toBeLessThan(5000);
     expect(process.memoryUsage.rss() - before).toBeLessThan(64 * MiB);
   });
+
+  it('a valid 2 GiB zstd NAR streams through and verifies (it was "data is too long")', async () => {
+    // A NAR of one 2 GiB + 8 byte file of zeros, as a zstd frame of raw and RLE blocks.
+    const str = (text: string) => {
+      const b = Buffer.from(text);
+      const out = Buffer.alloc(8 + Math.ceil(b.length / 8) * 8);
+      out.writeBigUInt64LE(BigInt(b.length));
+      b.copy(out, 8);
+      return out;
+    };
+    const size = 2 ** 31 + 8;
+    const length = Buffer.alloc(8);
+    length.writeBigUInt64LE(BigInt(size));
+    const head = Buffer.concat([...['nix-archive-1', '(', 'type', 'regular', 'contents'].map(str), length]);
+    const tail = str(')');
+    const raw = (bytes: Buffer, last: boolean) => {
+      const h = (bytes.length << 3) | (last ? 1 : 0);
+      return Buffer.concat([Buffer.from([h & 0xff, (h >> 8) & 0xff, (h >> 16) & 0xff]), bytes]);
+    };
+    const zeros = zstdZeros(size).subarray(6); // its RLE blocks, the last one flagged last
+    zeros[zeros.length - 4]! &= 0xfe;
+    const frame = Buffer.concat([
+      Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 7 << 3]),
+      raw(head, false),
+      zeros,
+      raw(tail, true),
+    ]);
+    const root = mkdtempSync(join(tmpdir(), 'nixcache-2gib-'));
+    mkdirSync(join(root, 'nar'));
+    writeFileSync(join(root, 'nar/big.nar.zst'), frame);
+    const info = parseNarInfo(
+      `StorePath: /nix/store/${HASH}-big\nURL: nar/big.nar.zst\nCompression: zstd\n` +
+        'NarHash: sha256:1q1jwbsmsf750zc0smzvvy2z34j06544bddlsdkw8b09qkw493gn\nNarSize: 2147483768\n',
+    );
+    const store = await openStore(`file://${root}`);
+    let total = 0;
+    for await (const chunk of store.getNar(info)) total += chunk.length;
+    expect(total).toBe(2147483768);
+  }, 120_000);
 });
