@@ -16,11 +16,16 @@ import { NixcacheError, StoreError } from '../errors.js';
 export const DEFAULT_MAX_SMALL_OBJECT_BYTES = 8 * 1024 * 1024;
 
 /** The error for a small object over the limit; names the URL and the limit. */
-export function tooLarge(url: string, limit: number, what = 'object', actual?: number): NixcacheError {
+export function tooLarge(
+  url: string,
+  limit: number,
+  what = 'object',
+  actual?: number,
+  hint = '; raise maxSmallObjectBytes if it is genuine',
+): NixcacheError {
   return new StoreError(
     'TOO_LARGE',
-    `${url}: ${what} is larger than the limit of ${limit} bytes${actual === undefined ? '' : ` (${actual} bytes)`}; ` +
-      'raise maxSmallObjectBytes if it is genuine',
+    `${url}: ${what} is larger than the limit of ${limit} bytes${actual === undefined ? '' : ` (${actual} bytes)`}${hint}`,
     {
       url,
       limit,

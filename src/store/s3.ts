@@ -48,6 +48,8 @@ import type {
   ReadOptions,
   StorageBackend,
 } from './backend.js';
+import { DEFAULT_MAX_SMALL_OBJECT_BYTES } from './limits.js';
+import { capSdkResponses } from './s3-limits.js';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_FIRST_BYTE_TIMEOUT_MS,
@@ -287,6 +289,7 @@ export class S3Backend implements StorageBackend {
       this.#ownsClient = false;
     } else {
       this.client = new S3Client(s3ClientConfig(config, options));
+      capSdkResponses(this.client, DEFAULT_MAX_SMALL_OBJECT_BYTES, this.endpointUrl);
       this.#ownsClient = true;
     }
   }

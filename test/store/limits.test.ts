@@ -67,6 +67,23 @@ beforeAll(async () => {
     if (path === `gzip/${HASH}.narinfo`) return encoded('gzip', gzipBomb);
     if (path === `br/${HASH}.narinfo`) return encoded('br', brBomb);
     if (path === `zstd/${HASH}.narinfo`) return encoded('zstd', zstdBomb);
+    if (/^bucket\/?\?/.test(path) && path.includes('list-type=2')) {
+      // An S3 endpoint whose ListObjectsV2 page never ends.
+      res.writeHead(200, { 'content-type': 'application/xml' });
+      res.write('<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>bucket</Name>');
+      const chunk = Buffer.from('<Contents><Key>x</Key></Contents>'.repeat(2000));
+      res.on('close', () => closed.add('s3-list'));
+      const write = (): void => {
+        while (!res.destroyed) {
+          sent.set('s3-list', (sent.get('s3-list') ?? 0) + chunk.length);
+          if (!res.write(chunk)) {
+            res.once('drain', write);
+            return;
+          }
+        }
+      };
+      return write();
+    }
     if (path === `ok/${HASH}.narinfo`) return encoded('gzip', gzipSync(NARINFO));
     const sized = /^sized\/(\d+)(-chunked|-gzip)?\/obj$/.exec(path);
     if (sized) {
@@ -172,6 +189,29 @@ describe('small objects are capped (item 5)', () => {
       }),
       { numRuns: 40 },
     );
+  });
+
+  it('s3: an endless ListObjectsV2 response (read whole by the SDK) fails with TOO_LARGE', async () => {
+    process.env.AWS_ACCESS_KEY_ID ??= 'test';
+    process.env.AWS_SECRET_ACCESS_KEY ??= 'test';
+    const store = await openStore(`s3://bucket?endpoint=${base}&region=us-east-1`, { onWarning: () => {} });
+    try {
+      const e = await failure(
+        (async () => {
+          for await (const _ of store.listNarInfos()) {
+            // nothing
+          }
+        })(),
+      );
+      expect(e.code).toBe('TOO_LARGE');
+      expect(e.message).toContain(
+        `${base}: ListObjectsV2 response is larger than the limit of ${8 * MiB} bytes`,
+      );
+      await expect.poll(() => closed.has('s3-list')).toBe(true);
+      expect(sent.get('s3-list')!).toBeLessThan(64 * MiB);
+    } finally {
+      await store.close();
+    }
   });
 
   it('a genuine gzip-encoded narinfo still reads', async () => {
