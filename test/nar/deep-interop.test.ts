@@ -8,10 +8,13 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { pushPaths, verifyCache } from '../../src/cache/index.js';
 import { formatHash } from '../../src/hash/index.js';
 import { collectBytes } from '../../src/internal/iter.js';
 import { narListing, readNar } from '../../src/nar/index.js';
 import { dumpPath, hashPath, restorePath } from '../../src/nar/node/index.js';
+import { formatPublicKey, generateSecretKey, toPublicKey } from '../../src/signing/keys.js';
+import { openStore } from '../../src/store/index.js';
 import { describeWithNix } from '../helpers/env.js';
 
 const run = (cmd: string, args: string[], input?: Uint8Array) =>
@@ -62,5 +65,15 @@ describeWithNix('trees deeper than 64 levels, with nix', () => {
     for await (const e of readNar(theirs)) deepest = Math.max(deepest, e.depth);
     expect(deepest).toBe(LEVELS + 1);
     expect((await narListing(theirs)).root.type).toBe('directory');
+  });
+
+  it(`${LEVELS} levels: push and verify a store path of it (it was refused, and reported corrupt)`, async () => {
+    const storePath = run('nix-store', ['--add', tree]).toString().trim();
+    const key = generateSecretKey('deep-test-1');
+    const store = await openStore(`file://${join(tmp, 'cache')}`, { onWarning: () => {} });
+    const pushed = await pushPaths(store, [storePath], { storeDir: '/nix/store', secretKeys: [key] });
+    expect(pushed.failed).toEqual([]);
+    const { summary } = await verifyCache(store, { trustedKeys: [formatPublicKey(toPublicKey(key))] });
+    expect(summary).toMatchObject({ total: 1, ok: 1 });
   });
 });
