@@ -29,6 +29,8 @@ export type ErrorCode =
   | 'IO'
   | 'NETWORK'
   | 'CONFLICT'
+  /** A size limit was exceeded (decompressed output, a small object such as a narinfo). */
+  | 'TOO_LARGE'
   | 'ABORTED';
 
 /** Where and why; every field is optional, filled in by whoever knows it. */

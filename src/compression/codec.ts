@@ -9,7 +9,29 @@ import { NixcacheError } from '../errors.js';
 /** One codec: streaming transforms over already-normalised sources. Errors are mapped by the caller. */
 export interface Codec {
   compress(source: AsyncIterable<Uint8Array>, options: CodecCompressOptions): AsyncIterable<Uint8Array>;
-  decompress(source: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array>;
+  /**
+   * Decodes incrementally: the output comes in chunks of at most a few hundred KiB, produced only
+   * as the consumer pulls (a codec that must decode a whole block at once keeps to one block), and
+   * a codec stops on its own once it has produced more than `maxOutputBytes`.
+   */
+  decompress(source: AsyncIterable<Uint8Array>, options: CodecDecompressOptions): AsyncIterable<Uint8Array>;
+}
+
+/** Options a decoder receives. */
+export interface CodecDecompressOptions {
+  /** Stop (throw {@link OutputLimitExceeded}) once more than this many bytes were produced. */
+  readonly maxOutputBytes: number;
+}
+
+/**
+ * Thrown inside a codec that went past `maxOutputBytes`; `decompress` turns it into a
+ * `TOO_LARGE` NixcacheError naming the method and the limit.
+ */
+export class OutputLimitExceeded extends Error {
+  constructor(readonly limit: number) {
+    super(`decompressed output exceeds ${limit} bytes`);
+    this.name = 'OutputLimitExceeded';
+  }
 }
 
 /** Options a codec receives, already validated. */
@@ -51,16 +73,29 @@ async function* buffers(source: AsyncIterable<Uint8Array>): AsyncGenerator<Buffe
 }
 
 /**
+ * Cuts chunks into pieces of at most `size` bytes (views, no copies). A decoder fed small pieces
+ * cannot produce a huge burst of output from one write, whatever the compression ratio.
+ */
+export async function* sliced(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
+    for (let at = 0; at < chunk.length; at += size) yield asBuffer(chunk.subarray(at, at + size));
+  }
+}
+
+/**
  * Pipes `source` through a Node Transform and yields what comes out. Back-pressure holds memory to
- * the streams' high-water marks; a consumer that stops early destroys the pipeline and ends the
+ * the streams' high-water marks (node:zlib and liblzma stop producing while the output is not
+ * read); `inputSlice` feeds the transform pieces of at most that size; a consumer that stops early destroys the pipeline and ends the
  * source iterator.
  */
 export async function* throughTransform(
   source: AsyncIterable<Uint8Array>,
   transform: Duplex,
+  inputSlice?: number,
 ): AsyncGenerator<Uint8Array> {
   const { Readable, pipeline } = await import('node:stream');
-  const input = Readable.from(buffers(source), { objectMode: false, highWaterMark: 64 * 1024 });
+  const chunks = inputSlice === undefined ? buffers(source) : sliced(buffers(source), inputSlice);
+  const input = Readable.from(chunks, { objectMode: false, highWaterMark: 64 * 1024 });
   const output = pipeline(input, transform, () => {});
   try {
     for await (const chunk of output) yield chunk as Uint8Array;

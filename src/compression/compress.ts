@@ -5,7 +5,7 @@
  */
 import { NixcacheError } from '../errors.js';
 import { type ByteSource, toAsyncIterable } from '../internal/iter.js';
-import type { Codec } from './codec.js';
+import { type Codec, OutputLimitExceeded } from './codec.js';
 import {
   COMPRESSION_LEVELS,
   isCompressionMethod,
@@ -31,6 +31,13 @@ export interface CompressOptions {
 export interface DecompressOptions {
   /** Stops the stream with a `NixcacheError` of code `ABORTED`. */
   readonly signal?: AbortSignal;
+  /**
+   * Most bytes the decompressed stream may have (e.g. a narinfo's NarSize). Going past it fails
+   * with `TOO_LARGE` as soon as the codec has produced more, without decoding the rest: a
+   * small file that expands to gigabytes costs at most about one codec block of memory beyond
+   * this. Default: no limit (memory stays bounded anyway; the output is only as long as it is).
+   */
+  readonly maxOutputBytes?: number;
 }
 
 const loaders: Record<SupportedCompressionMethod, () => Promise<Codec>> = {
@@ -78,6 +85,7 @@ async function* run(
   source: ByteSource,
   signal: AbortSignal | undefined,
   start: (codec: Codec, input: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array>,
+  maxOutputBytes = Number.POSITIVE_INFINITY,
 ): AsyncGenerator<Uint8Array> {
   if (signal?.aborted) throw abortError(method, operation, signal);
   const codec = await loaders[method]();
@@ -95,14 +103,30 @@ async function* run(
       throw error;
     }
   }
+  let outputBytes = 0;
   try {
     for await (const chunk of start(codec, input())) {
       if (signal?.aborted) throw abortError(method, operation, signal);
+      outputBytes += chunk.length;
+      if (outputBytes > maxOutputBytes) throw new OutputLimitExceeded(maxOutputBytes);
       yield chunk;
     }
   } catch (error) {
     if (sourceFailure) throw sourceFailure.error;
     if (error instanceof NixcacheError) throw error;
+    if (error instanceof OutputLimitExceeded) {
+      throw new NixcacheError(
+        'TOO_LARGE',
+        `${method} ${operation}: the output exceeds the limit of ${error.limit} bytes`,
+        {
+          method,
+          operation,
+          offset: inputBytes,
+          limit: error.limit,
+          expected: `at most ${error.limit} bytes`,
+        },
+      );
+    }
     const message = error instanceof Error ? error.message : String(error);
     throw new NixcacheError(
       'COMPRESSION',
@@ -170,7 +194,7 @@ export function compress(
  * @param method `none`, `xz`, `zstd`, `bzip2`, `br` or `gzip`.
  * @throws NixcacheError `UNSUPPORTED` / `BAD_ARGUMENT` (at call time) as for {@link compress};
  *   while iterating, `COMPRESSION` for corrupt, truncated or empty input (naming the method),
- *   `MISSING_DEPENDENCY`, or `ABORTED`. Errors of `source` pass through unchanged.
+ *   `TOO_LARGE` past `maxOutputBytes`, `MISSING_DEPENDENCY`, or `ABORTED`. Errors of `source` pass through unchanged.
  * @example
  * import { decompress } from 'nixcache/compression';
  * for await (const chunk of decompress(narInfo.compression, response.body)) hasher.update(chunk);
@@ -181,5 +205,19 @@ export function decompress(
   options: DecompressOptions = {},
 ): AsyncIterable<Uint8Array> {
   const checked = checkMethod(method);
-  return run(checked, 'decompress', source, options.signal, (codec, input) => codec.decompress(input));
+  const max = options.maxOutputBytes ?? Number.POSITIVE_INFINITY;
+  if (!(max >= 0)) {
+    throw new NixcacheError('BAD_ARGUMENT', `maxOutputBytes must be a non-negative number, got ${max}`, {
+      field: 'maxOutputBytes',
+      actual: String(max),
+    });
+  }
+  return run(
+    checked,
+    'decompress',
+    source,
+    options.signal,
+    (codec, input) => codec.decompress(input, { maxOutputBytes: max }),
+    max,
+  );
 }

@@ -5,9 +5,11 @@
 export { type CompressOptions, compress, type DecompressOptions, decompress } from './compress.js';
 export {
   COMPRESSION_LEVELS,
+  COMPRESSION_MAGIC_LENGTH,
   COMPRESSION_METHODS,
   type CompressionMethod,
   DEFAULT_COMPRESSION_METHOD,
+  detectCompression,
   isCompressionMethod,
   isPortableContentEncoding,
   isSupportedCompressionMethod,

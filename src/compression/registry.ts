@@ -105,3 +105,33 @@ export const COMPRESSION_LEVELS: Readonly<
   br: { min: 0, max: 11, default: 11 },
   gzip: { min: 0, max: 9, default: 6 },
 };
+
+/** The first bytes of a NAR: the length-prefixed string `nix-archive-1`. */
+const NAR_HEAD = [0x0d, 0, 0, 0, 0, 0, 0, 0, 0x6e, 0x69, 0x78, 0x2d]; // 13, "nix-"
+
+const MAGICS: readonly (readonly [SupportedCompressionMethod, readonly number[]])[] = [
+  ['xz', [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]],
+  ['zstd', [0x28, 0xb5, 0x2f, 0xfd]],
+  ['bzip2', [0x42, 0x5a, 0x68]], // "BZh"
+  ['gzip', [0x1f, 0x8b]],
+  ['none', NAR_HEAD],
+];
+
+/** How many leading bytes {@link detectCompression} looks at. */
+export const COMPRESSION_MAGIC_LENGTH = 12;
+
+/**
+ * The compression of a file from its first bytes (at least {@link COMPRESSION_MAGIC_LENGTH}
+ * when available), as Nix's libarchive does for a narinfo whose `Compression:` is absent, empty
+ * or wrong: xz, zstd, bzip2 and gzip by their magic numbers, `none` for a bare NAR. Brotli has no
+ * magic number, so it is never detected (undefined, as for anything unrecognised).
+ *
+ * @example
+ * detectCompression(new Uint8Array([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) // 'xz'
+ */
+export function detectCompression(head: Uint8Array): SupportedCompressionMethod | undefined {
+  for (const [method, magic] of MAGICS) {
+    if (head.length >= magic.length && magic.every((b, i) => head[i] === b)) return method;
+  }
+  return undefined;
+}

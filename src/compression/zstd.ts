@@ -7,13 +7,24 @@
  * content checksum, like the `zstd` CLI.
  */
 import type { Transform } from 'node:stream';
-import type { Codec } from './codec.js';
-import { loadOptional, missingDependency, throughTransform } from './codec.js';
+import type { Codec, CodecDecompressOptions } from './codec.js';
+import { loadOptional, missingDependency, OutputLimitExceeded, sliced, throughTransform } from './codec.js';
 
 type ZstdNapi = typeof import('zstd-napi');
+/** The native context of zstd-napi (`ZSTD_DCtx`), driven directly so that decoding is pull-based. */
+interface NapiDCtx {
+  /** `ZSTD_decompressStream`: [hint (0 = frame complete), bytes produced, bytes consumed]. */
+  decompressStream(dst: Uint8Array, src: Uint8Array): [number, number, number];
+}
+type NapiBinding = { DCtx: new () => NapiDCtx; dStreamOutSize(): number };
 type Fzstd = typeof import('fzstd');
 
 const CHUNK = 256 * 1024;
+/**
+ * Input piece fed to fzstd per call. fzstd decodes everything a piece holds at once, and a 4-byte
+ * RLE block expands to 128 KiB: 1 KiB of input makes at most 32 MiB of output per call.
+ */
+const FZSTD_SLICE = 1024;
 
 /** The parts of node:zlib's zstd API (absent from @types/node 20) that we use. */
 interface ZlibZstd {
@@ -22,6 +33,7 @@ interface ZlibZstd {
 }
 
 let napi: Promise<ZstdNapi> | undefined;
+let napiBinding: Promise<NapiBinding> | undefined;
 let fzstd: Promise<Fzstd> | undefined;
 let zlibZstd: Promise<ZlibZstd | undefined> | undefined;
 let zlibDisabled = false;
@@ -47,6 +59,14 @@ function loadNapi(): Promise<ZstdNapi> {
   return napi;
 }
 
+function loadNapiBinding(): Promise<NapiBinding> {
+  napiBinding ??= loadOptional('zstd-napi', 'zstd', async () => {
+    const mod = (await import('zstd-napi/binding.js' as string)) as NapiBinding & { default?: NapiBinding };
+    return mod.default ?? mod;
+  });
+  return napiBinding;
+}
+
 function loadFzstd(): Promise<Fzstd> {
   fzstd ??= loadOptional('fzstd', 'zstd', async () => {
     const mod = (await import('fzstd')) as Fzstd & { default?: Fzstd };
@@ -69,26 +89,65 @@ export async function zstdBackend(): Promise<{
   };
 }
 
-/** Decodes with the pure-JS fzstd (no checksum verification); exported for tests and benchmarks. */
-export async function* decompressZstdJs(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+/**
+ * Decodes with the pure-JS fzstd (no checksum verification); exported for tests and benchmarks.
+ * fzstd decodes a whole pushed piece synchronously, so the input goes in small pieces and the
+ * output callback stops the decoder past `maxOutputBytes`.
+ */
+export async function* decompressZstdJs(
+  source: AsyncIterable<Uint8Array>,
+  { maxOutputBytes }: Partial<CodecDecompressOptions> = {},
+): AsyncGenerator<Uint8Array> {
   const { Decompress } = await loadFzstd();
+  const max = maxOutputBytes ?? Number.POSITIVE_INFINITY;
   const queue: Uint8Array[] = [];
+  let produced = 0;
   const decoder = new Decompress((chunk) => {
-    if (chunk.length > 0) queue.push(chunk);
+    if (chunk.length === 0) return;
+    produced += chunk.length;
+    if (produced > max) throw new OutputLimitExceeded(max);
+    queue.push(chunk);
   });
-  for await (const chunk of source) {
-    if (chunk.length === 0) continue;
-    decoder.push(chunk);
+  for await (const piece of sliced(source, FZSTD_SLICE)) {
+    if (piece.length === 0) continue;
+    decoder.push(piece);
     yield* queue.splice(0);
   }
   decoder.push(new Uint8Array(0), true);
   yield* queue.splice(0);
 }
 
-/** Decodes with the native zstd-napi; exported for tests and benchmarks. */
-export async function* decompressZstdNapi(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-  const { DecompressStream } = await loadNapi();
-  yield* throughTransform(source, new DecompressStream());
+/**
+ * Decodes with the native zstd-napi; exported for tests and benchmarks. Drives
+ * `ZSTD_decompressStream` directly, one output buffer (128 KiB) per call and only when the
+ * consumer asks for more: zstd-napi's own DecompressStream decodes a whole input chunk at once
+ * (a few KiB of zeros frames became gigabytes in memory).
+ */
+export async function* decompressZstdNapi(
+  source: AsyncIterable<Uint8Array>,
+  _options?: Partial<CodecDecompressOptions>,
+): AsyncGenerator<Uint8Array> {
+  const binding = await loadNapiBinding();
+  const dctx = new binding.DCtx();
+  const size = binding.dStreamOutSize();
+  let inFrame = false;
+  for await (let input of source) {
+    // A call without input after a frame's end would report "more needed" for the next frame.
+    if (input.length === 0) continue;
+    for (;;) {
+      const out = new Uint8Array(size);
+      const [hint, produced, consumed] = dctx.decompressStream(out, input);
+      input = input.subarray(consumed);
+      if (produced > 0) yield out.subarray(0, produced);
+      // Done with this input once it is consumed and the decoder has no more output pending
+      // (it filled less than the whole buffer, or the frame ended).
+      if (input.length === 0 && (produced < size || hint === 0)) {
+        inFrame = hint !== 0;
+        break;
+      }
+    }
+  }
+  if (inFrame) throw new Error('input ends in the middle of a zstd frame (truncated)');
 }
 
 /** zstd: zstd-napi, else node:zlib (encode) or fzstd (decode). */
@@ -114,13 +173,13 @@ export const zstdCodec: Codec = {
     };
     yield* throughTransform(source, zlib.createZstdCompress({ chunkSize: CHUNK, params }));
   },
-  async *decompress(source) {
-    const napiOk = await loadNapi().then(
+  async *decompress(source, options) {
+    const napiOk = await loadNapiBinding().then(
       () => true,
       () => false,
     );
     if (napiOk) {
-      yield* decompressZstdNapi(source);
+      yield* decompressZstdNapi(source, options);
       return;
     }
     try {
@@ -128,6 +187,6 @@ export const zstdCodec: Codec = {
     } catch (cause) {
       throw missingDependency('zstd-napi', 'zstd', cause);
     }
-    yield* decompressZstdJs(source);
+    yield* decompressZstdJs(source, options);
   },
 };

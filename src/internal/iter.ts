@@ -17,13 +17,20 @@ function isReadableStream(x: unknown): x is ReadableStream<Uint8Array> {
 
 async function* fromReadableStream(stream: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
   const reader = stream.getReader();
+  let finished = false;
   try {
     for (;;) {
       const { done, value } = await reader.read();
-      if (done) return;
+      if (done) {
+        finished = true;
+        return;
+      }
       yield value;
     }
   } finally {
+    // A consumer that stops early (or a failure) cancels the stream, which ends a fetch()
+    // download instead of leaving its connection to fill buffers.
+    if (!finished) await reader.cancel().catch(() => {});
     reader.releaseLock();
   }
 }

@@ -151,48 +151,61 @@ function sortedNames(entries: Readonly<Record<string, NarListingNode>>): string[
   return Object.keys(entries).sort(compareUtf8);
 }
 
-function formatNode(node: NarListingNode, sorted: boolean, alwaysExec: boolean, out: string[]): void {
+/** Formats a node and everything under it; iterative, so the depth is not bounded by the stack. */
+function formatNode(root: NarListingNode, sorted: boolean, alwaysExec: boolean, out: string[]): void {
   const q = sorted ? quoteSorted : quote28;
-  switch (node.type) {
-    case 'regular': {
-      const exec = node.executable === true;
-      if (sorted) {
-        if (exec || alwaysExec) out.push(`{"executable":${exec},`);
-        else out.push('{');
-        if (node.narOffset !== undefined && node.narOffset !== 0) out.push(`"narOffset":${node.narOffset},`);
-        out.push(`"size":${node.size},"type":"regular"}`);
-      } else {
-        out.push(`{"type":"regular","size":${node.size}`);
-        if (exec) out.push(',"executable":true');
-        if (node.narOffset !== undefined && node.narOffset !== 0) out.push(`,"narOffset":${node.narOffset}`);
-        out.push('}');
-      }
-      return;
+  // Pending work, last first: nodes to format and literal text between them.
+  const work: (NarListingNode | string)[] = [root];
+  while (work.length > 0) {
+    const node = work.pop()!;
+    if (typeof node === 'string') {
+      out.push(node);
+      continue;
     }
-    case 'symlink':
-      out.push(
-        sorted
-          ? `{"target":${q(node.target)},"type":"symlink"}`
-          : `{"type":"symlink","target":${q(node.target)}}`,
-      );
-      return;
-    case 'directory': {
-      out.push(sorted ? '{' : '{"type":"directory"');
-      if (node.entries !== undefined) {
-        out.push(sorted ? '"entries":{' : ',"entries":{');
-        let first = true;
-        for (const name of sortedNames(node.entries)) {
-          out.push(first ? `${q(name)}:` : `,${q(name)}:`);
-          first = false;
-          formatNode(node.entries[name]!, sorted, alwaysExec, out);
+    switch (node.type) {
+      case 'regular': {
+        const exec = node.executable === true;
+        if (sorted) {
+          if (exec || alwaysExec) out.push(`{"executable":${exec},`);
+          else out.push('{');
+          if (node.narOffset !== undefined && node.narOffset !== 0)
+            out.push(`"narOffset":${node.narOffset},`);
+          out.push(`"size":${node.size},"type":"regular"}`);
+        } else {
+          out.push(`{"type":"regular","size":${node.size}`);
+          if (exec) out.push(',"executable":true');
+          if (node.narOffset !== undefined && node.narOffset !== 0)
+            out.push(`,"narOffset":${node.narOffset}`);
+          out.push('}');
         }
-        out.push(sorted ? '},' : '}');
+        break;
       }
-      out.push(sorted ? '"type":"directory"}' : '}');
-      return;
+      case 'symlink':
+        out.push(
+          sorted
+            ? `{"target":${q(node.target)},"type":"symlink"}`
+            : `{"type":"symlink","target":${q(node.target)}}`,
+        );
+        break;
+      case 'directory': {
+        out.push(sorted ? '{' : '{"type":"directory"');
+        const rest: (NarListingNode | string)[] = [];
+        if (node.entries !== undefined) {
+          out.push(sorted ? '"entries":{' : ',"entries":{');
+          let first = true;
+          for (const name of sortedNames(node.entries)) {
+            rest.push(first ? `${q(name)}:` : `,${q(name)}:`, node.entries[name]!);
+            first = false;
+          }
+          rest.push(sorted ? '},' : '}');
+        }
+        rest.push(sorted ? '"type":"directory"}' : '}');
+        for (let i = rest.length - 1; i >= 0; i--) work.push(rest[i]!);
+        break;
+      }
+      default:
+        out.push('{}');
     }
-    default:
-      out.push('{}');
   }
 }
 
@@ -229,7 +242,29 @@ function isCount(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
+/** A child node still to parse, and where its result goes. */
+interface PendingNode {
+  readonly v: unknown;
+  readonly path: string;
+  readonly depth: number;
+  readonly set: (node: NarListingNode) => void;
+}
+
+/** Parses a node and everything under it; iterative, so the depth is not bounded by the stack. */
 function parseNode(v: unknown, path: string, depth: number): NarListingNode {
+  let result: NarListingNode = {};
+  const work: PendingNode[] = [{ v, path, depth, set: (node) => (result = node) }];
+  while (work.length > 0) {
+    const item = work.pop()!;
+    const children: PendingNode[] = [];
+    item.set(parseOne(item.v, item.path, item.depth, children));
+    // Depth first, in document order, as the recursive version reported errors.
+    for (let i = children.length - 1; i >= 0; i--) work.push(children[i]!);
+  }
+  return result;
+}
+
+function parseOne(v: unknown, path: string, depth: number, children: PendingNode[]): NarListingNode {
   if (!isObject(v)) throw bad('a node must be a JSON object', path);
   switch (v.type) {
     case undefined:
@@ -270,7 +305,9 @@ function parseNode(v: unknown, path: string, depth: number): NarListingNode {
         const problem = nameProblem(utf8(name));
         if (problem)
           throw bad(`invalid file name ${JSON.stringify(name)} (${problem})`, path, { actual: name });
-        entries[name] = parseNode(child, childPath, depth + 1);
+        // Claim the key now, so that entries keep the document's order.
+        entries[name] = {};
+        children.push({ v: child, path: childPath, depth: depth + 1, set: (node) => (entries[name] = node) });
       }
       return { type: 'directory', entries };
     }

@@ -8,8 +8,18 @@ import { concatBytes, fromUtf8 } from '../internal/bytes.js';
 /** The archive magic, the first string of every NAR. */
 export const NAR_MAGIC = 'nix-archive-1';
 
-/** Directory depth limit: a node whose depth (number of path components) reaches this is refused. */
-export const NAR_MAX_DEPTH = 64;
+/**
+ * Directory depth limit: a node whose depth (number of path components) reaches this is refused.
+ * Nix 2.8 has no limit of its own (it dumps, restores and verifies 100-level trees), but it names
+ * files by full paths, so on Linux (PATH_MAX 4096) nothing it writes to or reads from disk is
+ * deeper than about 2000 levels. 4096 accepts all of that; it bounds the work of hostile input
+ * (paths are rebuilt per entry) and keeps the few recursive helpers (listing JSON) far from the
+ * stack limit. Every walker and decoder is iterative, with an explicit stack.
+ *
+ * Note: the May-2026 hardened Nix releases refuse depth 64 and beyond (nix-formats.md §6.2-6.3);
+ * a NAR deeper than that is valid for Nix 2.8 but not for them.
+ */
+export const NAR_MAX_DEPTH = 4096;
 /** Longest accepted entry name, in bytes. */
 export const NAR_MAX_NAME_LENGTH = 255;
 /** Longest accepted symlink target, in bytes. */

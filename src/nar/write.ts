@@ -2,7 +2,7 @@
  * NAR encoding (nix-formats.md §6.1, §6.2): `NarEncoder`, a low-level framing writer shared with
  * the filesystem walkers, and `writeNar`, which turns a pre-order list of entries into NAR bytes
  * and refuses anything hardened Nix would reject (§6.3): bad or unsorted names, bad symlink
- * targets, content of the wrong size, depth of 64 or more.
+ * targets, content of the wrong size, depth of `NAR_MAX_DEPTH` (4096) or more.
  */
 import { NixcacheError } from '../errors.js';
 import { bytesEqual, compareBytes, utf8 } from '../internal/bytes.js';
@@ -220,7 +220,7 @@ interface OpenDir {
  *
  * @throws {NixcacheError} BAD_NAR when the entries would not form a valid NAR: no or several
  *   roots, an entry outside the directory being written, an invalid, duplicate or unsorted
- *   name, a bad symlink target, contents not matching `size`, depth of 64 or more.
+ *   name, a bad symlink target, contents not matching `size`, depth of `NAR_MAX_DEPTH` (4096) or more.
  * @example
  * const nar = writeNar([
  *   { path: '', type: 'directory' },

@@ -28,6 +28,8 @@ import {
   narInfoKey,
   narUrlToKey,
 } from './layout.js';
+import { collectLimited, DEFAULT_MAX_SMALL_OBJECT_BYTES, decodeLimited, tooLarge } from './limits.js';
+import { NAR_PEEK_BYTES, type NarWarning, narCompression, peek } from './nar-compression.js';
 import type { StoreConfig } from './url.js';
 
 /** What `getNarInfo` accepts: a hash part, a basename or a full store path. */
@@ -44,6 +46,11 @@ export interface PutFileOptions extends ReadOptions {
 export interface GetNarOptions extends ReadOptions {
   /** Check FileHash/FileSize when the narinfo has them (default true). */
   readonly checkFileHash?: boolean;
+  /**
+   * Told about problems that do not stop the NAR from being read, e.g. a narinfo without
+   * `Compression:` or with the wrong one (the format is then detected from the data, as Nix does).
+   */
+  readonly onWarning?: (warning: NarWarning) => void;
 }
 
 function splitQuery(query: PathQuery, storeDir: string): { hash: string; name?: string } {
@@ -75,14 +82,26 @@ function sameDigest(a: Uint8Array, b: NixHash): boolean {
   return b.algorithm === 'sha256' && bytesEqual(a, b.digest);
 }
 
+/** Options of {@link BinaryCacheStore}. */
+export interface BinaryCacheStoreOptions {
+  /**
+   * Most bytes a narinfo, listing, nix-cache-info or other file read whole may have, as stored
+   * and once its Content-Encoding is undone (default {@link DEFAULT_MAX_SMALL_OBJECT_BYTES}, 8 MiB).
+   */
+  readonly maxSmallObjectBytes?: number;
+}
+
 /** A binary cache store: the API of nixcache/store. */
 export class BinaryCacheStore {
   readonly config: StoreConfig;
   readonly backend: StorageBackend;
+  /** Limit of `getFile`, `getNarInfo` and `getCacheInfo` (bytes, raw and decoded). */
+  readonly maxSmallObjectBytes: number;
 
-  constructor(config: StoreConfig, backend: StorageBackend) {
+  constructor(config: StoreConfig, backend: StorageBackend, options: BinaryCacheStoreOptions = {}) {
     this.config = config;
     this.backend = backend;
+    this.maxSmallObjectBytes = options.maxSmallObjectBytes ?? DEFAULT_MAX_SMALL_OBJECT_BYTES;
   }
 
   /** Where the store is, for messages (no credentials). */
@@ -164,8 +183,12 @@ export class BinaryCacheStore {
    * compressed bytes, then NarSize/NarHash of the NAR. The stream errors at its end if anything
    * differs, so a consumer must read it to the end before trusting what it wrote.
    *
+   * A narinfo without `Compression:` (or with the wrong one) is decoded in the format its data
+   * has, as Nix does, and reported through `onWarning`.
+   *
    * @throws {NixcacheError} NOT_FOUND when the NAR file is missing; BAD_NARINFO for a URL that
-   *   escapes the cache; IntegrityError (INTEGRITY) on any mismatch; COMPRESSION on corrupt data.
+   *   escapes the cache; IntegrityError (INTEGRITY) on any mismatch, including more bytes than
+   *   NarSize (the decoder stops there); COMPRESSION on corrupt data.
    */
   async *getNar(info: NarInfo, options: GetNarOptions = {}): AsyncGenerator<Uint8Array> {
     const { key } = narUrlToKey(info.url, info.storePath);
@@ -198,15 +221,30 @@ export class BinaryCacheStore {
         throw mismatch('FileHash', formatHash(info.fileHash), formatHash({ algorithm: 'sha256', digest }));
       }
     });
-    const nar = decompress(info.compression, compressed, { signal: options.signal });
+    // The codec itself stops past NarSize: a small file claiming a small NAR cannot make it
+    // decode gigabytes before the size check below sees them.
+    // The format comes from the data when the narinfo's Compression is absent or wrong, as in Nix.
+    const { head, stream } = await peek(compressed, NAR_PEEK_BYTES);
+    const { method, warning } = narCompression(info, head, where);
+    if (warning) options.onWarning?.(warning);
+    const nar = decompress(method, stream, {
+      signal: options.signal,
+      maxOutputBytes: info.narSize,
+    });
     let narSize = 0;
     const narHasher = createHasher(info.narHash.algorithm);
-    for await (const chunk of nar) {
-      narSize += chunk.length;
-      if (narSize > info.narSize)
-        throw mismatch('NarSize', String(info.narSize), `more than ${info.narSize}`);
-      narHasher.update(chunk);
-      yield chunk;
+    const tooLong = () => mismatch('NarSize', String(info.narSize), `more than ${info.narSize}`);
+    try {
+      for await (const chunk of nar) {
+        narSize += chunk.length;
+        if (narSize > info.narSize) throw tooLong();
+        narHasher.update(chunk);
+        yield chunk;
+      }
+    } catch (e) {
+      if (e instanceof NixcacheError && e.code === 'TOO_LARGE' && e.data.limit === info.narSize)
+        throw tooLong();
+      throw e;
     }
     if (narSize !== info.narSize) throw mismatch('NarSize', String(info.narSize), String(narSize));
     const digest = narHasher.digest();
@@ -228,22 +266,41 @@ export class BinaryCacheStore {
     }
   }
 
-  /** Reads a whole small file (narinfo, listing, nix-cache-info); undefined when absent. */
+  /**
+   * Reads a whole small file (narinfo, listing, nix-cache-info); undefined when absent.
+   *
+   * @throws {NixcacheError} TOO_LARGE naming the URL when the file, as stored or decoded, is larger
+   *   than `maxSmallObjectBytes`; NETWORK/IO on failure.
+   */
   async getFile(key: string, options: ReadOptions = {}): Promise<Uint8Array | undefined> {
     return (await this.#getSmall(key, options))?.bytes;
   }
 
-  /** A whole small file, undoing a Content-Encoding (narinfo/ls compression), with its etag. */
+  /**
+   * A whole small file, undoing a Content-Encoding (narinfo/ls compression), with its etag. Both
+   * the bytes received (after fetch()'s own decoding of gzip/br on http) and the bytes decoded here
+   * are capped, and the transfer stops at the cap.
+   */
   async #getSmall(
     key: string,
     options: ReadOptions,
   ): Promise<{ bytes: Uint8Array; etag?: string } | undefined> {
     const object = await this.backend.get(checkKey(key), options);
     if (!object) return undefined;
-    let bytes = await collectBytes(object.body);
+    const url = `${this.location}/${key}`;
+    const limit = this.maxSmallObjectBytes;
     const encoding = object.contentEncoding;
-    if (encoding && encoding !== 'identity' && !this.#transportDecoded(encoding)) {
-      bytes = await collectBytes(decompress(encoding as Parameters<typeof decompress>[0], bytes, options));
+    const transportDecoded = encoding !== undefined && this.#transportDecoded(encoding);
+    // A declared size over the limit fails before reading (unless fetch() decodes the body, in
+    // which case the header is the encoded size).
+    if (object.size !== undefined && object.size > limit && !transportDecoded) {
+      // Start and stop the body, so that its connection or file is released.
+      for await (const _ of object.body) break;
+      throw tooLarge(url, limit, 'object', object.size);
+    }
+    let bytes = await collectLimited(object.body, limit, url);
+    if (encoding && encoding !== 'identity' && !transportDecoded) {
+      bytes = await decodeLimited(encoding, bytes, limit, url, options.signal);
     }
     return { bytes, ...(object.etag !== undefined && { etag: object.etag }) };
   }

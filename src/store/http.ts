@@ -13,8 +13,9 @@ import type {
   StorageBackend,
 } from './backend.js';
 import { checkKey } from './layout.js';
+import { DEFAULT_FIRST_BYTE_TIMEOUT_MS, type NetworkTimeouts, withFirstByteTimeout } from './timeouts.js';
 
-export interface HttpBackendOptions {
+export interface HttpBackendOptions extends NetworkTimeouts {
   /** A fetch implementation (default: the global one). */
   readonly fetch?: typeof fetch;
   /** Extra headers for every request, e.g. `Authorization`. Never printed. */
@@ -73,11 +74,18 @@ export class HttpBackend implements StorageBackend {
   readonly conditionalWrites = false;
   readonly #fetch: typeof fetch;
   readonly #headers: Record<string, string>;
+  readonly #firstByteTimeoutMs: number;
 
+  /**
+   * Requests without a body (GET, HEAD, DELETE) fail with NETWORK naming the host when no response
+   * starts within `firstByteTimeoutMs` (default 30 s, connecting included); a body that streams
+   * is limited only by fetch's idle timeout (300 s). PUT keeps fetch's own limits.
+   */
   constructor(baseUrl: string, options: HttpBackendOptions = {}) {
     this.location = baseUrl.replace(/\/+$/, '');
     this.#fetch = options.fetch ?? globalThis.fetch;
     this.#headers = options.headers ?? {};
+    this.#firstByteTimeoutMs = options.firstByteTimeoutMs ?? DEFAULT_FIRST_BYTE_TIMEOUT_MS;
   }
 
   #url(key: string): string {
@@ -90,15 +98,20 @@ export class HttpBackend implements StorageBackend {
     init: RequestInit & { signal?: AbortSignal },
   ): Promise<Response> {
     const url = this.#url(key);
-    try {
-      return await this.#fetch(url, {
-        ...init,
-        method,
-        headers: { ...this.#headers, ...(init.headers as object) },
-      });
-    } catch (e) {
-      throw networkError(url, method, e);
-    }
+    const send = async (signal: AbortSignal | undefined): Promise<Response> => {
+      try {
+        return await this.#fetch(url, {
+          ...init,
+          method,
+          headers: { ...this.#headers, ...(init.headers as object) },
+          ...(signal && { signal }),
+        });
+      } catch (e) {
+        throw networkError(url, method, e);
+      }
+    };
+    if (init.body !== undefined) return send(init.signal);
+    return withFirstByteTimeout(url, method, this.#firstByteTimeoutMs, init.signal, send);
   }
 
   async get(key: string, options: ReadOptions = {}): Promise<ObjectBody | undefined> {

@@ -9,7 +9,13 @@ export type {
   ReadOptions,
   StorageBackend,
 } from './backend.js';
-export { BinaryCacheStore, type GetNarOptions, type PathQuery, type PutFileOptions } from './binary-cache.js';
+export {
+  BinaryCacheStore,
+  type BinaryCacheStoreOptions,
+  type GetNarOptions,
+  type PathQuery,
+  type PutFileOptions,
+} from './binary-cache.js';
 export { type CacheInfo, formatCacheInfo, parseCacheInfo } from './cache-info.js';
 export {
   CACHE_INFO_KEY,
@@ -20,5 +26,7 @@ export {
   narKey,
   narUrlToKey,
 } from './layout.js';
+export { DEFAULT_MAX_SMALL_OBJECT_BYTES } from './limits.js';
+export type { NarWarning } from './nar-compression.js';
 export { type OpenStoreOptions, openStore } from './open.js';
 export { parseStoreUrl, type StoreConfig, type StoreScheme } from './url.js';

@@ -15,6 +15,15 @@ export interface OpenStoreOptions {
   readonly headers?: Record<string, string>;
   /** Where warnings about unknown or ignored URL parameters go (default: console.warn). */
   readonly onWarning?: (message: string) => void;
+  /**
+   * Most bytes of a narinfo, listing or nix-cache-info, raw and decoded (default 8 MiB,
+   * `DEFAULT_MAX_SMALL_OBJECT_BYTES`); larger ones fail with TOO_LARGE.
+   */
+  readonly maxSmallObjectBytes?: number;
+  /** http(s)/s3: TCP/TLS connect limit per attempt in ms (default 15 s; s3 only, http is covered by the next). */
+  readonly connectTimeoutMs?: number;
+  /** http(s)/s3: limit in ms until the response to a GET/HEAD/DELETE/list starts (default 30 s, per attempt). */
+  readonly firstByteTimeoutMs?: number;
 }
 
 /**
@@ -31,10 +40,16 @@ export async function openStore(
   const config = typeof url === 'string' ? parseStoreUrl(url) : url;
   const warn = options.onWarning ?? ((m: string) => console.warn(`nixcache: ${m}`));
   for (const w of config.warnings) warn(`${config.baseUrl}: ${w}`);
+  const timeouts = {
+    ...(options.connectTimeoutMs !== undefined && { connectTimeoutMs: options.connectTimeoutMs }),
+    ...(options.firstByteTimeoutMs !== undefined && { firstByteTimeoutMs: options.firstByteTimeoutMs }),
+  };
+  const storeOptions =
+    options.maxSmallObjectBytes === undefined ? {} : { maxSmallObjectBytes: options.maxSmallObjectBytes };
   switch (config.scheme) {
     case 'file': {
       const { FileBackend } = await import('./file.js');
-      return new BinaryCacheStore(config, new FileBackend(config.path!));
+      return new BinaryCacheStore(config, new FileBackend(config.path!), storeOptions);
     }
     case 'http':
     case 'https': {
@@ -50,7 +65,9 @@ export async function openStore(
         new HttpBackend(config.baseUrl, {
           ...(options.fetch && { fetch: options.fetch }),
           ...(Object.keys(headers).length && { headers }),
+          ...timeouts,
         }),
+        storeOptions,
       );
     }
     case 's3': {
@@ -60,7 +77,9 @@ export async function openStore(
         await createS3Backend(config, {
           ...(options.s3Client && { client: options.s3Client }),
           onWarning: warn,
+          ...timeouts,
         }),
+        storeOptions,
       );
     }
   }

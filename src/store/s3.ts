@@ -48,6 +48,14 @@ import type {
   ReadOptions,
   StorageBackend,
 } from './backend.js';
+import { DEFAULT_MAX_SMALL_OBJECT_BYTES } from './limits.js';
+import { capSdkResponses } from './s3-limits.js';
+import {
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_FIRST_BYTE_TIMEOUT_MS,
+  type NetworkTimeouts,
+  sdkTimeoutReason,
+} from './timeouts.js';
 import type { StoreConfig } from './url.js';
 
 const MiB = 1024 * 1024;
@@ -65,8 +73,8 @@ export const PUBLIC_READ_SID = 'NixcachePublicRead';
 /** Id of the lifecycle rule nixcache adds for expiry. */
 export const EXPIRY_RULE_ID = 'nixcache-expiry';
 
-/** Options of {@link S3Backend}. */
-export interface S3BackendOptions {
+/** Options of {@link S3Backend}; timeouts: see {@link NetworkTimeouts} (per attempt). */
+export interface S3BackendOptions extends NetworkTimeouts {
   /** Use this client instead of building one from the store URL (region, endpoint, profile are then the client's). */
   readonly client?: S3Client;
   /** Explicit credentials (or a provider) instead of the SDK's default chain / `profile=`. */
@@ -242,6 +250,8 @@ export class S3Backend implements StorageBackend {
   readonly #ownsClient: boolean;
   readonly #warn: (message: string) => void;
   readonly #queueSize: number;
+  /** Per-attempt limit until a bodyless request's response starts (the SDK's `requestTimeout`). */
+  readonly #firstByte: { requestTimeout?: number };
   /** Where credentials come from, for messages. */
   readonly #credentialsFrom: string;
 
@@ -265,6 +275,8 @@ export class S3Backend implements StorageBackend {
     this.endpointUrl = config.endpoint ?? `https://s3.${config.region}.amazonaws.com`;
     this.#warn = options.onWarning ?? ((m) => console.warn(`nixcache: ${m}`));
     this.#queueSize = Math.max(1, options.queueSize ?? 2);
+    const firstByteMs = options.firstByteTimeoutMs ?? DEFAULT_FIRST_BYTE_TIMEOUT_MS;
+    this.#firstByte = firstByteMs > 0 ? { requestTimeout: firstByteMs } : {};
     this.#credentialsFrom = options.client
       ? 'the S3 client given to nixcache'
       : options.credentials !== undefined
@@ -277,6 +289,7 @@ export class S3Backend implements StorageBackend {
       this.#ownsClient = false;
     } else {
       this.client = new S3Client(s3ClientConfig(config, options));
+      capSdkResponses(this.client, DEFAULT_MAX_SMALL_OBJECT_BYTES, this.endpointUrl);
       this.#ownsClient = true;
     }
   }
@@ -321,6 +334,8 @@ export class S3Backend implements StorageBackend {
       );
     }
     if (status === undefined) {
+      const timeout = sdkTimeoutReason(e, this.endpointUrl);
+      if (timeout) return make('NETWORK', timeout);
       if (isNetwork(e)) return make('NETWORK', describeNetworkError(e));
       return make('IO', s.message || String(e));
     }
@@ -360,6 +375,7 @@ export class S3Backend implements StorageBackend {
       signal?.throwIfAborted();
       res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }), {
         abortSignal: signal,
+        ...this.#firstByte,
       });
     } catch (e) {
       if (!signal?.aborted && absent(e)) return undefined;
@@ -429,6 +445,7 @@ export class S3Backend implements StorageBackend {
         new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }),
         {
           abortSignal: signal,
+          ...this.#firstByte,
         },
       );
       return {
@@ -668,7 +685,7 @@ export class S3Backend implements StorageBackend {
             ...(delimiter && { Delimiter: delimiter }),
             ...(token !== undefined && { ContinuationToken: token }),
           }),
-          { abortSignal: signal },
+          { abortSignal: signal, ...this.#firstByte },
         );
       } catch (e) {
         throw this.#fail('ListObjectsV2', prefix, e, signal);
@@ -692,6 +709,7 @@ export class S3Backend implements StorageBackend {
       signal?.throwIfAborted();
       await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }), {
         abortSignal: signal,
+        ...this.#firstByte,
       });
     } catch (e) {
       if (!signal?.aborted && httpStatus(e) === 404 && s3Code(e) !== 'NoSuchBucket') return;
@@ -711,7 +729,10 @@ export class S3Backend implements StorageBackend {
     const signal = options.signal;
     try {
       signal?.throwIfAborted();
-      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: signal });
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), {
+        abortSignal: signal,
+        ...this.#firstByte,
+      });
       return { created: false };
     } catch (e) {
       if (signal?.aborted || httpStatus(e) !== 404) {
@@ -784,6 +805,7 @@ export class S3Backend implements StorageBackend {
       signal?.throwIfAborted();
       const res = await this.client.send(new GetBucketPolicyCommand({ Bucket: this.bucket }), {
         abortSignal: signal,
+        ...this.#firstByte,
       });
       if (res.Policy) {
         const existing = JSON.parse(res.Policy) as { Statement?: unknown };
@@ -960,7 +982,7 @@ function withContentMd5<C extends { middlewareStack: { add: (...args: never[]) =
 /** The S3Client settings for a store URL (exported for tests and for callers building their own client). */
 export function s3ClientConfig(
   config: StoreConfig,
-  options: Pick<S3BackendOptions, 'credentials' | 'maxAttempts' | 'idleTimeoutMs'> = {},
+  options: Pick<S3BackendOptions, 'credentials' | 'maxAttempts' | 'idleTimeoutMs' | 'connectTimeoutMs'> = {},
 ): S3ClientConfig {
   const forcePathStyle =
     config.addressingStyle === 'path' ||
@@ -974,12 +996,15 @@ export function s3ClientConfig(
       ? { credentials: options.credentials }
       : config.profile !== undefined && { profile: config.profile }),
     ...(options.maxAttempts !== undefined && { maxAttempts: options.maxAttempts }),
-    // A host that drops SYNs fails after 10 s instead of hanging, and a connection that stalls
-    // (no bytes either way) fails after idleTimeoutMs; a transfer that keeps moving has no time
-    // limit (a slow compressor may feed a long upload): callers bound those with a signal.
+    // A host that drops SYNs fails after connectTimeoutMs instead of hanging, and a connection
+    // that stalls (no bytes either way) fails after idleTimeoutMs; a transfer that keeps moving
+    // has no time limit (a slow compressor may feed a long upload): callers bound those with a
+    // signal. Bodyless requests pass a per-request `requestTimeout` (first byte, see
+    // timeouts.ts), which must throw rather than only log.
     requestHandler: {
-      connectionTimeout: 10_000,
+      connectionTimeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
       socketTimeout: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+      throwOnRequestTimeout: true,
     },
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',

@@ -190,7 +190,14 @@ describe('parseNarListing rejects', () => {
 
   it('too deep a listing', () => {
     let node = '{}';
-    for (let i = 0; i < 70; i++) node = `{"type":"directory","entries":{"d":${node}}}`;
-    expect(() => parseNarListing(`{"version":1,"root":${node}}`)).toThrow(/maximum depth/);
+    for (let i = 0; i < 4100; i++) node = `{"type":"directory","entries":{"d":${node}}}`;
+    expect(() => parseNarListing(`{"version":1,"root":${node}}`)).toThrow(/maximum depth of 4096/);
+  });
+
+  it('a listing 4095 levels deep parses and formats back (no stack overflow)', () => {
+    let node = '{"type":"regular","size":0}';
+    for (let i = 0; i < 4095; i++) node = `{"type":"directory","entries":{"d":${node}}}`;
+    const text = `{"version":1,"root":${node}}`;
+    expect(formatNarListing(parseNarListing(text))).toBe(text);
   });
 });

@@ -259,14 +259,37 @@ describe('hand-built hostile NARs', () => {
   ];
 
   function deepNar(levels: number): Uint8Array {
-    const open: Token[] = ['nix-archive-1', '(', 'type', 'directory'];
-    for (let i = 0; i < levels; i++) open.push('entry', '(', 'name', 'd', 'node', '(', 'type', 'directory');
-    const close: Token[] = [')'];
-    for (let i = 0; i < levels; i++) close.push(')', ')');
-    return rawNar(...open, ...close);
+    // Built from repeated byte blocks: spreading 100k levels of tokens would overflow the stack.
+    const head = rawNar('nix-archive-1', '(', 'type', 'directory');
+    const open = rawNar('entry', '(', 'name', 'd', 'node', '(', 'type', 'directory');
+    const close = rawNar(')', ')');
+    const end = rawNar(')');
+    const out = new Uint8Array(head.length + levels * (open.length + close.length) + end.length);
+    let at = 0;
+    const put = (b: Uint8Array) => {
+      out.set(b, at);
+      at += b.length;
+    };
+    put(head);
+    for (let i = 0; i < levels; i++) put(open);
+    put(end);
+    for (let i = 0; i < levels; i++) put(close);
+    return out;
   }
-  cases.push(['depth 100', deepNar(100), /nesting exceeds maximum depth of 64/]);
-  cases.push(['depth 64', deepNar(64), /nesting exceeds maximum depth of 64/]);
+  cases.push(['depth 4100', deepNar(4100), /nesting exceeds maximum depth of 4096/]);
+  cases.push(['depth 4096', deepNar(4096), /nesting exceeds maximum depth of 4096/]);
+  cases.push(['depth 100000', deepNar(100_000), /nesting exceeds maximum depth of 4096/]);
+
+  it('accepts depth 100 and 4095 (Nix 2.8 has no limit of 64), and writes them back identically', async () => {
+    for (const levels of [100, 4095]) {
+      const nar = deepNar(levels);
+      const entries = [];
+      for await (const e of readNar(nar)) entries.push(e);
+      expect(entries.length).toBe(levels + 1);
+      expect(entries.at(-1)?.depth).toBe(levels);
+      expect(Buffer.compare(await collectBytes(writeNar(entries)), nar)).toBe(0);
+    }
+  });
 
   it.each(cases)('%s', async (_name, nar, reason) => {
     await expectBadNar(nar, reason);
@@ -547,17 +570,17 @@ describe('writeNar refuses invalid input', () => {
       /declared size 5 but 2/,
     ],
     [
-      'depth 64',
+      'depth 4096',
       [
         { path: '', type: 'directory' },
-        ...Array.from({ length: 64 }, (_, i) => ({
+        ...Array.from({ length: 4096 }, (_, i) => ({
           path: Array(i + 1)
             .fill('d')
             .join('/'),
           type: 'directory' as const,
         })),
       ],
-      /maximum depth of 64/,
+      /maximum depth of 4096/,
     ],
   ];
 

@@ -21,7 +21,7 @@ export interface DumpPathOptions {
  * the performance notes in walk.ts); the generator yields whenever it has output.
  *
  * @throws {NixcacheError} IO when the tree cannot be read (or a file shrinks while read),
- *   UNSUPPORTED for fifos, sockets and devices, BAD_NAR when the tree reaches depth 64,
+ *   UNSUPPORTED for fifos, sockets and devices, BAD_NAR when the tree reaches depth `NAR_MAX_DEPTH` (4096),
  *   ABORTED when `signal` fires.
  * @example
  * for await (const chunk of dumpPath('/nix/store/…-hello')) out.write(chunk);

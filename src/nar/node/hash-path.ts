@@ -25,7 +25,7 @@ export interface HashPathResult {
 /**
  * Hashes the NAR serialisation of `fsPath` (same tree rules as `dumpPath`).
  *
- * @throws {NixcacheError} IO, UNSUPPORTED, BAD_NAR (depth 64), ABORTED — as `dumpPath`.
+ * @throws {NixcacheError} IO, UNSUPPORTED, BAD_NAR (depth 4096), ABORTED — as `dumpPath`.
  * @example
  * const { hash } = await hashPath('./result');
  * formatHash(hash, 'sri') // 'sha256-…'

@@ -2,7 +2,7 @@
  * The filesystem walk behind `dumpPath` and `hashPath` (nix-formats.md §6.2): what Nix's
  * `dumpPath` serialises, fed straight into a `NarEncoder`. Names are sorted bytewise by their
  * raw bytes, symlinks are never followed, `executable` is the owner-execute bit, other file
- * types and depth ≥ 64 are errors. Not exported from the package.
+ * types and depth ≥ `NAR_MAX_DEPTH` (4096) are errors. Not exported from the package.
  *
  * Performance notes (measured on an ~8300-file, 330 MB tree, see bench/nar.ts):
  * - Metadata calls and small files use synchronous fs calls, as Nix does: libuv's thread pool
