@@ -8,7 +8,7 @@ import { NixcacheError } from './errors.js';
 export const NIX32_ALPHABET = '0123456789abcdfghijklmnpqrsvwxyz';
 
 const ALPHABET_CODES = Uint8Array.from(NIX32_ALPHABET, (c) => c.charCodeAt(0));
-const DIGIT_VALUE = new Int8Array(128).fill(-1);
+const DIGIT_VALUE = new Int8Array(256).fill(-1);
 for (let i = 0; i < NIX32_ALPHABET.length; i++) DIGIT_VALUE[NIX32_ALPHABET.charCodeAt(i)] = i;
 
 /** Length of the Nix32 text for `byteLength` bytes: ceil(8n/5). */
@@ -85,6 +85,35 @@ export function decodeNix32(text: string, expectedBytes?: number): Uint8Array {
           `Nix32 string ${JSON.stringify(text)} has non-zero padding bits`,
         );
       }
+      out[i + 1] = out[i + 1]! | carry;
+    }
+  }
+  return out;
+}
+
+/**
+ * Decodes the Nix32 digits `codes[start, start + nix32Length(size))` (character codes, e.g. the
+ * bytes of ASCII text) into `size` bytes, without making a string. Same rules as `decodeNix32`;
+ * returns undefined instead of throwing, so callers on a fast path can fall back to
+ * `decodeNix32` for the error message.
+ *
+ * @example decodeNix32At(utf8('sha256:0z'), 7, 1) // Uint8Array [0x1f]
+ */
+export function decodeNix32At(codes: Uint8Array, start: number, size: number): Uint8Array | undefined {
+  const length = nix32Length(size);
+  if (start < 0 || start + length > codes.length) return undefined;
+  const out = new Uint8Array(size);
+  const last = start + length - 1;
+  for (let n = 0; n < length; n++) {
+    const digit = DIGIT_VALUE[codes[last - n]!]!;
+    if (digit < 0) return undefined;
+    const b = n * 5;
+    const i = b >> 3;
+    const j = b & 7;
+    out[i] = out[i]! | ((digit << j) & 0xff);
+    const carry = digit >> (8 - j);
+    if (carry !== 0) {
+      if (i + 1 >= size) return undefined;
       out[i + 1] = out[i + 1]! | carry;
     }
   }
