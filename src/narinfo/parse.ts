@@ -40,8 +40,6 @@ for (const c of '0123456789abcdfghijklmnpqrsvwxyz') CHAR_CLASS[c.charCodeAt(0)]!
 for (const c of '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+-._?=')
   CHAR_CLASS[c.charCodeAt(0)]! |= NAME_CHAR;
 
-const COMPRESSIONS: ReadonlySet<string> = new Set(COMPRESSION_METHODS);
-
 // The keys Nix reads, by index; all but Sig may appear once. Matched on the bytes, so no key
 // string is made for a well-formed line.
 const KEYS = [
@@ -169,19 +167,36 @@ function checkStorePath(value: string, bytes: Uint8Array, start: number, storeDi
   }
 }
 
-/** Parses a decimal size as Nix does (digits only), bounded to what a JS number holds exactly. */
-function parseSize(value: string): number {
-  let n = 0;
-  for (let i = 0; i < value.length; i++) {
-    const d = value.charCodeAt(i) - 48;
+/**
+ * Parses the decimal size in `bytes[start, end)` as Nix does (digits only), bounded to what a JS
+ * number holds exactly.
+ */
+function parseSizeAt(text: string, bytes: Uint8Array, start: number, end: number): number {
+  let n = start === end ? Number.NaN : 0;
+  for (let i = start; i < end; i++) {
+    const d = bytes[i]! - 48;
     if (d < 0 || d > 9) n = Number.NaN;
     n = n * 10 + d;
   }
-  if (value.length === 0 || Number.isNaN(n)) {
-    throw new LineError(`expected a decimal number, got ${JSON.stringify(value)}`);
+  if (Number.isNaN(n)) {
+    throw new LineError(`expected a decimal number, got ${JSON.stringify(text.slice(start, end))}`);
   }
-  if (!Number.isSafeInteger(n)) throw new LineError(`number ${value} is too large`);
+  if (!Number.isSafeInteger(n)) throw new LineError(`number ${text.slice(start, end)} is too large`);
   return n;
+}
+
+const COMPRESSION_CODES = COMPRESSION_METHODS.map((m) => Uint8Array.from(m, (c) => c.charCodeAt(0)));
+
+/** The compression method named by `bytes[start, end)` (the shared constant, not a copy). */
+function compressionAt(text: string, bytes: Uint8Array, start: number, end: number): CompressionMethod {
+  if (start === end) return 'bzip2';
+  next: for (let k = 0; k < COMPRESSION_CODES.length; k++) {
+    const code = COMPRESSION_CODES[k]!;
+    if (code.length !== end - start) continue;
+    for (let i = 0; i < code.length; i++) if (code[i] !== bytes[start + i]) continue next;
+    return COMPRESSION_METHODS[k]!;
+  }
+  throw new LineError(`unknown compression method ${JSON.stringify(text.slice(start, end))}`);
 }
 
 const SHA256_PREFIX = Uint8Array.from('sha256:', (c) => c.charCodeAt(0));
@@ -285,8 +300,10 @@ export function parseNarInfo(text: string, options: ParseNarInfoOptions = {}): N
       throw badNarInfo(source, 'carriage return in line (CRLF line endings are not supported)', lineNo);
     }
     if (nl === pos) throw badNarInfo(source, 'empty line', lineNo);
-    const colon = text.indexOf(':', pos);
-    if (colon < 0 || colon > nl) throw badNarInfo(source, "expected 'Key: value'", lineNo);
+    // Keys are short: a byte loop finds the colon sooner than a call to indexOf.
+    let colon = pos;
+    while (colon < nl && bytes[colon] !== 58 /* : */) colon++;
+    if (colon === nl) throw badNarInfo(source, "expected 'Key: value'", lineNo);
     if (bytes[colon + 1] !== 32 /* space */) {
       throw badNarInfo(source, "expected ': ' after the key", lineNo, text.slice(pos, colon));
     }
@@ -310,24 +327,20 @@ export function parseNarInfo(text: string, options: ParseNarInfoOptions = {}): N
           if (valueStart === nl) throw new LineError('URL is empty');
           url = text.slice(valueStart, nl);
           break;
-        case COMPRESSION: {
-          const value = text.slice(valueStart, nl);
-          if (value === '') compression = 'bzip2';
-          else if (COMPRESSIONS.has(value)) compression = value as CompressionMethod;
-          else throw new LineError(`unknown compression method ${JSON.stringify(value)}`);
+        case COMPRESSION:
+          compression = compressionAt(text, bytes, valueStart, nl);
           break;
-        }
         case FILE_HASH:
           fileHash = parseHashAt(text, bytes, valueStart, nl);
           break;
         case FILE_SIZE:
-          fileSize = parseSize(text.slice(valueStart, nl));
+          fileSize = parseSizeAt(text, bytes, valueStart, nl);
           break;
         case NAR_HASH:
           narHash = parseHashAt(text, bytes, valueStart, nl);
           break;
         case NAR_SIZE:
-          narSize = parseSize(text.slice(valueStart, nl));
+          narSize = parseSizeAt(text, bytes, valueStart, nl);
           if (narSize === 0) throw new LineError('NarSize is zero');
           break;
         case REFERENCES:
