@@ -1,6 +1,7 @@
 export {
   type Ed25519Backend,
   ed25519Sign,
+  ed25519Signer,
   ed25519Verify,
   ed25519VerifyAsync,
   setNativeVerifyConcurrency,

@@ -11,15 +11,18 @@ import {
   type NarInfo,
   parseNarInfo,
   setNativeVerifyConcurrency,
+  signFingerprint,
   signNarInfo,
   verifyNarInfo,
   verifyNarInfoAsync,
   verifyNarInfos,
 } from '../../src/index.js';
 import { fromHex } from '../../src/internal/bytes.js';
+import { setNativeCryptoEnabled } from '../../src/internal/native.js';
 import {
   ed25519PublicKey,
   ed25519Sign,
+  ed25519Signer,
   ed25519Verify,
   ed25519VerifyAsync,
 } from '../../src/signing/ed25519.js';
@@ -189,5 +192,27 @@ describe('verifyNarInfos', () => {
     }
     await expect(verifyNarInfos([info], ['bad key']).next()).rejects.toThrow(/public key/);
     await expect(verifyNarInfos([info], [], { concurrency: 0 }).next()).rejects.toThrow(RangeError);
+  });
+});
+
+describe('signing with a key reused for many signatures', () => {
+  it('ed25519Signer and the cached signer of signFingerprint sign as ed25519Sign does, on both back ends', () => {
+    const key = generateSecretKey('reuse-1');
+    const seed = key.seed();
+    const native = ed25519Signer(seed, 'native');
+    const pure = ed25519Signer(seed, 'pure');
+    for (const text of ['', 'a', '1;/nix/store/x;sha256:y;1;']) {
+      const msg = new TextEncoder().encode(text);
+      expect(native(msg)).toEqual(ed25519Sign(seed, msg, 'pure'));
+      expect(pure(msg)).toEqual(ed25519Sign(seed, msg, 'native'));
+      const viaCache = signFingerprint(text, key);
+      try {
+        setNativeCryptoEnabled(false);
+        expect(signFingerprint(text, key)).toBe(viaCache);
+      } finally {
+        setNativeCryptoEnabled(true);
+      }
+      expect(signFingerprint(text, key, 'pure')).toBe(viaCache);
+    }
   });
 });
