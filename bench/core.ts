@@ -33,6 +33,7 @@ export async function benchCore(): Promise<void> {
       },
     },
     15,
+    { warmup: true },
   );
   record({
     group: 'core',

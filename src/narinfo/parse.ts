@@ -74,33 +74,39 @@ function keyAt(bytes: Uint8Array, start: number, end: number): number {
 class LineError extends Error {}
 
 /**
- * True when `bytes[start, end)` is a valid store path basename `<32 nix32 chars>-<name>`; the
- * general `parseStorePathBasename` explains a failure.
+ * Reads a store path basename `<32 nix32 chars>-<name>` starting at `bytes[start]` and ending at
+ * `limit` or at a space before it. Returns where it ends, or -1 when it is not valid there (the
+ * general `parseStorePathBasename` then explains why).
  */
-function isBasenameAt(bytes: Uint8Array, start: number, end: number): boolean {
-  const nameLength = end - start - HASH_PART_LENGTH - 1;
-  if (nameLength < 1 || nameLength > MAX_NAME_LENGTH) return false;
-  if (bytes[start + HASH_PART_LENGTH] !== 45 /* - */) return false;
+function basenameEnd(bytes: Uint8Array, start: number, limit: number): number {
+  const nameStart = start + HASH_PART_LENGTH + 1;
+  if (nameStart >= limit || bytes[nameStart - 1] !== 45 /* - */) return -1;
   // Classes are and-ed together and tested once: fewer branches than a test per character.
   let hashClass = NIX32_CHAR;
-  for (let i = start; i < start + HASH_PART_LENGTH; i += 4) {
+  for (let i = start; i < nameStart - 1; i += 4) {
     hashClass &=
       CHAR_CLASS[bytes[i]!]! &
       CHAR_CLASS[bytes[i + 1]!]! &
       CHAR_CLASS[bytes[i + 2]!]! &
       CHAR_CLASS[bytes[i + 3]!]!;
   }
-  const nameStart = start + HASH_PART_LENGTH + 1;
-  let nameClass = NAME_CHAR;
-  for (let i = nameStart; i < end; i++) nameClass &= CHAR_CLASS[bytes[i]!]!;
-  if (hashClass === 0 || nameClass === 0) return false;
+  let end = nameStart;
+  while (end < limit && (CHAR_CLASS[bytes[end]!]! & NAME_CHAR) !== 0) end++;
+  const nameLength = end - nameStart;
+  if (hashClass === 0 || nameLength === 0 || nameLength > MAX_NAME_LENGTH) return -1;
+  if (end < limit && bytes[end] !== 32 /* space */) return -1;
   if (bytes[nameStart] === 46 /* . */) {
     // '.', '..', '.-…' and '..-…' are not names.
     const second = nameLength > 1 ? bytes[nameStart + 1]! : -1;
-    if (second === -1 || second === 45) return false;
-    if (second === 46 && (nameLength === 2 || bytes[nameStart + 2] === 45)) return false;
+    if (second === -1 || second === 45) return -1;
+    if (second === 46 && (nameLength === 2 || bytes[nameStart + 2] === 45)) return -1;
   }
-  return true;
+  return end;
+}
+
+/** True when `bytes[start, end)` is exactly a valid store path basename. */
+function isBasenameAt(bytes: Uint8Array, start: number, end: number): boolean {
+  return basenameEnd(bytes, start, end) === end;
 }
 
 /** True when `bytes[a, aEnd)` sorts strictly before `bytes[b, bEnd)`. */
@@ -237,19 +243,24 @@ function parseReferences(
   let prev = -1;
   let prevEnd = -1;
   let at = start;
-  while (at <= end) {
-    let space = text.indexOf(' ', at);
-    if (space < 0 || space > end) space = end;
-    if (space > at) {
-      const item = text.slice(at, space);
-      if (!isBasenameAt(bytes, at, space)) parseStorePathBasename(item, storeDir);
-      // Basenames are ASCII, so their byte order is Nix's.
-      if (prev >= 0 && !bytesBefore(bytes, prev, prevEnd, at, space)) sorted = false;
-      refs.push(item);
-      prev = at;
-      prevEnd = space;
+  while (at < end) {
+    if (bytes[at] === 32 /* space */) {
+      at++;
+      continue;
     }
-    at = space + 1;
+    // One pass checks the item and finds its end.
+    let itemEnd = basenameEnd(bytes, at, end);
+    if (itemEnd < 0) {
+      itemEnd = text.indexOf(' ', at);
+      if (itemEnd < 0 || itemEnd > end) itemEnd = end;
+      parseStorePathBasename(text.slice(at, itemEnd), storeDir);
+    }
+    // Basenames are ASCII, so their byte order is Nix's.
+    if (prev >= 0 && !bytesBefore(bytes, prev, prevEnd, at, itemEnd)) sorted = false;
+    refs.push(text.slice(at, itemEnd));
+    prev = at;
+    prevEnd = itemEnd;
+    at = itemEnd;
   }
   return sorted ? refs : [...new Set(refs)].sort(compareUtf8);
 }
