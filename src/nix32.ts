@@ -104,7 +104,31 @@ export function decodeNix32At(codes: Uint8Array, start: number, size: number): U
   if (start < 0 || start + length > codes.length) return undefined;
   const out = new Uint8Array(size);
   const last = start + length - 1;
-  for (let n = 0; n < length; n++) {
+  // Eight digits (40 bits) make five bytes: whole groups first, the rest digit by digit.
+  const groups = length >> 3;
+  let bad = 0;
+  for (let g = 0; g < groups; g++) {
+    const at = last - 8 * g;
+    const d0 = DIGIT_VALUE[codes[at]!]!;
+    const d1 = DIGIT_VALUE[codes[at - 1]!]!;
+    const d2 = DIGIT_VALUE[codes[at - 2]!]!;
+    const d3 = DIGIT_VALUE[codes[at - 3]!]!;
+    const d4 = DIGIT_VALUE[codes[at - 4]!]!;
+    const d5 = DIGIT_VALUE[codes[at - 5]!]!;
+    const d6 = DIGIT_VALUE[codes[at - 6]!]!;
+    const d7 = DIGIT_VALUE[codes[at - 7]!]!;
+    bad |= d0 | d1 | d2 | d3 | d4 | d5 | d6 | d7;
+    const lo = d0 | (d1 << 5) | (d2 << 10) | (d3 << 15);
+    const hi = d4 | (d5 << 5) | (d6 << 10) | (d7 << 15);
+    const o = 5 * g;
+    out[o] = lo;
+    out[o + 1] = lo >> 8;
+    out[o + 2] = (lo >> 16) | (hi << 4);
+    out[o + 3] = hi >> 4;
+    out[o + 4] = hi >> 12;
+  }
+  if (bad < 0) return undefined;
+  for (let n = 8 * groups; n < length; n++) {
     const digit = DIGIT_VALUE[codes[last - n]!]!;
     if (digit < 0) return undefined;
     const b = n * 5;

@@ -115,6 +115,19 @@ describe('narinfo fast paths agree with the general parsers', () => {
     );
   });
 
+  it('decodeNix32At decodes what encodeNix32 writes, for every digest size, at any offset', () => {
+    for (const size of [1, 2, 5, 16, 20, 32, 64]) {
+      fc.assert(
+        fc.property(fc.uint8Array({ minLength: size, maxLength: size }), fc.nat(3), (digest, offset) => {
+          const text = `${'x'.repeat(offset)}${encodeNix32(digest)}`;
+          const codes = Uint8Array.from(text, (c) => c.charCodeAt(0));
+          expect(decodeNix32At(codes, offset, size)).toEqual(digest);
+        }),
+        { numRuns: 200 },
+      );
+    }
+  });
+
   it('keeps the error messages of the general parsers', () => {
     expect(() => parseNarInfo(withLine('References', `References: ${hash}-fé`), { source: 'x' })).toThrow(
       /^x line 8 \(References\): invalid store path .*name contains a character/,
