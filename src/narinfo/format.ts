@@ -38,6 +38,8 @@ function sameHash(a: NixHash | undefined, b: NixHash | undefined): boolean {
 /** True when two lists are equal as sets (what the canonical rendering writes of them). */
 function sameSet(a: readonly string[], b: readonly string[]): boolean {
   if (a === b) return true;
+  // Usually both are in the same order already.
+  if (a.length === b.length && a.every((v, i) => v === b[i])) return true;
   const x = sortSignatures(a);
   const y = sortSignatures(b);
   return x.length === y.length && x.every((v, i) => v === y[i]);
