@@ -53,6 +53,8 @@ interface ChildRun {
   readonly seconds: number;
   /** Peak resident set size in MB, when /usr/bin/time is there. */
   readonly peakRssMB: number | undefined;
+  /** User + system CPU seconds of the process and its children (robust on a busy machine). */
+  readonly cpuSeconds: number | undefined;
 }
 
 /** Runs a command to completion (stdout discarded), timing it and taking its peak RSS. */
@@ -71,7 +73,13 @@ function measure(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv, w
     throw new Error(`${cmd} ${args.slice(0, 3).join(' ')}… exited with ${r.status ?? r.signal}: ${tail}`);
   }
   const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
-  return { seconds, peakRssMB: rss ? Number(rss[1]) / 1024 : undefined };
+  const user = /User time \(seconds\): ([\d.]+)/.exec(stderr);
+  const system = /System time \(seconds\): ([\d.]+)/.exec(stderr);
+  return {
+    seconds,
+    peakRssMB: rss ? Number(rss[1]) / 1024 : undefined,
+    cpuSeconds: user && system ? Number(user[1]) + Number(system[1]) : undefined,
+  };
 }
 
 export async function benchScale(options: {
@@ -136,10 +144,12 @@ export async function benchScale(options: {
       }
       const seconds = (name: string) =>
         runs[name]!.length ? median(runs[name]!.map((x) => x.seconds)) : undefined;
-      const rss = (name: string) => {
-        const v = runs[name]!.map((x) => x.peakRssMB).filter((x): x is number => x !== undefined);
+      const medianOf = (name: string, field: 'peakRssMB' | 'cpuSeconds') => {
+        const v = runs[name]!.map((x) => x[field]).filter((x): x is number => x !== undefined);
         return v.length ? median(v) : undefined;
       };
+      const rss = (name: string) => medianOf(name, 'peakRssMB');
+      const cpu = (name: string) => medianOf(name, 'cpuSeconds');
       const rate = (s: number | undefined) => (s === undefined ? undefined : count / s);
       const ours = seconds('nixcache');
       if (ours === undefined) continue;
@@ -153,6 +163,17 @@ export async function benchScale(options: {
         higherIsBetter: true,
         note: `${nixNote}; ours ${ours.toFixed(2)} s${seconds('nix') === undefined ? '' : `, nix ${seconds('nix')!.toFixed(2)} s`}`,
       });
+      if (cpu('nixcache') !== undefined) {
+        record({
+          group: 'scale',
+          name: `  CPU time (user+sys), ${count} narinfos`,
+          unit: 's',
+          ours: cpu('nixcache')!,
+          anchors: { 'nix store verify': cpu('nix') },
+          higherIsBetter: false,
+          note: 'less sensitive than wall time to other load on the machine',
+        });
+      }
       if (rss('nixcache') !== undefined) {
         record({
           group: 'scale',
