@@ -4,9 +4,10 @@
  * `System:` and other unknown keys) and rejects what Nix would misread (CRLF, a missing `": "`,
  * blank lines) with an error naming the source, line and field.
  *
- * One pass over the text with `indexOf`, no per-line arrays: the common spellings (canonical store
- * paths, `sha256:<nix32>` hashes, sorted references) are checked by character tables in place, and
- * only what fails there goes through the general parsers, which then produce the error message.
+ * One pass over the text (lines found with `indexOf`, no per-line arrays) and a reused one-byte-per-
+ * character copy of it: the common spellings (canonical store paths, `sha256:<nix32>` hashes,
+ * sorted references, decimal sizes) are checked with character tables on those bytes, and only
+ * what fails there goes through the general parsers, which then produce the error message.
  * Nothing is rendered: `formatNarInfo` decides at write time whether the original text still holds.
  */
 import { NixcacheError } from '../errors.js';
@@ -32,7 +33,7 @@ export interface ParseNarInfoOptions {
   readonly storeDir?: string;
 }
 
-// Character classes of store path basenames (nix-formats.md §3), indexed by char code < 128.
+// Character classes of store path basenames (nix-formats.md §3), indexed by byte (0xff: not ASCII).
 const NIX32_CHAR = 1;
 const NAME_CHAR = 2;
 const CHAR_CLASS = new Uint8Array(256);
