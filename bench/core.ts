@@ -7,7 +7,15 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { verifyCache } from '../src/cache/verify.js';
-import { decodeNix32, encodeNix32, makeKeyring, parseNarInfo, verifyNarInfo } from '../src/index.js';
+import {
+  decodeNix32,
+  encodeNix32,
+  makeKeyring,
+  parseNarInfo,
+  verifyNarInfo,
+  verifyNarInfoAsync,
+  verifyNarInfos,
+} from '../src/index.js';
 import { openStore } from '../src/store/open.js';
 import { CACHE_NIXOS_ORG_KEY, corpusNarInfos } from '../test/helpers/corpus.js';
 import { alternate, hasNix, record, run, section } from './harness.js';
@@ -25,6 +33,7 @@ export async function benchCore(): Promise<void> {
       },
     },
     15,
+    { warmup: true },
   );
   record({
     group: 'core',
@@ -53,6 +62,46 @@ export async function benchCore(): Promise<void> {
     ours: texts.length / verify.native! / 1000,
     anchors: { 'pure-TS': texts.length / verify.pure! / 1000 },
     higherIsBetter: true,
+  });
+
+  // Signature checks on libuv's thread pool (node:crypto's async verify) vs the synchronous calls
+  // above on the main thread: every narinfo submitted at once, and through verifyNarInfos' window.
+  const checkAll = (results: readonly { trusted: boolean }[]) => {
+    if (results.length !== infos.length || !results.every((r) => r.trusted)) throw new Error('untrusted');
+  };
+  const pool = await alternate(
+    {
+      sync: () => {
+        for (const i of infos) verifyNarInfo(i, ring, { backend: 'native' });
+      },
+      all: async () => checkAll(await Promise.all(infos.map((i) => verifyNarInfoAsync(i, ring)))),
+      window: async () => {
+        const results = [];
+        for await (const { result } of verifyNarInfos(infos, ring)) results.push(result);
+        checkAll(results);
+      },
+    },
+    7,
+    { warmup: true },
+  );
+  const poolNote = `UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? '4 (default)'}, goal >= 1.6x`;
+  record({
+    group: 'core',
+    name: 'verifyNarInfoAsync, all at once (thread pool)',
+    unit: 'k/s',
+    ours: texts.length / pool.all! / 1000,
+    anchors: { 'sync native': texts.length / pool.sync! / 1000 },
+    higherIsBetter: true,
+    note: poolNote,
+  });
+  record({
+    group: 'core',
+    name: 'verifyNarInfos, window of 64 (thread pool)',
+    unit: 'k/s',
+    ours: texts.length / pool.window! / 1000,
+    anchors: { 'sync native': texts.length / pool.sync! / 1000 },
+    higherIsBetter: true,
+    note: poolNote,
   });
 
   const bytes = new Uint8Array(1 << 20).map((_, i) => (i * 2654435761) >>> 24);

@@ -1,17 +1,19 @@
 /**
- * `npm run bench`: every comparison of issues 3, 4, 5 and 7 in one process run, each side
+ * `npm run bench`: every comparison of issues 3, 4, 5, 7 and 11 in one process run, each side
  * alternating with its anchor (real Nix, the reference CLIs, the plain AWS SDK), printed as a table
  * of medians and ratios (ours / anchor, > 1 means ours is better) and written as JSON to
  * bench/results/<timestamp>.json. Nix columns are skipped with a visible note when `nix` is absent.
  *
  * Environment (all optional):
- * - BENCH_ONLY: comma-separated groups (core, nar, compression, s3, cache) — default all;
+ * - BENCH_ONLY: comma-separated groups (core, nar, compression, s3, cache, scale) — default all;
  * - BENCH_ROUNDS: rounds per side (default 3);
  * - BENCH_TREE_MB: copy only this many MB of node_modules (default all of it, ~290 MB here);
  * - BENCH_GENERATED_MB: incompressible file added to the node_modules copy (default 32);
  * - BENCH_XZ_PUSH_MB: size of the tree pushed with xz (default 48);
  * - BENCH_RSS_GIB: size of the single NAR for the RSS measurements (default 1);
- * - BENCH_COMPRESSION_MIB, BENCH_S3_MIB: input sizes of those groups (default 96, 128).
+ * - BENCH_COMPRESSION_MIB, BENCH_S3_MIB: input sizes of those groups (default 96, 128);
+ * - NIXCACHE_BENCH_SCALE: narinfo counts of the scale group's synthetic caches (default 10000,100000;
+ *   e.g. 1000000).
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -24,10 +26,11 @@ import { benchCore } from './core.js';
 import { hasNix, record, rows, section } from './harness.js';
 import { benchNar } from './nar.js';
 import { runS3Bench } from './s3.js';
+import { benchScale } from './scale.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
-const only = new Set((process.env.BENCH_ONLY ?? 'core,nar,compression,s3,cache').split(','));
+const only = new Set((process.env.BENCH_ONLY ?? 'core,nar,compression,s3,cache,scale').split(','));
 const rounds = env('BENCH_ROUNDS', 3);
 
 const nixVersion = hasNix ? execFileSync('nix', ['--version']).toString().trim() : undefined;
@@ -103,6 +106,7 @@ try {
       rssGiB: env('BENCH_RSS_GIB', 1),
     });
   }
+  if (only.has('scale')) await benchScale({ tmp, rounds });
 } finally {
   fs.rmSync(tmp, { recursive: true, force: true });
 }

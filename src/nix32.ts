@@ -8,7 +8,7 @@ import { NixcacheError } from './errors.js';
 export const NIX32_ALPHABET = '0123456789abcdfghijklmnpqrsvwxyz';
 
 const ALPHABET_CODES = Uint8Array.from(NIX32_ALPHABET, (c) => c.charCodeAt(0));
-const DIGIT_VALUE = new Int8Array(128).fill(-1);
+const DIGIT_VALUE = new Int8Array(256).fill(-1);
 for (let i = 0; i < NIX32_ALPHABET.length; i++) DIGIT_VALUE[NIX32_ALPHABET.charCodeAt(i)] = i;
 
 /** Length of the Nix32 text for `byteLength` bytes: ceil(8n/5). */
@@ -85,6 +85,59 @@ export function decodeNix32(text: string, expectedBytes?: number): Uint8Array {
           `Nix32 string ${JSON.stringify(text)} has non-zero padding bits`,
         );
       }
+      out[i + 1] = out[i + 1]! | carry;
+    }
+  }
+  return out;
+}
+
+/**
+ * Decodes the Nix32 digits `codes[start, start + nix32Length(size))` (character codes, e.g. the
+ * bytes of ASCII text) into `size` bytes, without making a string. Same rules as `decodeNix32`;
+ * returns undefined instead of throwing, so callers on a fast path can fall back to
+ * `decodeNix32` for the error message.
+ *
+ * @example decodeNix32At(utf8('sha256:0z'), 7, 1) // Uint8Array [0x1f]
+ */
+export function decodeNix32At(codes: Uint8Array, start: number, size: number): Uint8Array | undefined {
+  const length = nix32Length(size);
+  if (start < 0 || start + length > codes.length) return undefined;
+  const out = new Uint8Array(size);
+  const last = start + length - 1;
+  // Eight digits (40 bits) make five bytes: whole groups first, the rest digit by digit.
+  const groups = length >> 3;
+  let bad = 0;
+  for (let g = 0; g < groups; g++) {
+    const at = last - 8 * g;
+    const d0 = DIGIT_VALUE[codes[at]!]!;
+    const d1 = DIGIT_VALUE[codes[at - 1]!]!;
+    const d2 = DIGIT_VALUE[codes[at - 2]!]!;
+    const d3 = DIGIT_VALUE[codes[at - 3]!]!;
+    const d4 = DIGIT_VALUE[codes[at - 4]!]!;
+    const d5 = DIGIT_VALUE[codes[at - 5]!]!;
+    const d6 = DIGIT_VALUE[codes[at - 6]!]!;
+    const d7 = DIGIT_VALUE[codes[at - 7]!]!;
+    bad |= d0 | d1 | d2 | d3 | d4 | d5 | d6 | d7;
+    const lo = d0 | (d1 << 5) | (d2 << 10) | (d3 << 15);
+    const hi = d4 | (d5 << 5) | (d6 << 10) | (d7 << 15);
+    const o = 5 * g;
+    out[o] = lo;
+    out[o + 1] = lo >> 8;
+    out[o + 2] = (lo >> 16) | (hi << 4);
+    out[o + 3] = hi >> 4;
+    out[o + 4] = hi >> 12;
+  }
+  if (bad < 0) return undefined;
+  for (let n = 8 * groups; n < length; n++) {
+    const digit = DIGIT_VALUE[codes[last - n]!]!;
+    if (digit < 0) return undefined;
+    const b = n * 5;
+    const i = b >> 3;
+    const j = b & 7;
+    out[i] = out[i]! | ((digit << j) & 0xff);
+    const carry = digit >> (8 - j);
+    if (carry !== 0) {
+      if (i + 1 >= size) return undefined;
       out[i + 1] = out[i + 1]! | carry;
     }
   }

@@ -27,7 +27,16 @@ export function narInfoFingerprint(
       field: 'NarSize',
     });
   }
-  const dir = storeDirOf(info.storePath);
-  const refs = [...new Set(info.references)].sort(compareUtf8).map((r) => `${dir}/${r}`);
-  return `1;${info.storePath};${formatHash(info.narHash, 'nix32')};${info.narSize};${refs.join(',')}`;
+  const prefix = `${storeDirOf(info.storePath)}/`;
+  let refs = info.references;
+  // Parsed infos hold them sorted and unique already; sort only when they are not.
+  for (let i = 1; i < refs.length; i++) {
+    if (compareUtf8(refs[i - 1]!, refs[i]!) >= 0) {
+      refs = [...new Set(refs)].sort(compareUtf8);
+      break;
+    }
+  }
+  let list = '';
+  for (let i = 0; i < refs.length; i++) list += i === 0 ? prefix + refs[i] : `,${prefix}${refs[i]}`;
+  return `1;${info.storePath};${formatHash(info.narHash, 'nix32')};${info.narSize};${list}`;
 }

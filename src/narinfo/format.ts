@@ -2,8 +2,10 @@
  * Writing narinfo text exactly as Nix does (nix-formats.md §4.3): fixed field order, `sha256:<nix32>`
  * hashes, `References: ` always present, signatures sorted as Nix 2.8 does.
  */
-import { formatHash } from '../hash/hash.js';
+import { formatHash, hashEquals, type NixHash } from '../hash/hash.js';
 import { compareUtf8 } from '../internal/bytes.js';
+import { storeDirOf } from './fingerprint.js';
+import { parseNarInfo } from './parse.js';
 import type { NarInfo } from './types.js';
 
 /**
@@ -29,6 +31,51 @@ export function renderNarInfo(info: NarInfo): string {
   return out;
 }
 
+function sameHash(a: NixHash | undefined, b: NixHash | undefined): boolean {
+  return a === undefined || b === undefined ? a === b : hashEquals(a, b);
+}
+
+/** True when two lists are equal as sets (what the canonical rendering writes of them). */
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  // Usually both are in the same order already.
+  if (a.length === b.length && a.every((v, i) => v === b[i])) return true;
+  const x = sortSignatures(a);
+  const y = sortSignatures(b);
+  return x.length === y.length && x.every((v, i) => v === y[i]);
+}
+
+/**
+ * True when `info` and `other` render to the same canonical text, compared field by field.
+ */
+function sameFields(info: NarInfo, other: NarInfo): boolean {
+  return (
+    info.storePath === other.storePath &&
+    info.url === other.url &&
+    info.compression === other.compression &&
+    info.fileSize === other.fileSize &&
+    info.narSize === other.narSize &&
+    info.deriver === other.deriver &&
+    info.ca === other.ca &&
+    sameHash(info.narHash, other.narHash) &&
+    sameHash(info.fileHash, other.fileHash) &&
+    sameSet(info.references, other.references) &&
+    sameSet(info.sigs, other.sigs)
+  );
+}
+
+/** True when the text `info` was parsed from still describes its fields. */
+function originalHolds(info: NarInfo, text: string): boolean {
+  let parsed: NarInfo;
+  try {
+    // Parsed afresh, so that changes made in place (a pushed signature) are seen too.
+    parsed = parseNarInfo(text, { storeDir: storeDirOf(info.storePath) });
+  } catch {
+    return false;
+  }
+  return sameFields(info, parsed);
+}
+
 /**
  * Writes a narinfo. A freshly built info is written exactly as Nix writes it; a parsed one whose
  * fields are unchanged is written back byte for byte as it was read.
@@ -36,6 +83,6 @@ export function renderNarInfo(info: NarInfo): string {
  * @example formatNarInfo(parseNarInfo(text)) === text
  */
 export function formatNarInfo(info: NarInfo): string {
-  const canonical = renderNarInfo(info);
-  return info.original && info.original.canonical === canonical ? info.original.text : canonical;
+  const original = info.original;
+  return original !== undefined && originalHolds(info, original.text) ? original.text : renderNarInfo(info);
 }

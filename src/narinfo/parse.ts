@@ -3,19 +3,27 @@
  * write (any hash encoding, missing Compression, `unknown-deriver`, missing References, legacy
  * `System:` and other unknown keys) and rejects what Nix would misread (CRLF, a missing `": "`,
  * blank lines) with an error naming the source, line and field.
+ *
+ * One pass over the text (lines found with `indexOf`, no per-line arrays) and a reused one-byte-per-
+ * character copy of it: the common spellings (canonical store paths, `sha256:<nix32>` hashes,
+ * sorted references, decimal sizes) are checked with character tables on those bytes, and only
+ * what fails there goes through the general parsers, which then produce the error message.
+ * Nothing is rendered: `formatNarInfo` decides at write time whether the original text still holds.
  */
 import { NixcacheError } from '../errors.js';
 import type { NixHash } from '../hash/hash.js';
 import { parseHash } from '../hash/hash.js';
 import { compareUtf8 } from '../internal/bytes.js';
+import { decodeNix32At } from '../nix32.js';
 import { parseContentAddress } from '../store-path/content-address.js';
 import {
   formatStorePath,
+  HASH_PART_LENGTH,
+  MAX_NAME_LENGTH,
   parseStorePath,
   parseStorePathBasename,
   STORE_DIR,
 } from '../store-path/store-path.js';
-import { renderNarInfo } from './format.js';
 import { COMPRESSION_METHODS, type CompressionMethod, type NarInfo } from './types.js';
 
 export interface ParseNarInfoOptions {
@@ -25,8 +33,17 @@ export interface ParseNarInfoOptions {
   readonly storeDir?: string;
 }
 
-const SIZE = /^[0-9]+$/;
-const SINGLE_KEYS = new Set([
+// Character classes of store path basenames (nix-formats.md §3), indexed by byte (0xff: not ASCII).
+const NIX32_CHAR = 1;
+const NAME_CHAR = 2;
+const CHAR_CLASS = new Uint8Array(256);
+for (const c of '0123456789abcdfghijklmnpqrsvwxyz') CHAR_CLASS[c.charCodeAt(0)]! |= NIX32_CHAR;
+for (const c of '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+-._?=')
+  CHAR_CLASS[c.charCodeAt(0)]! |= NAME_CHAR;
+
+// The keys Nix reads, by index; all but Sig may appear once. Matched on the bytes, so no key
+// string is made for a well-formed line.
+const KEYS = [
   'StorePath',
   'URL',
   'Compression',
@@ -37,16 +54,170 @@ const SINGLE_KEYS = new Set([
   'References',
   'Deriver',
   'CA',
-]);
+  'Sig',
+] as const;
+const [STORE_PATH, URL_KEY, COMPRESSION, FILE_HASH, FILE_SIZE, NAR_HASH, NAR_SIZE, REFERENCES, DERIVER, CA] =
+  KEYS.map((_, i) => i);
+const SIG = KEYS.length - 1;
+const KEY_CODES = KEYS.map((k) => Uint8Array.from(k, (c) => c.charCodeAt(0)));
+
+/** The index in KEYS of the key in `bytes[start, end)`, or -1 for an unknown key. */
+function keyAt(bytes: Uint8Array, start: number, end: number): number {
+  next: for (let k = 0; k < KEY_CODES.length; k++) {
+    const code = KEY_CODES[k]!;
+    if (code.length !== end - start) continue;
+    for (let i = 0; i < code.length; i++) if (code[i] !== bytes[start + i]) continue next;
+    return k;
+  }
+  return -1;
+}
 
 class LineError extends Error {}
 
-/** Parses a decimal size as Nix does (digits only), bounded to what a JS number holds exactly. */
-function parseSize(value: string): number {
-  if (!SIZE.test(value)) throw new LineError(`expected a decimal number, got ${JSON.stringify(value)}`);
-  const n = Number(value);
-  if (!Number.isSafeInteger(n)) throw new LineError(`number ${value} is too large`);
+/**
+ * Reads a store path basename `<32 nix32 chars>-<name>` starting at `bytes[start]` and ending at
+ * `limit` or at a space before it. Returns where it ends, or -1 when it is not valid there (the
+ * general `parseStorePathBasename` then explains why).
+ */
+function basenameEnd(bytes: Uint8Array, start: number, limit: number): number {
+  const nameStart = start + HASH_PART_LENGTH + 1;
+  if (nameStart >= limit || bytes[nameStart - 1] !== 45 /* - */) return -1;
+  // Classes are and-ed together and tested once: fewer branches than a test per character.
+  let hashClass = NIX32_CHAR;
+  for (let i = start; i < nameStart - 1; i += 4) {
+    hashClass &=
+      CHAR_CLASS[bytes[i]!]! &
+      CHAR_CLASS[bytes[i + 1]!]! &
+      CHAR_CLASS[bytes[i + 2]!]! &
+      CHAR_CLASS[bytes[i + 3]!]!;
+  }
+  let end = nameStart;
+  while (end < limit && (CHAR_CLASS[bytes[end]!]! & NAME_CHAR) !== 0) end++;
+  const nameLength = end - nameStart;
+  if (hashClass === 0 || nameLength === 0 || nameLength > MAX_NAME_LENGTH) return -1;
+  if (end < limit && bytes[end] !== 32 /* space */) return -1;
+  if (bytes[nameStart] === 46 /* . */) {
+    // '.', '..', '.-…' and '..-…' are not names.
+    const second = nameLength > 1 ? bytes[nameStart + 1]! : -1;
+    if (second === -1 || second === 45) return -1;
+    if (second === 46 && (nameLength === 2 || bytes[nameStart + 2] === 45)) return -1;
+  }
+  return end;
+}
+
+/** True when `bytes[start, end)` is exactly a valid store path basename. */
+function isBasenameAt(bytes: Uint8Array, start: number, end: number): boolean {
+  return basenameEnd(bytes, start, end) === end;
+}
+
+/** True when `bytes[a, aEnd)` sorts strictly before `bytes[b, bEnd)`. */
+function bytesBefore(bytes: Uint8Array, a: number, aEnd: number, b: number, bEnd: number): boolean {
+  const n = Math.min(aEnd - a, bEnd - b);
+  for (let i = 0; i < n; i++) {
+    const d = bytes[a + i]! - bytes[b + i]!;
+    if (d !== 0) return d < 0;
+  }
+  return aEnd - a < bEnd - b;
+}
+
+const encoder = new TextEncoder();
+/** Reused between calls (parsing is synchronous); texts above SCRATCH_LIMIT get their own. */
+let scratch = new Uint8Array(0);
+const SCRATCH_LIMIT = 1 << 16;
+
+/**
+ * The text as one byte per UTF-16 code unit, so indices agree with the string's: ASCII as is,
+ * anything else as 0xff, which no character class below admits. Byte loops run about twice as
+ * fast as `charCodeAt` loops.
+ */
+function codeUnits(text: string): Uint8Array {
+  let bytes = scratch;
+  if (bytes.length < text.length) {
+    bytes = new Uint8Array(Math.max(text.length, 2 * bytes.length, 4096));
+    if (bytes.length <= SCRATCH_LIMIT) scratch = bytes;
+  }
+  const { read, written } = encoder.encodeInto(text, bytes);
+  if (read !== text.length || written !== text.length) {
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      bytes[i] = c < 128 ? c : 0xff;
+    }
+  }
+  return bytes;
+}
+
+let lastStoreDir = '';
+let lastStoreDirCanonical = false;
+
+/** True when `storeDir` is absolute and already canonical (no `//`, `.`, `..`, trailing `/`). */
+function isCanonicalDir(storeDir: string): boolean {
+  if (storeDir !== lastStoreDir) {
+    lastStoreDir = storeDir;
+    lastStoreDirCanonical = /^(?:\/(?!\.\.?(?:\/|$))[^/]+)+$/.test(storeDir);
+  }
+  return lastStoreDirCanonical;
+}
+
+function checkStorePath(value: string, bytes: Uint8Array, start: number, storeDir: string): void {
+  const n = storeDir.length;
+  if (
+    value.length > n + 1 &&
+    value.charCodeAt(n) === 47 /* / */ &&
+    value.startsWith(storeDir) &&
+    isCanonicalDir(storeDir) &&
+    isBasenameAt(bytes, start + n + 1, start + value.length)
+  ) {
+    return;
+  }
+  if (formatStorePath(parseStorePath(value, storeDir)) !== value) {
+    throw new LineError(`store path ${JSON.stringify(value)} is not in canonical form`);
+  }
+}
+
+/**
+ * Parses the decimal size in `bytes[start, end)` as Nix does (digits only), bounded to what a JS
+ * number holds exactly.
+ */
+function parseSizeAt(text: string, bytes: Uint8Array, start: number, end: number): number {
+  let n = start === end ? Number.NaN : 0;
+  for (let i = start; i < end; i++) {
+    const d = bytes[i]! - 48;
+    if (d < 0 || d > 9) n = Number.NaN;
+    n = n * 10 + d;
+  }
+  if (Number.isNaN(n)) {
+    throw new LineError(`expected a decimal number, got ${JSON.stringify(text.slice(start, end))}`);
+  }
+  if (!Number.isSafeInteger(n)) throw new LineError(`number ${text.slice(start, end)} is too large`);
   return n;
+}
+
+const COMPRESSION_CODES = COMPRESSION_METHODS.map((m) => Uint8Array.from(m, (c) => c.charCodeAt(0)));
+
+/** The compression method named by `bytes[start, end)` (the shared constant, not a copy). */
+function compressionAt(text: string, bytes: Uint8Array, start: number, end: number): CompressionMethod {
+  if (start === end) return 'bzip2';
+  next: for (let k = 0; k < COMPRESSION_CODES.length; k++) {
+    const code = COMPRESSION_CODES[k]!;
+    if (code.length !== end - start) continue;
+    for (let i = 0; i < code.length; i++) if (code[i] !== bytes[start + i]) continue next;
+    return COMPRESSION_METHODS[k]!;
+  }
+  throw new LineError(`unknown compression method ${JSON.stringify(text.slice(start, end))}`);
+}
+
+const SHA256_PREFIX = Uint8Array.from('sha256:', (c) => c.charCodeAt(0));
+
+/** The hash in `text[start, end)`. */
+function parseHashAt(text: string, bytes: Uint8Array, start: number, end: number): NixHash {
+  if (end - start === 59) {
+    let prefix = true;
+    for (let i = 0; i < 7; i++) if (bytes[start + i] !== SHA256_PREFIX[i]) prefix = false;
+    // `sha256:<nix32>`, the spelling Nix writes. Anything wrong in it is explained below.
+    const digest = prefix ? decodeNix32At(bytes, start + 7, 32) : undefined;
+    if (digest) return { algorithm: 'sha256', digest };
+  }
+  return parseAnyHash(text.slice(start, end));
 }
 
 function parseAnyHash(value: string): NixHash {
@@ -60,12 +231,47 @@ function parseAnyHash(value: string): NixHash {
   }
 }
 
-function checkSignature(value: string): string {
-  const colon = value.indexOf(':');
-  if (colon <= 0 || colon === value.length - 1) {
-    throw new LineError(`signature ${JSON.stringify(value)} is not <key name>:<base64>`);
+/** The basenames of a References line, sorted and unique. */
+function parseReferences(
+  text: string,
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  storeDir: string,
+): string[] {
+  const refs: string[] = [];
+  let sorted = true;
+  let prev = -1;
+  let prevEnd = -1;
+  let at = start;
+  while (at < end) {
+    if (bytes[at] === 32 /* space */) {
+      at++;
+      continue;
+    }
+    // One pass checks the item and finds its end.
+    let itemEnd = basenameEnd(bytes, at, end);
+    if (itemEnd < 0) {
+      itemEnd = text.indexOf(' ', at);
+      if (itemEnd < 0 || itemEnd > end) itemEnd = end;
+      parseStorePathBasename(text.slice(at, itemEnd), storeDir);
+    }
+    // Basenames are ASCII, so their byte order is Nix's.
+    if (prev >= 0 && !bytesBefore(bytes, prev, prevEnd, at, itemEnd)) sorted = false;
+    refs.push(text.slice(at, itemEnd));
+    prev = at;
+    prevEnd = itemEnd;
+    at = itemEnd;
   }
-  return value;
+  return sorted ? refs : [...new Set(refs)].sort(compareUtf8);
+}
+
+function badNarInfo(source: string, reason: string, line?: number, field?: string): NixcacheError {
+  return new NixcacheError(
+    'BAD_NARINFO',
+    `${source}${line === undefined ? '' : ` line ${line}`}${field === undefined ? '' : ` (${field})`}: ${reason}`,
+    { source, ...(line === undefined ? {} : { line }), ...(field === undefined ? {} : { field }) },
+  );
 }
 
 /**
@@ -76,16 +282,12 @@ function checkSignature(value: string): string {
  * @example parseNarInfo(await (await fetch(url)).text(), { source: 'abc.narinfo' })
  */
 export function parseNarInfo(text: string, options: ParseNarInfoOptions = {}): NarInfo {
-  const source = options.source ?? 'narinfo';
   const storeDir = options.storeDir ?? STORE_DIR;
-  const fail = (reason: string, line?: number, field?: string): NixcacheError =>
-    new NixcacheError(
-      'BAD_NARINFO',
-      `${source}${line === undefined ? '' : ` line ${line}`}${field === undefined ? '' : ` (${field})`}: ${reason}`,
-      { source, ...(line === undefined ? {} : { line }), ...(field === undefined ? {} : { field }) },
-    );
-  if (text.length === 0) throw fail('empty file');
-  if (!text.endsWith('\n')) throw fail('the last line does not end with a newline', text.split('\n').length);
+  const source = options.source ?? 'narinfo';
+  if (text.length === 0) throw badNarInfo(source, 'empty file');
+  if (text.charCodeAt(text.length - 1) !== 10) {
+    throw badNarInfo(source, 'the last line does not end with a newline', text.split('\n').length);
+  }
 
   let storePath: string | undefined;
   let url: string | undefined;
@@ -98,107 +300,116 @@ export function parseNarInfo(text: string, options: ParseNarInfoOptions = {}): N
   let deriver: string | undefined;
   let ca: string | undefined;
   const sigs: string[] = [];
-  const seen = new Set<string>();
+  let seen = 0;
 
-  const lines = text.split('\n');
-  lines.pop();
-  for (let i = 0; i < lines.length; i++) {
-    const lineNo = i + 1;
-    const line = lines[i]!;
-    if (line.includes('\r'))
-      throw fail('carriage return in line (CRLF line endings are not supported)', lineNo);
-    if (line.length === 0) throw fail('empty line', lineNo);
-    const colon = line.indexOf(':');
-    if (colon < 0) throw fail("expected 'Key: value'", lineNo);
-    const key = line.slice(0, colon);
-    if (line[colon + 1] !== ' ') throw fail("expected ': ' after the key", lineNo, key);
-    const value = line.slice(colon + 2);
-    if (SINGLE_KEYS.has(key)) {
-      if (seen.has(key)) throw fail(`duplicate ${key} line`, lineNo, key);
-      seen.add(key);
+  const bytes = codeUnits(text);
+  const cr = text.indexOf('\r');
+  let lineNo = 0;
+  for (let pos = 0; pos < text.length; ) {
+    const nl = text.indexOf('\n', pos);
+    lineNo++;
+    if (cr >= 0 && cr < nl) {
+      throw badNarInfo(source, 'carriage return in line (CRLF line endings are not supported)', lineNo);
     }
+    if (nl === pos) throw badNarInfo(source, 'empty line', lineNo);
+    // Keys are short: a byte loop finds the colon sooner than a call to indexOf.
+    let colon = pos;
+    while (colon < nl && bytes[colon] !== 58 /* : */) colon++;
+    if (colon === nl) throw badNarInfo(source, "expected 'Key: value'", lineNo);
+    if (bytes[colon + 1] !== 32 /* space */) {
+      throw badNarInfo(source, "expected ': ' after the key", lineNo, text.slice(pos, colon));
+    }
+    const key = keyAt(bytes, pos, colon);
+    if (key >= 0 && key !== SIG) {
+      if (seen & (1 << key)) throw badNarInfo(source, `duplicate ${KEYS[key]} line`, lineNo, KEYS[key]);
+      seen |= 1 << key;
+    }
+    const valueStart = colon + 2;
+    const lineStart = pos;
+    pos = nl + 1;
     try {
       switch (key) {
-        case 'StorePath':
-          if (formatStorePath(parseStorePath(value, storeDir)) !== value) {
-            throw new LineError(`store path ${JSON.stringify(value)} is not in canonical form`);
-          }
+        case STORE_PATH: {
+          const value = text.slice(valueStart, nl);
+          checkStorePath(value, bytes, valueStart, storeDir);
           storePath = value;
           break;
-        case 'URL':
-          if (value.length === 0) throw new LineError('URL is empty');
-          url = value;
+        }
+        case URL_KEY:
+          if (valueStart === nl) throw new LineError('URL is empty');
+          url = text.slice(valueStart, nl);
           break;
-        case 'Compression':
-          if (value === '') compression = 'bzip2';
-          else if ((COMPRESSION_METHODS as readonly string[]).includes(value))
-            compression = value as CompressionMethod;
-          else throw new LineError(`unknown compression method ${JSON.stringify(value)}`);
+        case COMPRESSION:
+          compression = compressionAt(text, bytes, valueStart, nl);
           break;
-        case 'FileHash':
-          fileHash = parseAnyHash(value);
+        case FILE_HASH:
+          fileHash = parseHashAt(text, bytes, valueStart, nl);
           break;
-        case 'FileSize':
-          fileSize = parseSize(value);
+        case FILE_SIZE:
+          fileSize = parseSizeAt(text, bytes, valueStart, nl);
           break;
-        case 'NarHash':
-          narHash = parseAnyHash(value);
+        case NAR_HASH:
+          narHash = parseHashAt(text, bytes, valueStart, nl);
           break;
-        case 'NarSize':
-          narSize = parseSize(value);
+        case NAR_SIZE:
+          narSize = parseSizeAt(text, bytes, valueStart, nl);
           if (narSize === 0) throw new LineError('NarSize is zero');
           break;
-        case 'References': {
-          const set = new Set<string>();
-          for (const item of value.split(' ')) {
-            if (item === '') continue;
-            parseStorePathBasename(item, storeDir);
-            set.add(item);
-          }
-          references = [...set].sort(compareUtf8);
+        case REFERENCES:
+          references = parseReferences(text, bytes, valueStart, nl, storeDir);
           break;
-        }
-        case 'Deriver':
+        case DERIVER: {
+          const value = text.slice(valueStart, nl);
           if (value !== 'unknown-deriver') {
-            parseStorePathBasename(value, storeDir);
+            if (!isBasenameAt(bytes, valueStart, nl)) parseStorePathBasename(value, storeDir);
             deriver = value;
           }
           break;
-        case 'Sig':
-          sigs.push(checkSignature(value));
+        }
+        case SIG: {
+          const value = text.slice(valueStart, nl);
+          const sep = value.indexOf(':');
+          if (sep <= 0 || sep === value.length - 1) {
+            throw new LineError(`signature ${JSON.stringify(value)} is not <key name>:<base64>`);
+          }
+          sigs.push(value);
           break;
-        case 'CA':
+        }
+        case CA: {
+          const value = text.slice(valueStart, nl);
           if (value !== '') {
             parseContentAddress(value);
             ca = value;
           }
           break;
+        }
         default:
           // Unknown keys (e.g. the legacy `System:`) are ignored, as Nix does.
           break;
       }
     } catch (e) {
-      if (e instanceof LineError || e instanceof NixcacheError) throw fail(e.message, lineNo, key);
+      if (e instanceof LineError || e instanceof NixcacheError)
+        throw badNarInfo(source, e.message, lineNo, text.slice(lineStart, colon));
       throw e;
     }
   }
-  if (storePath === undefined) throw fail('missing required field', undefined, 'StorePath');
-  if (narHash === undefined) throw fail('missing required field', undefined, 'NarHash');
-  if (url === undefined) throw fail('missing required field', undefined, 'URL');
-  if (narSize === undefined) throw fail('missing required field', undefined, 'NarSize');
+  if (storePath === undefined) throw badNarInfo(source, 'missing required field', undefined, 'StorePath');
+  if (narHash === undefined) throw badNarInfo(source, 'missing required field', undefined, 'NarHash');
+  if (url === undefined) throw badNarInfo(source, 'missing required field', undefined, 'URL');
+  if (narSize === undefined) throw badNarInfo(source, 'missing required field', undefined, 'NarSize');
 
-  const info: NarInfo = {
-    storePath,
-    url,
-    compression: compression ?? 'bzip2',
-    ...(fileHash && { fileHash }),
-    ...(fileSize !== undefined && { fileSize }),
-    narHash,
-    narSize,
-    references,
-    ...(deriver !== undefined && { deriver }),
-    sigs,
-    ...(ca !== undefined && { ca }),
+  // Built field by field in the order of a Nix-written file, so every parsed info has one shape.
+  const info = { storePath, url, compression: compression ?? 'bzip2' } as {
+    -readonly [K in keyof NarInfo]: NarInfo[K];
   };
-  return { ...info, original: { text, canonical: renderNarInfo(info) } };
+  if (fileHash) info.fileHash = fileHash;
+  if (fileSize !== undefined) info.fileSize = fileSize;
+  info.narHash = narHash;
+  info.narSize = narSize;
+  info.references = references;
+  if (deriver !== undefined) info.deriver = deriver;
+  info.sigs = sigs;
+  if (ca !== undefined) info.ca = ca;
+  info.original = { text };
+  return info;
 }

@@ -44,8 +44,8 @@ export interface NarInfo {
   /** Content address (`fixed:r:sha256:…`, `text:sha256:…`), when the path is content-addressed. */
   readonly ca?: string;
   /**
-   * How the parsed text spelled this narinfo. `formatNarInfo` writes that text back unchanged as
-   * long as the fields still describe it, so real-world narinfos round-trip byte for byte.
+   * The text this narinfo was parsed from. `formatNarInfo` writes it back unchanged as long as the
+   * fields still describe it, so real-world narinfos round-trip byte for byte.
    */
   readonly original?: NarInfoOriginal;
 }
@@ -53,6 +53,4 @@ export interface NarInfo {
 export interface NarInfoOriginal {
   /** The exact text that was parsed. */
   readonly text: string;
-  /** The canonical (Nix-written) rendering of the fields parsed from `text`. */
-  readonly canonical: string;
 }

@@ -12,7 +12,7 @@
 import type * as NodeCrypto from 'node:crypto';
 import * as ed from '@noble/ed25519';
 import { sha512 } from '@noble/hashes/sha2.js';
-import { toHex } from '../internal/bytes.js';
+import { bytesEqual, toHex } from '../internal/bytes.js';
 import { nativeCrypto } from '../internal/native.js';
 
 export type Ed25519Backend = 'native' | 'pure';
@@ -24,7 +24,7 @@ const ORDER_L = Uint8Array.from([
 ]);
 
 /** Encodings (sign bit cleared) of the points of order 1, 2, 4 and 8, canonical or not. */
-const SMALL_ORDER_ENCODINGS: readonly string[] = [
+const SMALL_ORDER_ENCODINGS: readonly Uint8Array[] = [
   '0000000000000000000000000000000000000000000000000000000000000000',
   '0100000000000000000000000000000000000000000000000000000000000000',
   '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
@@ -32,13 +32,15 @@ const SMALL_ORDER_ENCODINGS: readonly string[] = [
   'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
   'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
   'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
-];
+].map((hex) => Uint8Array.from({ length: 32 }, (_, i) => Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16)));
 
 /** True when the 32-byte encoding is one of a point of small order (sign bit ignored). */
 export function hasSmallOrder(encoding: Uint8Array): boolean {
-  const y = encoding.slice(0, 32);
-  y[31] = y[31]! & 0x7f;
-  return SMALL_ORDER_ENCODINGS.includes(toHex(y));
+  next: for (const small of SMALL_ORDER_ENCODINGS) {
+    for (let i = 0; i < 31; i++) if (encoding[i] !== small[i]) continue next;
+    if ((encoding[31]! & 0x7f) === small[31]) return true;
+  }
+  return false;
 }
 
 /** True when the y coordinate is reduced (< 2^255 - 19). */
@@ -57,12 +59,20 @@ function isCanonicalScalar(s: Uint8Array): boolean {
   return false;
 }
 
+/** libsodium's pre-checks of a signature: a canonical S and an R not of small order. */
+function passesSignatureChecks(signature: Uint8Array): boolean {
+  return (
+    signature.length === 64 &&
+    isCanonicalScalar(signature.subarray(32)) &&
+    !hasSmallOrder(signature.subarray(0, 32))
+  );
+}
+
 /** libsodium's pre-checks; true when the (signature, key) pair may go on to curve verification. */
 function passesSodiumChecks(signature: Uint8Array, publicKey: Uint8Array): boolean {
-  if (signature.length !== 64 || publicKey.length !== 32) return false;
   return (
-    isCanonicalScalar(signature.subarray(32)) &&
-    !hasSmallOrder(signature.subarray(0, 32)) &&
+    publicKey.length === 32 &&
+    passesSignatureChecks(signature) &&
     isCanonicalPoint(publicKey) &&
     !hasSmallOrder(publicKey)
   );
@@ -79,7 +89,16 @@ const PKCS8_PREFIX = Uint8Array.from([
 ]);
 const SPKI_PREFIX = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00]);
 const MAX_CACHED_KEYS = 1024;
-const publicKeyObjects = new Map<string, NodeCrypto.KeyObject>();
+
+/** A public key ready for node:crypto, or undefined when libsodium's key checks reject it. */
+interface NativeKey {
+  readonly bytes: Uint8Array;
+  readonly key: NodeCrypto.KeyObject | undefined;
+}
+
+// By the caller's key array (a keyring's keys are reused for every narinfo), then by content.
+const keysByArray = new WeakMap<Uint8Array, NativeKey>();
+const keysByHex = new Map<string, NativeKey>();
 
 function withPrefix(prefix: Uint8Array, key: Uint8Array): Uint8Array {
   const out = new Uint8Array(prefix.length + key.length);
@@ -88,19 +107,30 @@ function withPrefix(prefix: Uint8Array, key: Uint8Array): Uint8Array {
   return out;
 }
 
-function nativePublicKey(crypto: typeof NodeCrypto, publicKey: Uint8Array): NodeCrypto.KeyObject {
+/** The KeyObject of a 32-byte public key, made once per key; undefined for a key libsodium rejects. */
+function nativePublicKey(crypto: typeof NodeCrypto, publicKey: Uint8Array): NodeCrypto.KeyObject | undefined {
+  let entry = keysByArray.get(publicKey);
+  // The array may have been changed in place since; then it is looked up by content.
+  if (entry && bytesEqual(entry.bytes, publicKey)) return entry.key;
   const id = toHex(publicKey);
-  let key = publicKeyObjects.get(id);
-  if (!key) {
-    if (publicKeyObjects.size >= MAX_CACHED_KEYS) publicKeyObjects.clear();
-    key = crypto.createPublicKey({
-      key: withPrefix(SPKI_PREFIX, publicKey) as Buffer,
-      format: 'der',
-      type: 'spki',
-    });
-    publicKeyObjects.set(id, key);
+  entry = keysByHex.get(id);
+  if (!entry) {
+    if (keysByHex.size >= MAX_CACHED_KEYS) keysByHex.clear();
+    const usable = publicKey.length === 32 && isCanonicalPoint(publicKey) && !hasSmallOrder(publicKey);
+    entry = {
+      bytes: publicKey.slice(),
+      key: usable
+        ? crypto.createPublicKey({
+            key: withPrefix(SPKI_PREFIX, publicKey) as Buffer,
+            format: 'der',
+            type: 'spki',
+          })
+        : undefined,
+    };
+    keysByHex.set(id, entry);
   }
-  return key;
+  keysByArray.set(publicKey, entry);
+  return entry.key;
 }
 
 function nativePrivateKey(crypto: typeof NodeCrypto, seed: Uint8Array): NodeCrypto.KeyObject {
@@ -130,13 +160,28 @@ export function ed25519PublicKey(seed: Uint8Array, backend?: Ed25519Backend): Ui
   return useNoble().getPublicKey(seed);
 }
 
-/** Signs `message` with the 32-byte `seed`; deterministic, identical on both back ends. */
-export function ed25519Sign(seed: Uint8Array, message: Uint8Array, backend?: Ed25519Backend): Uint8Array {
+/**
+ * A signing function for one 32-byte seed: on node:crypto its private KeyObject is made once
+ * rather than per signature. Deterministic, identical on both back ends.
+ *
+ * @example const sign = ed25519Signer(seed); const sig = sign(message)
+ */
+export function ed25519Signer(
+  seed: Uint8Array,
+  backend?: Ed25519Backend,
+): (message: Uint8Array) => Uint8Array {
   const crypto = pickBackend(backend);
   if (crypto) {
-    return new Uint8Array(crypto.sign(null, message, nativePrivateKey(crypto, seed)));
+    const key = nativePrivateKey(crypto, seed);
+    return (message) => new Uint8Array(crypto.sign(null, message, key));
   }
-  return useNoble().sign(message, seed);
+  const own = seed.slice();
+  return (message) => useNoble().sign(message, own);
+}
+
+/** Signs `message` with the 32-byte `seed`; deterministic, identical on both back ends. */
+export function ed25519Sign(seed: Uint8Array, message: Uint8Array, backend?: Ed25519Backend): Uint8Array {
+  return ed25519Signer(seed, backend)(message);
 }
 
 /** Verifies with libsodium's rules; never throws on malformed input, just returns false. */
@@ -146,10 +191,16 @@ export function ed25519Verify(
   signature: Uint8Array,
   backend?: Ed25519Backend,
 ): boolean {
-  if (!passesSodiumChecks(signature, publicKey)) return false;
   const crypto = pickBackend(backend);
   try {
-    if (crypto) return crypto.verify(null, message, nativePublicKey(crypto, publicKey), signature);
+    if (crypto) {
+      // The key's own checks are made once, when its KeyObject is made.
+      const key = nativePublicKey(crypto, publicKey);
+      return (
+        key !== undefined && passesSignatureChecks(signature) && crypto.verify(null, message, key, signature)
+      );
+    }
+    if (!passesSodiumChecks(signature, publicKey)) return false;
     return useNoble().verify(signature, message, publicKey, { zip215: false });
   } catch {
     return false;
@@ -183,10 +234,78 @@ function webCryptoSubtle(): Subtle | undefined {
 
 const webKeys = new Map<string, Promise<unknown>>();
 
+/** How many thread-pool verifications may be queued at once; see `setNativeVerifyConcurrency`. */
+let nativeLimit: number | undefined;
+let nativeInFlight = 0;
+const nativeWaiting: (() => void)[] = [];
+let nativeWaitingHead = 0;
+
+function defaultNativeLimit(): number {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  const pool = Number(env?.UV_THREADPOOL_SIZE);
+  // Two per pool thread keeps every thread busy while the main thread handles completions.
+  return 2 * (Number.isInteger(pool) && pool > 0 ? Math.min(pool, 1024) : 4);
+}
+
 /**
- * Verification for platforms whose only native Ed25519 is asynchronous (WebCrypto in browsers and
- * edge workers). Same rules and results as `ed25519Verify`; falls back to node:crypto or the
- * pure-TS path where WebCrypto lacks Ed25519.
+ * Sets how many asynchronous native verifications may be on libuv's thread pool at once (the
+ * rest wait in a queue in this process). The default is twice `UV_THREADPOOL_SIZE` (4 when
+ * unset), so that file reads and other pool work still get their turn. `undefined` restores it.
+ *
+ * @example setNativeVerifyConcurrency(16)
+ */
+export function setNativeVerifyConcurrency(limit: number | undefined): void {
+  if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) {
+    throw new RangeError(`concurrency must be a positive integer, got ${limit}`);
+  }
+  nativeLimit = limit;
+}
+
+function releaseNativeSlot(): void {
+  nativeInFlight--;
+  if (nativeWaitingHead < nativeWaiting.length) {
+    const next = nativeWaiting[nativeWaitingHead]!;
+    nativeWaiting[nativeWaitingHead++] = undefined as unknown as () => void;
+    if (nativeWaitingHead === nativeWaiting.length) {
+      nativeWaiting.length = 0;
+      nativeWaitingHead = 0;
+    }
+    next();
+  }
+}
+
+/** node:crypto's callback form of verify, which runs on libuv's thread pool. */
+function verifyOnThreadPool(
+  crypto: typeof NodeCrypto,
+  key: NodeCrypto.KeyObject,
+  message: Uint8Array,
+  signature: Uint8Array,
+): Promise<boolean> {
+  return new Promise((resolve) => {
+    const start = (): void => {
+      nativeInFlight++;
+      try {
+        crypto.verify(null, message, key, signature, (error, ok) => {
+          releaseNativeSlot();
+          resolve(!error && ok);
+        });
+      } catch {
+        releaseNativeSlot();
+        resolve(false);
+      }
+    };
+    nativeLimit ??= defaultNativeLimit();
+    if (nativeInFlight < nativeLimit) start();
+    else nativeWaiting.push(start);
+  });
+}
+
+/**
+ * Verification off the main thread where the platform allows it: node:crypto's asynchronous
+ * verify on libuv's thread pool under Node, WebCrypto in browsers and edge workers, the pure-TS
+ * path elsewhere. Same rules and results as `ed25519Verify`; many calls may be pending at once.
+ *
+ * @example await Promise.all(sigs.map((s) => ed25519VerifyAsync(pk, message, s)))
  */
 export async function ed25519VerifyAsync(
   publicKey: Uint8Array,
@@ -194,8 +313,17 @@ export async function ed25519VerifyAsync(
   signature: Uint8Array,
   backend?: Ed25519Backend | 'webcrypto',
 ): Promise<boolean> {
-  if (backend !== 'webcrypto' && (backend !== undefined || nativeCrypto())) {
-    return ed25519Verify(publicKey, message, signature, backend);
+  if (backend === 'pure') return ed25519Verify(publicKey, message, signature, 'pure');
+  const crypto = backend === 'webcrypto' ? undefined : pickBackend(backend);
+  if (crypto) {
+    let key: NodeCrypto.KeyObject | undefined;
+    try {
+      key = nativePublicKey(crypto, publicKey);
+    } catch {
+      return false;
+    }
+    if (key === undefined || !passesSignatureChecks(signature)) return false;
+    return verifyOnThreadPool(crypto, key, message, signature);
   }
   if (!passesSodiumChecks(signature, publicKey)) return false;
   const subtle = webCryptoSubtle();

@@ -1,4 +1,11 @@
-export { type Ed25519Backend, ed25519Sign, ed25519Verify, ed25519VerifyAsync } from './ed25519.js';
+export {
+  type Ed25519Backend,
+  ed25519Sign,
+  ed25519Signer,
+  ed25519Verify,
+  ed25519VerifyAsync,
+  setNativeVerifyConcurrency,
+} from './ed25519.js';
 export {
   formatPublicKey,
   formatSecretKey,
@@ -19,3 +26,4 @@ export {
   verifyNarInfo,
   verifyNarInfoAsync,
 } from './verify.js';
+export { type NarInfoVerdict, type VerifyNarInfosOptions, verifyNarInfos } from './verify-batch.js';
