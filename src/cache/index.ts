@@ -1,12 +1,16 @@
 /**
- * `nixcache/cache`: the cache workflow over any store — init, push, verify, copy, sign.
+ * `nixcache/cache`: the cache workflow over any store — init, push, verify, copy, sign — and what
+ * the local Nix database knows about store paths (read without `nix`).
  */
+export { LocalNixDb, type LocalPathInfo, readLocalPathInfo } from '../local/nix-db.js';
 export { type CopyOptions, copyPaths } from './copy.js';
 export type { GraphResult, GraphSteps, InspectedPath } from './graph.js';
 export { type BucketAdministration, type InitOptions, initCache } from './init.js';
+export { DEFAULT_NIX_DB, hasLocalNixDb, localNixMetadata } from './local-metadata.js';
 export { type PathMetadata, type PushEvent, type PushOptions, type PushResult, pushPaths } from './push.js';
 export { addSignatures, type SignOptions, type SignResult } from './sign.js';
 export { type StagedNar, type StageOptions, stageNar } from './stage.js';
+export { type UpstreamHit, type UpstreamOptions, Upstreams } from './upstream.js';
 export {
   type PathReport,
   type PathStatus,
