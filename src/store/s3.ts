@@ -41,13 +41,23 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { type ErrorCode, NixcacheError, StoreError } from '../errors.js';
 import { type ByteSource, toAsyncIterable } from '../internal/iter.js';
 import type {
+  DeleteManyResult,
+  ListedObject,
   ListOptions,
   ObjectBody,
   ObjectInfo,
+  PendingUpload,
   PutOptions,
   ReadOptions,
   StorageBackend,
 } from './backend.js';
+import {
+  abortS3MultipartUpload,
+  deleteS3Objects,
+  listS3MultipartUploads,
+  listS3Objects,
+  type S3HousekeepingContext,
+} from './s3-housekeeping.js';
 import type { StoreConfig } from './url.js';
 
 const MiB = 1024 * 1024;
@@ -436,6 +446,7 @@ export class S3Backend implements StorageBackend {
         ...(res.ETag !== undefined && { etag: res.ETag }),
         ...(res.ContentType !== undefined && { contentType: res.ContentType }),
         ...(res.ContentEncoding !== undefined && { contentEncoding: res.ContentEncoding }),
+        ...(res.LastModified !== undefined && { lastModified: res.LastModified.getTime() }),
       };
     } catch (e) {
       if (!signal?.aborted && absent(e)) return undefined;
@@ -891,6 +902,38 @@ export class S3Backend implements StorageBackend {
           'and AbortIncompleteMultipartUpload only).',
       );
     }
+  }
+
+  // Housekeeping (gc, repair): see s3-housekeeping.ts.
+
+  #housekeeping(): S3HousekeepingContext {
+    return {
+      client: this.client,
+      bucket: this.bucket,
+      prefix: this.prefix,
+      fail: (operation, key, e, signal) => this.#fail(operation, key, e, signal),
+      withContentMd5,
+    };
+  }
+
+  /** Keys with Size and LastModified (ListObjectsV2). @throws {NixcacheError} NETWORK, IO, ABORTED. */
+  listObjects(prefix: string, options: ListOptions = {}): AsyncIterable<ListedObject> {
+    return listS3Objects(this.#housekeeping(), prefix, options);
+  }
+
+  /** DeleteObjects, 1000 keys a request. @throws {NixcacheError} NETWORK, IO, UNSUPPORTED, ABORTED. */
+  deleteMany(keys: readonly string[], options: ReadOptions = {}): Promise<DeleteManyResult> {
+    return deleteS3Objects(this.#housekeeping(), keys, options);
+  }
+
+  /** ListMultipartUploads. @throws {NixcacheError} UNSUPPORTED (s3rver), NETWORK, IO, ABORTED. */
+  listPendingUploads(options: ReadOptions = {}): AsyncIterable<PendingUpload> {
+    return listS3MultipartUploads(this.#housekeeping(), options);
+  }
+
+  /** AbortMultipartUpload. @throws {NixcacheError} UNSUPPORTED (s3rver), NETWORK, IO, ABORTED. */
+  abortPendingUpload(upload: PendingUpload, options: ReadOptions = {}): Promise<void> {
+    return abortS3MultipartUpload(this.#housekeeping(), upload, options);
   }
 
   /**
