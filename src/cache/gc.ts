@@ -414,7 +414,7 @@ export async function collectGarbage(store: BinaryCacheStore, options: GcOptions
     marked,
     missingRoots: [...missingRoots],
     skipped,
-    timings: { scanMs: t1 - t0, markMs: t2 - t1, sweepMs: t3 - t2 },
+    timings: { scanMs: Math.round(t1 - t0), markMs: Math.round(t2 - t1), sweepMs: Math.round(t3 - t2) },
     memory: { modelBytes: g.byteLength, paths: g.paths.size, nars: g.nars.size },
   };
 }

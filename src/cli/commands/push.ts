@@ -5,6 +5,7 @@
  * Exit 1 when any path failed. Ctrl-C aborts without leaving a narinfo behind.
  */
 import { stat } from 'node:fs/promises';
+import { addPinRevision, checkPinName } from '../../cache/pins.js';
 import type { PathMetadata } from '../../cache/push.js';
 import { pushPaths } from '../../cache/push.js';
 import { NixcacheError } from '../../errors.js';
@@ -72,6 +73,14 @@ export async function readMetadata(file: string, ctx: CliContext): Promise<Map<s
   return map;
 }
 
+function checkPinNameForCli(name: string): void {
+  try {
+    checkPinName(name);
+  } catch (e) {
+    throw new UsageError(`--pin: ${(e as Error).message}`, 'push');
+  }
+}
+
 const push: Command = {
   spec: {
     name: 'push',
@@ -110,6 +119,12 @@ const push: Command = {
       force: { type: 'boolean', help: 'upload even paths the cache already has' },
       json: { type: 'boolean', help: 'print the result as JSON (no progress bar)' },
       verbose: { type: 'boolean', short: 'v', help: 'print a line per path on stderr' },
+      pin: {
+        type: 'string',
+        value: 'NAME',
+        help: 'make the given paths the newest revision of pin NAME once all are in the cache (see nixcache pin)',
+      },
+      'keep-revisions': { type: 'string', value: 'K', help: 'with --pin: revisions the pin keeps' },
     },
     positionals: { min: 1, name: 'PATH' },
     examples: [
@@ -120,6 +135,9 @@ const push: Command = {
   },
   async run(args, ctx) {
     const url = args.required('to');
+    const pinName = args.string('pin');
+    const keepRevisions = args.integer('keep-revisions', 1, 10_000);
+    if (pinName !== undefined) checkPinNameForCli(pinName);
     const parallelism = args.integer('parallelism', 1, 64);
     const json = args.flag('json');
     const store = await openCliStore(url, ctx, 'to', 'push');
@@ -193,11 +211,27 @@ const push: Command = {
         progress.finish();
       }
       if (ctx.signal.aborted) return EXIT.interrupted;
+      // Pin only a complete push: a pin must name paths whose closures are in the cache.
+      const pin =
+        pinName !== undefined && result.failed.length === 0
+          ? await addPinRevision(store, pinName, paths, {
+              ...(keepRevisions !== undefined && { keepRevisions }),
+              signal: ctx.signal,
+            })
+          : undefined;
+      if (pinName !== undefined && !pin)
+        ctx.stderr.write(`nixcache: push: not pinned as ${pinName}: some paths failed\n`);
+      if (pin && !json)
+        await writeLine(
+          ctx.stdout,
+          `pinned ${paths.length} paths as ${pin.name} (${pin.revisions.length} revisions kept)`,
+        );
       if (json) {
         await writeJson(ctx.stdout, {
           pushed: result.pushed,
           skipped: result.skipped,
           failed: result.failed.map((f) => ({ path: f.path, ...errorJson(f.error) })),
+          ...(pin && { pin }),
         });
       } else {
         const signed = keys.length ? ` signed by ${keys.map((k) => k.name).join(', ')}` : ' unsigned';
