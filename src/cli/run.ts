@@ -79,6 +79,10 @@ const COMMANDS: Readonly<Record<string, Entry>> = {
     summary: 'delete what no pin, root or recent push needs',
     load: () => import('./commands/gc.js'),
   },
+  repair: {
+    summary: 'fix missing or truncated NARs, missing references, stale uploads',
+    load: () => import('./commands/repair.js'),
+  },
 };
 
 function mainHelp(version: string): string {
