@@ -5,6 +5,8 @@
  * than `--grace`. `--dry-run` lists exactly what would go. Exit 1 when a root is missing from the
  * cache or an object could not be deleted.
  */
+
+import { housekeeping } from '../../cache/cache-graph.js';
 import { collectGarbage, DEFAULT_GRACE_MS, type GcObject } from '../../cache/gc.js';
 import { closeAll, openCliStore, preflight, readInputText } from '../common.js';
 import { EXIT, writeJson, writeLine } from '../context.js';
@@ -92,6 +94,7 @@ const gc: Command = {
         );
       }
       const roots = await resolveStorePaths(rootArgs, store.storeDir, 'gc');
+      housekeeping(store, 'gc');
       await preflight(store, ctx);
       const listed: GcObject[] = [];
       const result = await collectGarbage(store, {

@@ -7,6 +7,7 @@
  * Exit 1 when something could not be fixed.
  */
 
+import { housekeeping } from '../../cache/cache-graph.js';
 import { DEFAULT_GRACE_MS } from '../../cache/gc.js';
 import { repairCache } from '../../cache/repair.js';
 import { closeAll, loadSecretKeys, openCliStore, preflight } from '../common.js';
@@ -67,6 +68,7 @@ const repair: Command = {
         [...args.strings('secret-key-file'), ...store.config.secretKeyFiles],
         'repair',
       );
+      housekeeping(store, 'repair');
       await preflight(store, ctx);
       const result = await repairCache(store, {
         storeDir: args.flag('no-store-dir') ? false : (args.string('store-dir') ?? '/nix/store'),
