@@ -38,7 +38,6 @@ import {
   readNarInfoInto,
   scanCache,
 } from './cache-graph.js';
-import { grow } from './digest-table.js';
 import { listPins, type Pin } from './pins.js';
 import { withRetry } from './retry.js';
 
@@ -209,19 +208,27 @@ export async function collectGarbage(store: BinaryCacheStore, options: GcOptions
   // What appeared since the scan: narinfos written (or rewritten) by pushes running now are
   // roots, and so are pins made meanwhile.
   rootIds.length = 0;
-  const fresh: number[] = [];
-  for await (const o of backend.listObjects('', { recursive: false, ...sig })) {
-    if (kindOfKey(o.key) !== 'narinfo') continue;
-    const id = g.findPath(o.key.slice(0, 32));
-    if (id >= 0 && g.flags[id]! & HAS_NARINFO && g.narinfoTime[id] === o.lastModified) continue;
-    g.addListed(o);
-    fresh.push(g.findPath(o.key.slice(0, 32)));
-  }
-  await forEachLimited(fresh, parallelism, async (id) => {
-    await readNarInfoInto(g, store, id, signal);
+  /** Reads the narinfos written (or rewritten) since the scan into the model; returns their ids. */
+  const refresh = async (): Promise<number[]> => {
+    const fresh: number[] = [];
+    for await (const o of backend.listObjects('', { recursive: false, ...sig })) {
+      if (kindOfKey(o.key) !== 'narinfo') continue;
+      const id = g.findPath(o.key.slice(0, 32));
+      if (id >= 0 && g.flags[id]! & HAS_NARINFO && g.narinfoTime[id] === o.lastModified) continue;
+      g.addListed(o);
+      const now = g.findPath(o.key.slice(0, 32));
+      g.flags[now]! &= ~GONE; // written again after this run deleted it
+      fresh.push(now);
+    }
+    await forEachLimited(fresh, parallelism, async (id) => {
+      await readNarInfoInto(g, store, id, signal);
+    });
+    return fresh;
+  };
+  for (const id of await refresh()) {
     rootIds.push(id);
     recent++;
-  });
+  }
   const pinsAgain = await listPins(store, sig);
   pinCount = Math.max(pinCount, pinsAgain.length);
   addPins(pinsAgain);
@@ -242,23 +249,34 @@ export async function collectGarbage(store: BinaryCacheStore, options: GcOptions
    * Re-checks and deletes one batch; returns the keys deleted. `listed` gives each key's size and
    * time as the scan saw them.
    */
-  const deleteBatch = async (kind: GcKind, batch: readonly ListedObject[]): Promise<Set<string>> => {
+  const deleteBatch = async (
+    kind: GcKind,
+    batch: readonly ListedObject[],
+    hooks: { kept?(keys: readonly string[]): void; wanted?(key: string): boolean } = {},
+  ): Promise<Set<string>> => {
     const gone = new Set<string>();
     if (batch.length === 0) return gone;
     let ready: ListedObject[];
     if (dryRun) ready = [...batch];
     else {
       const checked: (ListedObject | undefined)[] = new Array(batch.length);
+      const kept: string[] = [];
       await forEachLimited(batch.keys(), parallelism, async (i) => {
         const o = batch[i]!;
         const info = await withRetry(() => backend.head(o.key, sig), { signal });
-        if (!info) return; // someone else removed it
-        if (!unchanged(info, o.size, o.lastModified)) return skip(o.key, 'rewritten since it was listed');
-        if ((info.lastModified ?? o.lastModified) > graceCutoff)
+        if (!info) return void kept.push(o.key); // someone else removed it
+        if (!unchanged(info, o.size, o.lastModified)) {
+          kept.push(o.key);
+          return skip(o.key, 'rewritten since it was listed');
+        }
+        if ((info.lastModified ?? o.lastModified) > graceCutoff) {
+          kept.push(o.key);
           return skip(o.key, 'younger than the grace period');
+        }
         checked[i] = { key: o.key, size: info.size ?? o.size, lastModified: o.lastModified };
       });
-      ready = checked.filter((o): o is ListedObject => o !== undefined);
+      if (kept.length) hooks.kept?.(kept);
+      ready = checked.filter((o): o is ListedObject => o !== undefined && (hooks.wanted?.(o.key) ?? true));
     }
     if (ready.length === 0) return gone;
     let refused = new Map<string, string>();
@@ -290,7 +308,10 @@ export async function collectGarbage(store: BinaryCacheStore, options: GcOptions
     return gone;
   };
 
-  // 3a. Unmarked narinfos, referrers first; each narinfo's .ls right after it.
+  // 3a. Unmarked narinfos, referrers first (a topological order of the unmarked set's reference
+  // graph: when X is unmarked so is every narinfo that refers to X), in batches; each batch's
+  // listings right after it. After each whole batch no remaining narinfo refers to a deleted one;
+  // file:// deletes a batch in order too, and a DeleteObjects request cannot be cut by a kill.
   const n = g.paths.size;
   const indegree = new Int32Array(n);
   let candidates = 0;
@@ -304,67 +325,53 @@ export async function collectGarbage(store: BinaryCacheStore, options: GcOptions
     if (!(g.flags[id]! & CANDIDATE)) continue;
     for (const r of g.referencesOf(id)) if (r !== id && g.flags[r]! & CANDIDATE) indegree[r]!++;
   }
-  let level = new Int32Array(0);
-  let levelLength = 0;
-  for (let id = 0; id < n; id++) {
-    if (g.flags[id]! & CANDIDATE && indegree[id] === 0) {
-      level = grow(level, levelLength + 1);
-      level[levelLength++] = id;
+  const order = new Int32Array(candidates);
+  let head = 0;
+  let tail = 0;
+  for (let id = 0; id < n; id++) if (g.flags[id]! & CANDIDATE && indegree[id] === 0) order[tail++] = id;
+  while (head < tail) {
+    const id = order[head++]!;
+    for (const r of g.referencesOf(id)) {
+      if (r !== id && g.flags[r]! & CANDIDATE && --indegree[r]! === 0) order[tail++] = r;
     }
   }
-  let processed = 0;
-  const processLevel = async (members: Int32Array) => {
-    for (let at = 0; at < members.length; at += batchSize) {
-      signal?.throwIfAborted();
-      const chunk = [...members.subarray(at, at + batchSize)].filter((id) => !(g.flags[id]! & MARKED));
-      const byKey = new Map<string, number>();
-      const batch = chunk.map((id) => {
-        const key = narInfoKey(g.hashPartOf(id));
-        byKey.set(key, id);
-        return { key, size: g.narinfoSize[id]!, lastModified: g.narinfoTime[id]! };
-      });
-      const gone = await deleteBatch('narinfo', batch);
-      const keep: number[] = [];
-      const lsBatch: ListedObject[] = [];
-      for (const [key, id] of byKey) {
-        if (gone.has(key)) {
-          g.flags[id]! |= GONE;
-          if (g.flags[id]! & HAS_LS)
-            lsBatch.push({
-              key: listingKey(g.hashPartOf(id)),
-              size: g.lsSize[id]!,
-              lastModified: g.lsTime[id]!,
-            });
-        } else keep.push(id);
+  // Only a reference cycle (impossible in a Nix store) leaves anything: it goes last.
+  for (let id = 0; tail < candidates && id < n; id++)
+    if (g.flags[id]! & CANDIDATE && indegree[id]! > 0) order[tail++] = id;
+  const idOfNarInfoKey = (key: string) => g.findPath(key.slice(0, 32));
+  for (let at = 0; at < candidates; at += batchSize) {
+    signal?.throwIfAborted();
+    const chunk = [...order.subarray(at, at + batchSize)].filter((id) => !(g.flags[id]! & MARKED));
+    const batch = chunk.map((id) => ({
+      key: narInfoKey(g.hashPartOf(id)),
+      size: g.narinfoSize[id]!,
+      lastModified: g.narinfoTime[id]!,
+    }));
+    const gone = await deleteBatch('narinfo', batch, {
+      // A narinfo that stays keeps its closure, even the part of it in this batch.
+      kept: (keys) => g.mark(keys.map(idOfNarInfoKey)),
+      wanted: (key) => !(g.flags[idOfNarInfoKey(key)]! & MARKED),
+    });
+    const refused: number[] = [];
+    const lsBatch: ListedObject[] = [];
+    for (const id of chunk) {
+      if (!gone.has(narInfoKey(g.hashPartOf(id)))) {
+        if (!(g.flags[id]! & MARKED)) refused.push(id);
+        continue;
       }
-      // A narinfo that stays keeps its closure.
-      g.mark(keep);
-      const lsGone = await deleteBatch('ls', lsBatch);
-      for (const key of lsGone) g.flags[g.findPath(key.slice(0, 32))]! |= LS_GONE;
+      g.flags[id]! |= GONE;
+      if (g.flags[id]! & HAS_LS)
+        lsBatch.push({ key: listingKey(g.hashPartOf(id)), size: g.lsSize[id]!, lastModified: g.lsTime[id]! });
     }
-    processed += members.length;
-  };
-  while (levelLength > 0) {
-    const members = level.slice(0, levelLength);
-    await processLevel(members);
-    levelLength = 0;
-    for (const id of members) {
-      for (const r of g.referencesOf(id)) {
-        if (r !== id && g.flags[r]! & CANDIDATE && --indegree[r]! === 0) {
-          level = grow(level, levelLength + 1);
-          level[levelLength++] = r;
-        }
-      }
-    }
-  }
-  if (processed < candidates) {
-    // Only a reference cycle (impossible in a Nix store) gets here: delete what is left.
-    const rest: number[] = [];
-    for (let id = 0; id < n; id++) if (g.flags[id]! & CANDIDATE && indegree[id]! > 0) rest.push(id);
-    await processLevel(Int32Array.from(rest));
+    g.mark(refused);
+    const lsGone = await deleteBatch('ls', lsBatch);
+    for (const key of lsGone) g.flags[idOfNarInfoKey(key)]! |= LS_GONE;
   }
 
-  // 3b. NARs no remaining narinfo names (and never-named ones), older than the grace period.
+  // 3b. NARs no remaining narinfo names (and never-named ones), older than the grace period. A
+  // push running now may have found an old NAR already there and named it in a new narinfo:
+  // list the narinfos once more so such a NAR counts as named.
+  if (!dryRun) g.mark(await refresh());
   const named = new Int32Array(g.nars.size);
   for (let id = 0; id < g.paths.size; id++) {
     if (g.flags[id]! & HAS_NARINFO && !(g.flags[id]! & GONE) && g.narId[id]! >= 0) named[g.narId[id]!]!++;
