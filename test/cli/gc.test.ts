@@ -154,6 +154,18 @@ describe('nixcache pin, gc, repair', () => {
     expect(r.stderr).toMatch(/warning: --expire-days .*closure.*nixcache gc/);
   });
 
+  it('has --help with usage, options and examples, and is listed in the main help', async () => {
+    for (const c of ['gc', 'repair', 'pin add', 'pin list', 'pin rm']) {
+      const r = await runCli([...c.split(' '), '--help']);
+      expect(r.code, c).toBe(0);
+      expect(r.stdout, c).toContain(`nixcache ${c} `);
+      expect(r.stdout, c).toContain('Options:');
+      expect(r.stdout, c).toMatch(/Examples:\n {2}\$ nixcache /);
+    }
+    const help = await runCli(['--help']);
+    for (const c of ['pin add|list|rm', '\n  gc ', '\n  repair ']) expect(help.stdout).toContain(c);
+  });
+
   it('usage errors and read-only stores', async () => {
     const bad = await runCli(['gc', '--store', `file://${tmp}/x`, '--grace', '3 days']);
     expect(bad.code).toBe(2);
