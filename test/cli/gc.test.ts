@@ -12,6 +12,7 @@ import { formatPublicKey, formatSecretKey, generateSecretKey } from '../../src/s
 import { narInfoKey } from '../../src/store/layout.js';
 import { parseStorePath } from '../../src/store-path/store-path.js';
 import { addPath, ageFiles, DAY } from '../cache/helpers.js';
+import { s3ConfigFor, startS3rver } from '../helpers/s3rver.js';
 import { fileStore } from '../reliability/helpers.js';
 import { runCli } from './helpers.js';
 
@@ -147,6 +148,38 @@ describe('nixcache pin, gc, repair', () => {
     ok(clean);
     expect(clean.stdout).toContain('closure holes: 0');
     await store.close();
+  });
+
+  it('on s3rver: push --pin, gc --dry-run, gc, repair', async () => {
+    const s3 = await startS3rver({ buckets: ['cli-gc'] });
+    try {
+      const { url, env } = s3ConfigFor(s3.endpoint, 'cli-gc', 'cache');
+      ok(
+        await runCli(
+          ['push', '--to', url, '--store-dir', storeDir, '--secret-key-file', keyFile, '--pin', 'app', app1],
+          { env },
+        ),
+      );
+      ok(
+        await runCli(['push', '--to', url, '--store-dir', storeDir, '--secret-key-file', keyFile, junk], {
+          env,
+        }),
+      );
+      ageFiles(s3.dir, 3 * DAY);
+      const dry = await runCli(['gc', '--store', url, '--dry-run'], { env });
+      ok(dry);
+      expect(dry.stdout).toContain(`would delete narinfo ${narInfoKey(parseStorePath(junk).hash)}`);
+      const real = await runCli(['gc', '--store', url, '--json'], { env });
+      ok(real);
+      expect(JSON.parse(real.stdout).deleted.narinfo.objects).toBe(1);
+      const repair = await runCli(['repair', '--store', url, '--no-store-dir'], { env });
+      ok(repair);
+      expect(repair.stdout).toContain('cannot list incomplete uploads');
+      const clean = await runCli(['verify', '--store', url, '-k', pub, '--all', '--closure'], { env });
+      ok(clean);
+    } finally {
+      await s3.stop();
+    }
   });
 
   it('init --expire-days warns that expiry breaks closures and names gc', async () => {
