@@ -29,7 +29,11 @@ export const READ = 32;
 /** What kind of object a key is, for the sweep and the report. */
 export type ObjectKind = 'narinfo' | 'ls' | 'nar' | 'other';
 
-/** The kind of a key in the binary cache layout. */
+/**
+ * The kind of a key in the binary cache layout.
+ *
+ * @example kindOfKey('nar/1abc.nar.xz') // 'nar'
+ */
 export function kindOfKey(key: string): ObjectKind {
   if (key.startsWith('nar/')) return 'nar';
   if (key.includes('/')) return 'other';
@@ -38,7 +42,11 @@ export function kindOfKey(key: string): ObjectKind {
   return 'other';
 }
 
-/** The table key of a NAR object key: the first 20 bytes of sha256(key). */
+/**
+ * The table key of a NAR object key: the first 20 bytes of sha256(key).
+ *
+ * @example graph.nars.find(narKeyDigest('nar/1abc.nar.xz'))
+ */
 export function narKeyDigest(key: string): Uint8Array {
   return hashBytes('sha256', key).subarray(0, 20);
 }
@@ -48,6 +56,7 @@ export function narKeyDigest(key: string): Uint8Array {
  * read-only for gc and repair).
  *
  * @throws {NixcacheError} UNSUPPORTED.
+ * @example const backend = housekeeping(store, 'gc')
  */
 export function housekeeping(
   store: BinaryCacheStore,
@@ -64,7 +73,11 @@ export function housekeeping(
   return b as Required<Pick<StorageBackend, 'listObjects' | 'deleteMany'>> & StorageBackend;
 }
 
-/** The scanned cache: paths (by hash part) and NARs (by key), with their objects and edges. */
+/**
+ * The scanned cache: paths (by hash part) and NARs (by key), with their objects and edges.
+ *
+ * @example const g = await scanCache(store); g.mark([g.findPath(hashPart)])
+ */
 export class CacheGraph {
   readonly paths = new DigestTable(4096);
   readonly nars = new DigestTable(4096);
@@ -211,7 +224,12 @@ export class CacheGraph {
   }
 }
 
-/** Runs `fn` over `items` with at most `n` at once, pulling lazily (no promise per item up front). */
+/**
+ * Runs `fn` over `items` with at most `n` at once, pulling lazily (no promise per item up front).
+ *
+ * @throws the first error `fn` threw, after the running calls settle.
+ * @example await forEachLimited(store.listNarInfos(), 16, async (h) => { … })
+ */
 export async function forEachLimited<T>(
   items: Iterable<T> | AsyncIterable<T>,
   n: number,
@@ -246,6 +264,7 @@ export async function forEachLimited<T>(
  * one that does not parse (or names another path) is flagged UNREADABLE.
  *
  * @throws {NixcacheError} NETWORK/IO after retries, ABORTED.
+ * @example await readNarInfoInto(graph, store, graph.pathId(hashPart))
  */
 export async function readNarInfoInto(
   graph: CacheGraph,

@@ -108,7 +108,11 @@ function hashOf(digest: Uint8Array): number {
   return h >>> 0;
 }
 
-/** A Float64Array / Int32Array / Uint8Array that grows by doubling. */
+/**
+ * A Float64Array / Int32Array / Uint8Array that grows by doubling (new slots get `fill`).
+ *
+ * @example sizes = grow(sizes, id + 1)
+ */
 export function grow<T extends Float64Array | Int32Array | Uint8Array>(
   array: T,
   needed: number,

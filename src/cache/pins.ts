@@ -57,7 +57,12 @@ export function checkPinName(name: string): string {
   return name;
 }
 
-/** The cache key of a pin. */
+/**
+ * The cache key of a pin.
+ *
+ * @throws {NixcacheError} BAD_ARGUMENT for a bad name.
+ * @example pinKey('web') // 'pins/web.json'
+ */
 export function pinKey(name: string): string {
   return `${PINS_PREFIX}${checkPinName(name)}.json`;
 }
@@ -100,7 +105,11 @@ export function parsePin(text: string, source: string, storeDir = '/nix/store'):
   return { name: d.name, keepRevisions: keep, revisions };
 }
 
-/** The JSON text of a pin (indented, for people reading the bucket). */
+/**
+ * The JSON text of a pin (indented, for people reading the bucket).
+ *
+ * @example await store.putFile(pinKey(pin.name), new TextEncoder().encode(formatPin(pin)))
+ */
 export function formatPin(pin: Pin): string {
   return `${JSON.stringify({ version: 1, ...pin }, null, 2)}\n`;
 }

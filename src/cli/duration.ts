@@ -32,7 +32,11 @@ export function parseDuration(text: string, option: string, command: string): nu
   return ms;
 }
 
-/** A short human form of a duration (`1d`, `12h`, `90s`). */
+/**
+ * A short human form of a duration (`1d`, `12h`, `90s`).
+ *
+ * @example formatDuration(86_400_000) // '1d'
+ */
 export function formatDuration(ms: number): string {
   if (ms === 0) return '0';
   for (const unit of ['w', 'd', 'h', 'm', 's']) {
