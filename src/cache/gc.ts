@@ -38,6 +38,7 @@ import {
   readNarInfoInto,
   scanCache,
 } from './cache-graph.js';
+import { protectInFlight } from './in-flight.js';
 import { listPins, type Pin } from './pins.js';
 import { withRetry } from './retry.js';
 
@@ -229,6 +230,10 @@ export async function collectGarbage(store: BinaryCacheStore, options: GcOptions
     rootIds.push(id);
     recent++;
   }
+  // Pushes in flight: young NARs no narinfo names yet keep what they refer to.
+  g.mark(rootIds);
+  rootIds.length = 0;
+  await protectInFlight(g, store, backend, graceCutoff, signal);
   const pinsAgain = await listPins(store, sig);
   pinCount = Math.max(pinCount, pinsAgain.length);
   addPins(pinsAgain);

@@ -93,6 +93,34 @@ describe('gc racing a push', () => {
     }
   });
 
+  it('keeps an old, unpinned path that a push in flight refers to (its NAR is scanned)', async () => {
+    const direct = track(s3Store(s3.endpoint, BUCKET, 'race-old-ref'));
+    const oldDep = await addPath(storeDir, { name: 'race-reused-dep' });
+    const oldOther = await addPath(storeDir, { name: 'race-unused' });
+    await push(direct, storeDir, [oldDep, oldOther], key);
+    ageFiles(s3.dir, 10 * DAY);
+    // The push finds oldDep in the cache, uploads only its own NAR, and is held before its narinfo.
+    const top = await addPath(storeDir, { name: 'race-reuser', refs: [oldDep] });
+    const viaProxy = track(s3Store(proxy.endpoint, BUCKET, 'race-old-ref'));
+    let gc: GcResult | undefined;
+    proxy.onRequest = async (r) => {
+      if (gc || r.method !== 'PUT' || !r.url.includes(narInfoKey(parseStorePath(top).hash))) return undefined;
+      gc = await collectGarbage(direct, {});
+      return undefined;
+    };
+    try {
+      const r = await pushPaths(viaProxy, [top], { storeDir, secretKeys: [key] });
+      expect(r.failed).toEqual([]);
+      expect(r.skipped).toEqual([oldDep]);
+    } finally {
+      proxy.onRequest = undefined;
+    }
+    expect(gc!.deleted.narinfo.objects).toBe(1);
+    expect(await direct.hasNarInfo(oldOther)).toBe(false);
+    expect(await direct.hasNarInfo(oldDep)).toBe(true);
+    expect((await checkInvariant(direct)).problems).toEqual([]);
+  });
+
   it('re-checks each object just before deleting it: one rewritten since the listing stays, with its closure', async () => {
     const dir = join(tmp, 'recheck');
     const store = track(fileStore(dir));
