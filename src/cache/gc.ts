@@ -9,7 +9,8 @@
  * 1. scan: list every object (size, last-modified) and read every narinfo (`cache-graph.ts`);
  * 2. mark: the closures of the roots; every narinfo younger than the grace period is a root too
  *    (a push writes narinfos last, and its references may be old); then list the narinfos and pins
- *    again and mark whatever appeared since the scan;
+ *    again and mark whatever appeared since the scan, and scan the young NARs no narinfo names
+ *    (pushes in flight) for references to unmarked narinfos (`in-flight.ts`);
  * 3. sweep: unmarked narinfos referrers first (Kahn levels over the unmarked set's reference
  *    graph: when X is unmarked so is every narinfo that refers to X), each narinfo before its
  *    `.ls`; then NARs that no remaining narinfo names and are older than the grace period; then
