@@ -6,6 +6,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { DEFAULT_NIX_DB, hasLocalNixDb, localNixMetadata } from '../../cache/local-metadata.js';
+import { addPinRevision, checkPinName } from '../../cache/pins.js';
 import type { PathMetadata } from '../../cache/push.js';
 import { pushPaths } from '../../cache/push.js';
 import { Upstreams } from '../../cache/upstream.js';
@@ -142,6 +143,14 @@ async function openUpstreams(
   });
 }
 
+function checkPinNameForCli(name: string): void {
+  try {
+    checkPinName(name);
+  } catch (e) {
+    throw new UsageError(`--pin: ${(e as Error).message}`, 'push');
+  }
+}
+
 const push: Command = {
   spec: {
     name: 'push',
@@ -211,6 +220,12 @@ const push: Command = {
       },
       json: { type: 'boolean', help: 'print the result as JSON (no progress bar)' },
       verbose: { type: 'boolean', short: 'v', help: 'print a line per path on stderr' },
+      pin: {
+        type: 'string',
+        value: 'NAME',
+        help: 'make the given paths the newest revision of pin NAME once all are in the cache (see nixcache pin)',
+      },
+      'keep-revisions': { type: 'string', value: 'K', help: 'with --pin: revisions the pin keeps' },
     },
     positionals: { min: 0, name: 'PATH' },
     examples: [
@@ -223,6 +238,9 @@ const push: Command = {
   },
   async run(args, ctx) {
     const url = args.required('to');
+    const pinName = args.string('pin');
+    const keepRevisions = args.integer('keep-revisions', 1, 10_000);
+    if (pinName !== undefined) checkPinNameForCli(pinName);
     const parallelism = args.integer('parallelism', 1, 64);
     const json = args.flag('json');
     const store = await openCliStore(url, ctx, 'to', 'push');
@@ -313,6 +331,21 @@ const push: Command = {
         progress.finish();
       }
       if (ctx.signal.aborted) return EXIT.interrupted;
+      // Pin only a complete push: a pin must name paths whose closures are in the cache.
+      const pin =
+        pinName !== undefined && result.failed.length === 0
+          ? await addPinRevision(store, pinName, paths, {
+              ...(keepRevisions !== undefined && { keepRevisions }),
+              signal: ctx.signal,
+            })
+          : undefined;
+      if (pinName !== undefined && !pin)
+        ctx.stderr.write(`nixcache: push: not pinned as ${pinName}: some paths failed\n`);
+      if (pin && !json)
+        await writeLine(
+          ctx.stdout,
+          `pinned ${paths.length} paths as ${pin.name} (${pin.revisions.length} revisions kept)`,
+        );
       if (json) {
         await writeJson(ctx.stdout, {
           pushed: result.pushed,
@@ -320,6 +353,7 @@ const push: Command = {
           upstream: result.servedElsewhere,
           ...(upstreams?.unavailable !== undefined && { upstreamUnavailable: upstreams.unavailable }),
           failed: result.failed.map((f) => ({ path: f.path, ...errorJson(f.error) })),
+          ...(pin && { pin }),
         });
       } else {
         const signed = keys.length ? ` signed by ${keys.map((k) => k.name).join(', ')}` : ' unsigned';
