@@ -14,6 +14,7 @@ import type { BinaryCacheStore } from '../store/binary-cache.js';
 import { hashPartOfNarInfoKey, narUrlToKey } from '../store/layout.js';
 import { isHashPart, parseStorePathBasename } from '../store-path/store-path.js';
 import { DigestTable, grow } from './digest-table.js';
+import { forEachBounded } from './pipeline.js';
 import { withRetry } from './retry.js';
 
 /** Path flags. */
@@ -225,41 +226,6 @@ export class CacheGraph {
 }
 
 /**
- * Runs `fn` over `items` with at most `n` at once, pulling lazily (no promise per item up front).
- *
- * @throws the first error `fn` threw, after the running calls settle.
- * @example await forEachLimited(store.listNarInfos(), 16, async (h) => { … })
- */
-export async function forEachLimited<T>(
-  items: Iterable<T> | AsyncIterable<T>,
-  n: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  const it =
-    Symbol.asyncIterator in (items as object)
-      ? (items as AsyncIterable<T>)[Symbol.asyncIterator]()
-      : (items as Iterable<T>)[Symbol.iterator]();
-  let failed: unknown;
-  let done = false;
-  const worker = async () => {
-    while (!done && failed === undefined) {
-      const next = await it.next();
-      if (next.done) {
-        done = true;
-        return;
-      }
-      try {
-        await fn(next.value);
-      } catch (e) {
-        failed ??= e;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, n) }, worker));
-  if (failed !== undefined) throw failed;
-}
-
-/**
  * Reads one narinfo into the graph. A narinfo that vanished since the listing loses HAS_NARINFO;
  * one that does not parse (or names another path) is flagged UNREADABLE.
  *
@@ -323,9 +289,13 @@ export async function scanCache(store: BinaryCacheStore, options: ScanOptions = 
   function* ids() {
     for (let id = 0; id < narinfos; id++) if (graph.flags[id]! & HAS_NARINFO) yield id;
   }
-  await forEachLimited(ids(), options.parallelism ?? 16, async (id) => {
-    await readNarInfoInto(graph, store, id, signal);
-    if (++read % 10_000 === 0) options.onProgress?.({ phase: 'read', done: read });
-  });
+  await forEachBounded(
+    ids(),
+    { parallelism: options.parallelism ?? 16, ...(signal && { signal }) },
+    async (id) => {
+      await readNarInfoInto(graph, store, id, signal);
+      if (++read % 10_000 === 0) options.onProgress?.({ phase: 'read', done: read });
+    },
+  );
   return graph;
 }

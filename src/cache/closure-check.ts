@@ -8,7 +8,7 @@ import { NixcacheError } from '../errors.js';
 import type { BinaryCacheStore } from '../store/binary-cache.js';
 import { narUrlToKey } from '../store/layout.js';
 import { parseStorePath, parseStorePathBasename } from '../store-path/store-path.js';
-import { forEachLimited } from './cache-graph.js';
+import { forEachBounded } from './pipeline.js';
 import { withRetry } from './retry.js';
 
 export interface ClosureHole {
@@ -98,10 +98,12 @@ export async function checkClosures(
     // Breadth-first over the closures; a reference without a narinfo shows as missing-path.
     while (queue.length) {
       const batch = queue.splice(0, queue.length);
-      await forEachLimited(batch, options.parallelism ?? 16, (h) => checkOne(h, true));
+      await forEachBounded(batch, { parallelism: options.parallelism ?? 16 }, (h) => checkOne(h, true));
     }
   } else {
-    await forEachLimited(store.listNarInfos(sig), options.parallelism ?? 16, (h) => checkOne(h, false));
+    await forEachBounded(store.listNarInfos(sig), { parallelism: options.parallelism ?? 16 }, (h) =>
+      checkOne(h, false),
+    );
   }
   return holes;
 }

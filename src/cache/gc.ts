@@ -28,7 +28,6 @@ import { listingKey, narInfoKey } from '../store/layout.js';
 import { parseStorePath } from '../store-path/store-path.js';
 import {
   type CacheGraph,
-  forEachLimited,
   GONE,
   HAS_LS,
   HAS_NARINFO,
@@ -41,6 +40,7 @@ import {
 } from './cache-graph.js';
 import { protectInFlight } from './in-flight.js';
 import { listPins, type Pin } from './pins.js';
+import { forEachBounded } from './pipeline.js';
 import { withRetry } from './retry.js';
 
 export const DAY_MS = 86_400_000;
@@ -222,7 +222,7 @@ export async function collectGarbage(store: BinaryCacheStore, options: GcOptions
       g.flags[now]! &= ~GONE; // written again after this run deleted it
       fresh.push(now);
     }
-    await forEachLimited(fresh, parallelism, async (id) => {
+    await forEachBounded(fresh, { parallelism }, async (id) => {
       await readNarInfoInto(g, store, id, signal);
     });
     return fresh;
@@ -267,7 +267,7 @@ export async function collectGarbage(store: BinaryCacheStore, options: GcOptions
     else {
       const checked: (ListedObject | undefined)[] = new Array(batch.length);
       const kept: string[] = [];
-      await forEachLimited(batch.keys(), parallelism, async (i) => {
+      await forEachBounded(batch.keys(), { parallelism }, async (i) => {
         const o = batch[i]!;
         const info = await withRetry(() => backend.head(o.key, sig), { signal });
         if (!info) return void kept.push(o.key); // someone else removed it

@@ -10,7 +10,8 @@ import { decompress } from '../compression/compress.js';
 import { scanReferences } from '../nar/references.js';
 import type { ListedObject, StorageBackend } from '../store/backend.js';
 import type { BinaryCacheStore } from '../store/binary-cache.js';
-import { type CacheGraph, forEachLimited, HAS_NARINFO, MARKED, narKeyDigest } from './cache-graph.js';
+import { type CacheGraph, HAS_NARINFO, MARKED, narKeyDigest } from './cache-graph.js';
+import { forEachBounded } from './pipeline.js';
 
 const BY_EXTENSION: readonly (readonly [string, string])[] = [
   ['.nar.xz', 'xz'],
@@ -59,7 +60,7 @@ export async function protectInFlight(
   }
   if (candidates.length === 0) return 0;
   const found = new Set<string>();
-  await forEachLimited(young, 2, async (o) => {
+  await forEachBounded(young, { parallelism: 2 }, async (o) => {
     const method = compressionOfKey(o.key);
     if (method === undefined) return;
     try {

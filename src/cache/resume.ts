@@ -4,7 +4,7 @@
  * A run that was killed and started again with the same file skips every path the log already
  * holds and appends the rest, so across the runs every path is checked exactly once. A last line
  * cut short by the kill is dropped from the file (that path was not finished). Memory: the done
- * set is a HashPartSet (about 40 bytes a path), never the records themselves.
+ * set is a HashPartSet (30-60 bytes a path), never the records themselves.
  */
 import { closeSync, createReadStream, existsSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { NixcacheError } from '../errors.js';

@@ -6,12 +6,11 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { CacheReport } from '../../src/cache/report.js';
 import { escapeHtml, renderReportHtml } from '../../src/cli/report-html.js';
-import { describeWithBrowser, launchChromium } from '../helpers/browser.js';
+import { describeWithBrowser, launchChromium, openLocalPage } from '../helpers/browser.js';
 
 const evil =
   '/nix/store/00000000000000000000000000000000-<img src=x onerror=alert(1)></script><script>window.pwned=1</script>\u001b[31m';
@@ -73,17 +72,7 @@ describeWithBrowser('the report page in Chromium', () => {
   it('renders without errors or requests, with its charts and totals', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'nixcache-report-')), 'report.html');
     writeFileSync(file, renderReportHtml(report));
-    const page = await browser.newPage();
-    const problems: string[] = [];
-    const requests: string[] = [];
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') problems.push(m.text());
-    });
-    page.on('pageerror', (e) => problems.push(e.message));
-    page.on('request', (r) => {
-      if (r.url() !== pathToFileURL(file).href) requests.push(r.url());
-    });
-    await page.goto(pathToFileURL(file).href);
+    const { page, problems, requests } = await openLocalPage(browser, file);
     expect(problems).toEqual([]);
     expect(requests).toEqual([]);
     expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBeUndefined();

@@ -6,11 +6,10 @@
 import { mkdirSync, mkdtempSync, readdirSync, statSync, unlinkSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { makeSampleStore, type SampleStore } from '../../fixtures/sample-store.js';
-import { describeWithBrowser, launchChromium } from '../helpers/browser.js';
+import { describeWithBrowser, launchChromium, openLocalPage } from '../helpers/browser.js';
 import { addPlainPath, runCli } from './helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'nixcache-report-cli-'));
@@ -125,17 +124,7 @@ describeWithBrowser('the report page', () => {
       '1h',
     ]);
     expect(r.code, r.stderr).toBe(0);
-    const page = await browser.newPage();
-    const problems: string[] = [];
-    const requests: string[] = [];
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') problems.push(m.text());
-    });
-    page.on('pageerror', (e) => problems.push(e.message));
-    page.on('request', (req) => {
-      if (req.url() !== pathToFileURL(out).href) requests.push(req.url());
-    });
-    await page.goto(pathToFileURL(out).href);
+    const { page, problems, requests } = await openLocalPage(browser, out);
     expect(problems).toEqual([]);
     expect(requests).toEqual([]);
     const total = async (name: string) => (await page.textContent(`[data-total="${name}"] b`))?.trim();

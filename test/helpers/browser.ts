@@ -45,3 +45,30 @@ export async function launchChromium(): Promise<Browser> {
     ],
   });
 }
+
+/** A page opened from a local file, with what went wrong while it loaded. */
+export interface OpenedPage {
+  readonly page: import('playwright-core').Page;
+  /** Console errors and warnings, and uncaught exceptions. */
+  readonly problems: string[];
+  /** Every request other than the file itself (a self-contained page makes none). */
+  readonly requests: string[];
+}
+
+/** Opens a local HTML file in a new page, recording console problems and requests. */
+export async function openLocalPage(browser: Browser, file: string): Promise<OpenedPage> {
+  const { pathToFileURL } = await import('node:url');
+  const url = pathToFileURL(file).href;
+  const page = await browser.newPage();
+  const problems: string[] = [];
+  const requests: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') problems.push(m.text());
+  });
+  page.on('pageerror', (e) => problems.push(e.message));
+  page.on('request', (r) => {
+    if (r.url() !== url) requests.push(r.url());
+  });
+  await page.goto(url);
+  return { page, problems, requests };
+}

@@ -12,18 +12,8 @@ import { closeAll, openCliStore, preflight, readInputText } from '../common.js';
 import { EXIT, writeJson, writeLine } from '../context.js';
 import { formatDuration, parseDuration } from '../duration.js';
 import { resolveStorePaths } from '../paths.js';
+import { formatBytes } from '../progress.js';
 import type { Command } from '../run.js';
-
-function bytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
-}
 
 const gc: Command = {
   spec: {
@@ -128,8 +118,8 @@ const gc: Command = {
         const verb = dryRun ? 'would delete' : 'deleted';
         lines.push(
           `${verb} ${d.narinfo.objects} narinfos, ${d.ls.objects} listings, ${d.nar.objects} NARs ` +
-            `(${bytes(d.narinfo.bytes + d.ls.bytes + d.nar.bytes)}) from ${store.location}; ` +
-            `kept ${k.narinfo.objects} narinfos, ${k.nar.objects} NARs (${bytes(k.narinfo.bytes + k.ls.bytes + k.nar.bytes)}), ` +
+            `(${formatBytes(d.narinfo.bytes + d.ls.bytes + d.nar.bytes)}) from ${store.location}; ` +
+            `kept ${k.narinfo.objects} narinfos, ${k.nar.objects} NARs (${formatBytes(k.narinfo.bytes + k.ls.bytes + k.nar.bytes)}), ` +
             `${k.other.objects} other objects; roots: ${result.roots.pinRevisions} revisions of ${result.roots.pins} pins, ` +
             `${result.roots.explicit} explicit, ${result.roots.recent} recent (grace ${formatDuration(graceMs)}` +
             `${keepDays !== undefined ? `, keep-days ${keepDays}` : ''})`,
