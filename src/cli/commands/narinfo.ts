@@ -105,6 +105,8 @@ const verify: Command = {
         invalidSignatures: v.invalidSignatures.map((s) => ({ keyName: s.keyName, reason: s.reason })),
         unknownSignatures: v.unknownSignatures.map((s) => s.slice(0, s.indexOf(':'))),
         contentAddressed: v.contentAddressed,
+        ...(v.contentAddressNeedsContents && { contentAddressNeedsContents: true }),
+        ...(v.contentAddressProblem !== undefined && { contentAddressProblem: v.contentAddressProblem }),
       });
     }
     if (args.flag('json')) await writeJson(ctx.stdout, rows);
@@ -119,6 +121,11 @@ const verify: Command = {
               ...(r.unknownSignatures.length
                 ? [`signed only by untrusted keys ${r.unknownSignatures.join(', ')}`]
                 : []),
+              ...(r.contentAddressNeedsContents
+                ? ['its CA claim can only be checked against the NAR (use verify with contents)']
+                : r.contentAddressProblem !== undefined && r.contentAddressProblem !== 'no CA claim'
+                  ? [`CA claim: ${r.contentAddressProblem}`]
+                  : []),
             ].join('; ') || 'no signature';
         await writeLine(ctx.stdout, `${r.file}: ${r.trusted ? 'trusted' : 'untrusted'} (${why})`);
       }
