@@ -5,6 +5,13 @@ export { type CopyOptions, copyPaths } from './copy.js';
 export type { GraphResult, GraphSteps, InspectedPath } from './graph.js';
 export { type BucketAdministration, type InitOptions, initCache } from './init.js';
 export { type PathMetadata, type PushEvent, type PushOptions, type PushResult, pushPaths } from './push.js';
+export {
+  type RemoveSignaturesOptions,
+  type RemoveSignaturesResult,
+  removeSignatures,
+  withoutSignatures,
+} from './remove-signatures.js';
+export { type NarInfoEdit, type RewriteOptions, type RewriteOutcome, rewriteNarInfo } from './rewrite.js';
 export { addSignatures, type SignOptions, type SignResult } from './sign.js';
 export { type StagedNar, type StageOptions, stageNar } from './stage.js';
 export {
