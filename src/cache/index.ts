@@ -4,6 +4,8 @@
 export { type CopyOptions, copyPaths } from './copy.js';
 export type { GraphResult, GraphSteps, InspectedPath } from './graph.js';
 export { type BucketAdministration, type InitOptions, initCache } from './init.js';
+export { type LintOptions, type LintReport, type LintSummary, lintCache } from './lint.js';
+export { LINT_RULES, type LintFinding, type LintRule, lintNarInfoText } from './lint-rules.js';
 export { type PathMetadata, type PushEvent, type PushOptions, type PushResult, pushPaths } from './push.js';
 export {
   type RemoveSignaturesOptions,

@@ -66,6 +66,10 @@ const COMMANDS: Readonly<Record<string, Entry>> = {
     summary: 'add signatures to narinfos already in a cache',
     load: () => import('./commands/sign.js'),
   },
+  lint: {
+    summary: 'report (and --fix) narinfo quirks that clients trip over',
+    load: () => import('./commands/lint.js'),
+  },
   'path-info': {
     summary: 'show what a cache knows about store paths',
     load: () => import('./commands/path-info.js'),
