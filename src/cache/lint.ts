@@ -6,19 +6,21 @@
  *   explicit Compression, no `unknown-deriver`, sorted unique Sig lines) with the conditional
  *   read-modify-write of `sign` (`rewriteNarInfo`), so a concurrent signer's signature is kept;
  * - a missing FileHash/FileSize is computed from the NAR file;
- * - a URL whose extension contradicts Compression gets a copy of the file under the right name;
+ * - a missing Compression, or a URL whose extension contradicts it, is settled by the data's
+ *   magic number: Compression is set to what the data is, and the file gets a copy under the name
+ *   that compression gives it (the old name stays: other narinfos may share it);
  * - a missing `.ls` listing is built from the NAR.
  * What cannot be fixed (a CA claim that does not compute, another store directory, text that does
  * not parse) is reported with `fixed: false`, never dropped.
  */
 
-import { narFileExtension } from '../compression/registry.js';
+import { COMPRESSION_MAGIC_LENGTH, detectCompression, narFileExtension } from '../compression/registry.js';
 import { NixcacheError } from '../errors.js';
 import { createHasher } from '../hash/hasher.js';
 import { fromUtf8 } from '../internal/bytes.js';
 import { formatNarListing, narListing } from '../nar/listing.js';
 import { renderNarInfo } from '../narinfo/format.js';
-import type { NarInfo } from '../narinfo/types.js';
+import type { CompressionMethod, NarInfo } from '../narinfo/types.js';
 import type { BinaryCacheStore } from '../store/binary-cache.js';
 import { listingKey, narInfoKey, narUrlToKey } from '../store/layout.js';
 import { canonicalNarInfo, type LintFinding, type LintRule, lintNarInfoText } from './lint-rules.js';
@@ -81,10 +83,25 @@ async function measureFile(
   return { size, digest: hasher.digest() };
 }
 
-/** The URL with the extension Compression gives a NAR. */
-function urlWithExtension(info: NarInfo): string {
-  const at = info.url.lastIndexOf('.nar');
-  return `${info.url.slice(0, at + 4)}${narFileExtension(info.compression)}`;
+/** The URL with the extension `compression` gives a NAR (unchanged when it has no `.nar`). */
+function urlWithExtension(url: string, compression: CompressionMethod): string {
+  const at = url.lastIndexOf('.nar');
+  return at < 0 ? url : `${url.slice(0, at + 4)}${narFileExtension(compression)}`;
+}
+
+/** The first bytes of a stored file, enough to recognise its compression. */
+async function fileHead(store: BinaryCacheStore, key: string, signal?: AbortSignal): Promise<Uint8Array> {
+  const body = await store.getFileStream(key, { ...(signal && { signal }) });
+  if (!body)
+    throw new NixcacheError('NOT_FOUND', `${store.location}/${key}: the NAR file is missing`, { url: key });
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  for await (const chunk of body) {
+    parts.push(chunk);
+    n += chunk.length;
+    if (n >= COMPRESSION_MAGIC_LENGTH) break;
+  }
+  return Buffer.concat(parts).subarray(0, COMPRESSION_MAGIC_LENGTH);
 }
 
 /**
@@ -104,16 +121,23 @@ async function fixNarInfo(
   let file: { size: number; digest: Uint8Array } | undefined;
   let url: string | undefined;
   if (rules.has('missing-file-hash')) file = await measureFile(store, narUrlToKey(info.url).key, signal);
-  if (rules.has('url-extension')) {
-    url = urlWithExtension(info);
-    const from = narUrlToKey(info.url).key;
-    const to = narUrlToKey(url).key;
-    if (!(await store.hasFile(to, read))) {
-      const head = await store.backend.head(from, read);
-      const body = await store.getFileStream(from, read);
-      if (!body)
-        throw new NixcacheError('NOT_FOUND', `${store.location}/${from}: the NAR file is missing`, {});
-      await store.putFile(to, body, { ...read, ...(head?.size !== undefined && { size: head.size }) });
+  let compression: CompressionMethod | undefined;
+  if (rules.has('url-extension') || rules.has('missing-compression')) {
+    // Which is right, the URL's extension or Compression (bzip2 when absent)? The data says.
+    const key = narUrlToKey(info.url).key;
+    const detected = detectCompression(await fileHead(store, key, signal));
+    if (detected !== undefined && detected !== info.compression) compression = detected;
+    const target = urlWithExtension(info.url, compression ?? info.compression);
+    if (target !== info.url) {
+      url = target;
+      const to = narUrlToKey(target).key;
+      if (!(await store.hasFile(to, read))) {
+        const head = await store.backend.head(key, read);
+        const body = await store.getFileStream(key, read);
+        if (!body)
+          throw new NixcacheError('NOT_FOUND', `${store.location}/${key}: the NAR file is missing`, {});
+        await store.putFile(to, body, { ...read, ...(head?.size !== undefined && { size: head.size }) });
+      }
     }
   }
   if (rules.has('missing-listing')) {
@@ -134,6 +158,7 @@ async function fixNarInfo(
         next = { ...next, fileHash: { algorithm: 'sha256', digest: file.digest }, fileSize: file.size };
       }
       if (url !== undefined && current.url === info.url) next = { ...next, url };
+      if (compression !== undefined && current.url === info.url) next = { ...next, compression };
       return renderNarInfo(next) === current.original?.text ? current : next;
     },
     read,

@@ -196,6 +196,30 @@ describe('lint', () => {
     await store.close();
   });
 
+  it('settles a missing Compression by the data: an xz NAR at .nar.xz gets Compression: xz, not a copy', async () => {
+    const dir = join(work, 'xz');
+    const url = `file://${dir}?compression=xz`;
+    expect((await runCli(['init', '--store', url])).code).toBe(0);
+    const store = await openStore(url);
+    expect((await pushPaths(store, [source.lib], { storeDir: source.dir, secretKeys: [k1] })).failed).toEqual(
+      [],
+    );
+    await store.close();
+    const narinfo = join(dir, `${hashPartOf(source.lib)}.narinfo`);
+    const before = await readFile(narinfo, 'utf8');
+    await writeFile(narinfo, before.replace(/^Compression: xz\n/m, ''));
+    const seeded = await lint(url);
+    expect(seeded.findings.map((f) => f.rule).sort()).toEqual(['missing-compression', 'url-extension']);
+    const fixed = await lint(url, '--fix');
+    expect(fixed.summary).toMatchObject({ findings: 2, fixed: 2, unfixed: 0 });
+    expect(fixed.code).toBe(0);
+    // Back to exactly what was pushed: the NAR was never copied.
+    expect(await readFile(narinfo, 'utf8')).toBe(before);
+    expect((await lint(url)).findings).toEqual([]);
+    const verify = await runCli(['verify', '--store', url, '-k', pub, '--all']);
+    expect(verify.code).toBe(0);
+  });
+
   it('prints one line per finding and a summary without --json', async () => {
     const dir = join(work, 'plain');
     const url = `file://${dir}?compression=none`;
