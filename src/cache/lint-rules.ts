@@ -170,7 +170,11 @@ export function lintNarInfoText(text: string, hashPart: string, cacheStoreDir: s
   // Canonical form: what is left once those are accounted for.
   const reasons: string[] = [];
   const unknown = [...new Set(parsedLines.filter((l) => !KNOWN_KEYS.includes(l.key)).map((l) => l.key))];
-  if (unknown.length) reasons.push(`unknown keys ${unknown.join(', ')}`);
+  if (unknown.length) {
+    // Key names come from the file: shown short (the CLI escapes control characters).
+    const shown = unknown.slice(0, 5).map((k) => (k.length > 40 ? `${k.slice(0, 40)}…` : k));
+    reasons.push(`unknown keys ${shown.join(', ')}${unknown.length > 5 ? ', …' : ''}`);
+  }
   for (const key of ['NarHash', 'FileHash']) {
     const v = parsedLines.find((l) => l.key === key)?.value;
     if (v !== undefined && !CANONICAL_HASH.test(v))
