@@ -63,7 +63,7 @@ const COMMANDS: Readonly<Record<string, Entry>> = {
     load: () => import('./commands/copy.js'),
   },
   sign: {
-    summary: 'add signatures to narinfos already in a cache',
+    summary: "add signatures to narinfos in a cache, or remove a retired key's",
     load: () => import('./commands/sign.js'),
   },
   lint: {

@@ -18,7 +18,7 @@ import type { Command } from '../run.js';
 const sign: Command = {
   spec: {
     name: 'sign',
-    summary: 'add signatures to narinfos already in a binary cache',
+    summary: 'add signatures to narinfos already in a binary cache, or remove those of a retired key',
     usage: [
       '--store URL --key-file FILE... [--json] (--all | PATH...)',
       '--store URL --remove-key NAME... (--trusted-public-key KEY... | --force) [--json] (--all | PATH...)',
