@@ -22,7 +22,7 @@ const lint: Command = {
         .join(
           ', ',
         )}. missing-listing applies when the store URL has write-nar-listing=1 or the cache holds any .ls file.`,
-      '--fix rewrites narinfos in the form Nix writes (the signed fields are unchanged, so every signature stays valid), with the conditional writes of sign; computes a missing FileHash/FileSize from the NAR file; copies a NAR whose URL extension contradicts Compression to the right name; builds missing listings. What cannot be fixed is reported with "fixed":false.',
+      '--fix rewrites narinfos in the form Nix writes (the signed fields are unchanged, so every signature stays valid), with the conditional writes of sign; computes a missing FileHash/FileSize from the NAR file; settles a missing Compression, or a URL extension that contradicts it, by the magic number of the data (Compression set to what the data is; the file copied to the name that gives, only when the name is wrong); builds missing listings. What cannot be fixed is reported with "fixed":false.',
       '--json prints NDJSON, one line per finding as each narinfo is done: {"rule","hashPart","storePath","message","fixable","fixed"[,"fixError"]}, and last {"summary":{"narinfos","findings","fixed","unfixed","rules":{RULE:N}},"ok":BOOL}. Exit 1 when any finding is left unfixed.',
     ],
     options: {
