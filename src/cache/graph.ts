@@ -43,7 +43,17 @@ export interface GraphOptions {
   /** Publish even what the cache already has. */
   readonly force?: boolean;
   readonly signal?: AbortSignal;
+  /**
+   * Where a path is served elsewhere (an upstream cache Nix also substitutes from): such a path is
+   * not published, but with `closure` its references (as given here) are still walked, and
+   * referrers may list it. Asked only for paths the cache does not have.
+   */
+  readonly servedElsewhere?: (
+    sp: StorePath,
+  ) => Promise<{ readonly references: readonly string[] } | undefined>;
   readonly onSkip?: (path: string) => void;
+  /** A path was found served elsewhere (not published). */
+  readonly onServedElsewhere?: (path: string) => void;
   readonly onDone?: (path: string) => void;
   readonly onFailed?: (path: string, error: Error) => void;
 }
@@ -52,6 +62,8 @@ export interface GraphResult {
   /** In the order their narinfos were written. */
   readonly pushed: readonly string[];
   readonly skipped: readonly string[];
+  /** Not published because `servedElsewhere` serves them. */
+  readonly servedElsewhere: readonly string[];
   readonly failed: readonly { readonly path: string; readonly error: Error }[];
 }
 
@@ -65,7 +77,7 @@ interface Node<T> {
   readonly sp: StorePath;
   readonly basename: string;
   readonly full: string;
-  state: 'pending' | 'skipped' | 'ready' | 'failed';
+  state: 'pending' | 'skipped' | 'elsewhere' | 'ready' | 'failed';
   inspected?: InspectedPath<T>;
   /** Other nodes this one refers to (not itself). */
   refs: Node<T>[];
@@ -90,6 +102,7 @@ export async function publishGraph<T>(
   const limit = createLimit(options.parallelism ?? 2);
   const pushed: string[] = [];
   const skipped: string[] = [];
+  const elsewhere: string[] = [];
   const failed: { path: string; error: Error }[] = [];
   const storeDir = store.storeDir;
   const nodes = new Map<string, Node<T>>();
@@ -114,6 +127,18 @@ export async function publishGraph<T>(
       options.onSkip?.(node.full);
       return;
     }
+    const served = await options.servedElsewhere?.(node.sp);
+    if (served) {
+      node.state = 'elsewhere';
+      elsewhere.push(node.full);
+      options.onServedElsewhere?.(node.full);
+      if (closure)
+        for (const r of served.references) {
+          const sp = parseStorePathBasename(r, storeDir);
+          if (r !== node.basename && sp.hash !== node.sp.hash && !nodes.has(sp.hash)) add(r);
+        }
+      return;
+    }
     const inspected = await limit(() => steps.inspect(node.sp));
     node.inspected = inspected;
     for (const r of inspected.references) {
@@ -127,7 +152,7 @@ export async function publishGraph<T>(
         );
       }
       let ref = nodes.get(sp.hash);
-      if (!ref && !closure && !(await inCache(sp.hash))) {
+      if (!ref && !closure && !(await inCache(sp.hash)) && !(await options.servedElsewhere?.(sp))) {
         throw new NixcacheError(
           'NOT_FOUND',
           `cannot add ${node.full} to ${store.location}: its reference ${storeDir}/${r} is not in the cache (publish the closure)`,
@@ -203,7 +228,7 @@ export async function publishGraph<T>(
       await ensureCacheInfo(store, signal);
     } catch (e) {
       for (const node of ready) fail(node, e as Error);
-      return { pushed, skipped, failed };
+      return { pushed, skipped, servedElsewhere: elsewhere, failed };
     }
   }
   const publish = async (node: Node<T>): Promise<void> => {
@@ -231,7 +256,7 @@ export async function publishGraph<T>(
     node.task.catch(() => {});
   }
   await Promise.allSettled(ready.map((n) => n.task));
-  return { pushed, skipped, failed };
+  return { pushed, skipped, servedElsewhere: elsewhere, failed };
 }
 
 function referenceFailed<T>(node: Node<T>, ref: Node<T>, cause: unknown): NixcacheError {

@@ -1,11 +1,40 @@
 /**
- * `nixcache/cache`: the cache workflow over any store — init, push, verify, copy, sign.
+ * `nixcache/cache`: the cache workflow over any store — init, push, verify, copy, sign — and what
+ * the local Nix database knows about store paths (read without `nix`).
  */
+export { LocalNixDb, type LocalPathInfo, readLocalPathInfo } from '../local/nix-db.js';
+export { type ClosureCheckOptions, type ClosureHole, checkClosures } from './closure-check.js';
 export { type CopyOptions, copyPaths } from './copy.js';
+export {
+  collectGarbage,
+  DEFAULT_GRACE_MS,
+  type GcEvent,
+  type GcKind,
+  type GcObject,
+  type GcOptions,
+  type GcResult,
+  type KindTotals,
+} from './gc.js';
 export type { GraphResult, GraphSteps, InspectedPath } from './graph.js';
 export { type BucketAdministration, type InitOptions, initCache } from './init.js';
 export { type LintOptions, type LintReport, type LintSummary, lintCache } from './lint.js';
 export { LINT_RULES, type LintFinding, type LintRule, lintNarInfoText } from './lint-rules.js';
+export { DEFAULT_NIX_DB, hasLocalNixDb, localNixMetadata } from './local-metadata.js';
+export {
+  addPinRevision,
+  checkPinName,
+  DEFAULT_KEEP_REVISIONS,
+  formatPin,
+  getPin,
+  listPins,
+  PINS_PREFIX,
+  type Pin,
+  type PinOptions,
+  type PinRevision,
+  parsePin,
+  pinKey,
+  removePin,
+} from './pins.js';
 export { type PathMetadata, type PushEvent, type PushOptions, type PushResult, pushPaths } from './push.js';
 export {
   type RemoveSignaturesOptions,
@@ -13,9 +42,18 @@ export {
   removeSignatures,
   withoutSignatures,
 } from './remove-signatures.js';
+export {
+  type RepairAction,
+  type RepairOptions,
+  type RepairProblem,
+  type RepairReport,
+  type RepairResult,
+  repairCache,
+} from './repair.js';
 export { type NarInfoEdit, type RewriteOptions, type RewriteOutcome, rewriteNarInfo } from './rewrite.js';
 export { addSignatures, type SignOptions, type SignResult } from './sign.js';
 export { type StagedNar, type StageOptions, stageNar } from './stage.js';
+export { type UpstreamHit, type UpstreamOptions, Upstreams } from './upstream.js';
 export {
   type PathReport,
   type PathStatus,

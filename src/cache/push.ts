@@ -20,6 +20,7 @@ import { checkContentAddressHash, parseClaimedContentAddress } from './content-a
 import { basenameOf, type GraphResult, type InspectedPath, publishGraph } from './graph.js';
 import { signWith, uploadStagedNar } from './publish.js';
 import { type ScannedNar, scanNar, stageNar } from './stage.js';
+import type { Upstreams } from './upstream.js';
 
 /** What the caller knows about a path (e.g. from `nix path-info --json`). */
 export interface PathMetadata {
@@ -58,6 +59,11 @@ export interface PushOptions {
   readonly parallelism?: number;
   /** Re-upload paths the cache already has. */
   readonly force?: boolean;
+  /**
+   * Caches Nix also substitutes from: a path one of them serves with a trusted signature is not
+   * uploaded (its closure is still walked, and referrers still list it).
+   */
+  readonly upstreams?: Upstreams;
   readonly onProgress?: (event: PushEvent) => void;
   readonly signal?: AbortSignal;
 }
@@ -220,6 +226,7 @@ export async function pushPaths(
     }
   };
 
+  const upstreams = options.upstreams?.unavailable === undefined ? options.upstreams : undefined;
   return publishGraph(
     store,
     paths,
@@ -229,7 +236,14 @@ export async function pushPaths(
       ...(options.parallelism !== undefined && { parallelism: options.parallelism }),
       ...(options.force !== undefined && { force: options.force }),
       ...(signal && { signal }),
+      ...(upstreams && {
+        servedElsewhere: async (sp: StorePath) => {
+          const hit = await upstreams.lookup(sp.hash);
+          return hit && { references: hit.info.references };
+        },
+      }),
       onSkip: (path) => emit({ type: 'skip', path, reason: 'already in the cache' }),
+      onServedElsewhere: (path) => emit({ type: 'skip', path, reason: 'served by an upstream cache' }),
       onDone: (path) => emit({ type: 'done', path }),
       onFailed: (path, error) => emit({ type: 'failed', path, error }),
     },

@@ -74,6 +74,19 @@ const COMMANDS: Readonly<Record<string, Entry>> = {
     summary: 'show what a cache knows about store paths',
     load: () => import('./commands/path-info.js'),
   },
+  pin: {
+    summary: 'name store paths gc must keep (stored in the cache)',
+    sub: ['add', 'list', 'rm'],
+    load: () => import('./commands/pin.js'),
+  },
+  gc: {
+    summary: 'delete what no pin, root or recent push needs',
+    load: () => import('./commands/gc.js'),
+  },
+  repair: {
+    summary: 'fix missing or truncated NARs, missing references, stale uploads',
+    load: () => import('./commands/repair.js'),
+  },
 };
 
 function mainHelp(version: string): string {

@@ -12,6 +12,31 @@ export interface ObjectInfo {
   readonly etag?: string;
   readonly contentType?: string;
   readonly contentEncoding?: string;
+  /** When the object was last written, in ms since the epoch (file: mtime; S3: LastModified). */
+  readonly lastModified?: number;
+}
+
+/** One object of a listing with metadata ({@link StorageBackend.listObjects}). */
+export interface ListedObject {
+  readonly key: string;
+  readonly size: number;
+  /** ms since the epoch (file: mtime; S3: LastModified, whole seconds). */
+  readonly lastModified: number;
+}
+
+/** What a batch delete did: keys removed (or already absent), and keys the server refused. */
+export interface DeleteManyResult {
+  readonly deleted: readonly string[];
+  readonly errors: readonly { readonly key: string; readonly code: string; readonly message: string }[];
+}
+
+/** An upload that was started and never completed (S3 multipart upload; file: a temp file). */
+export interface PendingUpload {
+  readonly key: string;
+  /** The S3 UploadId, or the temporary file's key on file://. */
+  readonly uploadId: string;
+  /** ms since the epoch. */
+  readonly initiated: number;
 }
 
 /** A stored object being read. */
@@ -66,6 +91,20 @@ export interface StorageBackend {
   list(prefix: string, options?: ListOptions): AsyncIterable<string>;
   /** Removes an object; absent objects are fine. */
   delete(key: string, options?: ReadOptions): Promise<void>;
+  /**
+   * Housekeeping (optional; gc and repair need it, HTTP stores lack it): like `list`, with each
+   * object's size and last-modified time.
+   */
+  listObjects?(prefix: string, options?: ListOptions): AsyncIterable<ListedObject>;
+  /**
+   * Housekeeping: removes many objects at once (S3 DeleteObjects, at most 1000 keys per request);
+   * absent keys count as deleted. Per-key refusals are returned, not thrown.
+   */
+  deleteMany?(keys: readonly string[], options?: ReadOptions): Promise<DeleteManyResult>;
+  /** Housekeeping: uploads started and never completed (S3 ListMultipartUploads). */
+  listPendingUploads?(options?: ReadOptions): AsyncIterable<PendingUpload>;
+  /** Housekeeping: discards a pending upload (S3 AbortMultipartUpload). */
+  abortPendingUpload?(upload: PendingUpload, options?: ReadOptions): Promise<void>;
   /** True when `put` honours `ifMatch`/`ifNoneMatch` atomically. */
   readonly conditionalWrites: boolean;
   /** Releases sockets or handles. */

@@ -9,13 +9,22 @@ import { dirname, join } from 'node:path';
 import { NixcacheError, StoreError } from '../errors.js';
 import { type ByteSource, toAsyncIterable } from '../internal/iter.js';
 import type {
+  DeleteManyResult,
+  ListedObject,
   ListOptions,
   ObjectBody,
   ObjectInfo,
+  PendingUpload,
   PutOptions,
   ReadOptions,
   StorageBackend,
 } from './backend.js';
+import {
+  deleteFileObjects,
+  listFileObjects,
+  listFileScratch,
+  removeFileScratch,
+} from './file-housekeeping.js';
 import { checkKey } from './layout.js';
 
 let tmpCounter = 0;
@@ -109,7 +118,7 @@ export class FileBackend implements StorageBackend {
   async head(key: string, _options: ReadOptions = {}): Promise<ObjectInfo | undefined> {
     try {
       const s = await stat(this.#path(key));
-      return s.isFile() ? { size: s.size, etag: etagOf(s) } : undefined;
+      return s.isFile() ? { size: s.size, etag: etagOf(s), lastModified: s.mtimeMs } : undefined;
     } catch (e) {
       if (isErrno(e, 'ENOENT', 'ENOTDIR')) return undefined;
       throw ioError(this.location, 'stat', key, e);
@@ -220,5 +229,23 @@ export class FileBackend implements StorageBackend {
     } catch (e) {
       if (!isErrno(e, 'ENOENT')) throw ioError(this.location, 'delete', key, e);
     }
+  }
+
+  // Housekeeping (gc, repair): see file-housekeeping.ts.
+
+  listObjects(prefix: string, options: ListOptions = {}): AsyncIterable<ListedObject> {
+    return listFileObjects(this.#root, this.location, prefix, options);
+  }
+
+  deleteMany(keys: readonly string[], options: ReadOptions = {}): Promise<DeleteManyResult> {
+    return deleteFileObjects(this.#root, keys, options.signal);
+  }
+
+  listPendingUploads(options: ReadOptions = {}): AsyncIterable<PendingUpload> {
+    return listFileScratch(this.#root, this.location, options.signal);
+  }
+
+  abortPendingUpload(upload: PendingUpload, _options: ReadOptions = {}): Promise<void> {
+    return removeFileScratch(this.#root, this.location, upload);
   }
 }

@@ -2,9 +2,12 @@
  * `nixcache/store`: binary cache stores over file://, http(s):// and s3:// (nix-formats.md §7-§8).
  */
 export type {
+  DeleteManyResult,
+  ListedObject,
   ListOptions,
   ObjectBody,
   ObjectInfo,
+  PendingUpload,
   PutOptions,
   ReadOptions,
   StorageBackend,

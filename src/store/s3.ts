@@ -12,8 +12,9 @@
  *   number of parts in memory. A body that fails midway leaves no object under the key, and a
  *   failed multipart upload is aborted.
  * - Reads: 404 and 403 both mean absent (nix-formats.md §7.3).
- * - Bucket administration for `initCache`: create the bucket, anonymous read (bucket policy) and
- *   expiry (lifecycle rule), with an UNSUPPORTED error naming the servers that have them.
+ * - Bucket administration for `initCache`: create the bucket here; anonymous read (bucket policy)
+ *   and expiry (lifecycle rule) live in `s3-housekeeping.ts`, with listings with metadata, batch
+ *   deletes and incomplete multipart uploads (gc, repair).
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -21,16 +22,11 @@ import {
   AbortMultipartUploadCommand,
   CreateBucketCommand,
   DeleteObjectCommand,
-  GetBucketLifecycleConfigurationCommand,
-  GetBucketPolicyCommand,
   GetObjectCommand,
   type GetObjectCommandOutput,
   HeadBucketCommand,
   HeadObjectCommand,
-  type LifecycleRule,
   ListObjectsV2Command,
-  PutBucketLifecycleConfigurationCommand,
-  PutBucketPolicyCommand,
   PutObjectCommand,
   type PutObjectCommandInput,
   S3Client,
@@ -41,14 +37,26 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { type ErrorCode, NixcacheError, StoreError } from '../errors.js';
 import { type ByteSource, toAsyncIterable } from '../internal/iter.js';
 import type {
+  DeleteManyResult,
+  ListedObject,
   ListOptions,
   ObjectBody,
   ObjectInfo,
+  PendingUpload,
   PutOptions,
   ReadOptions,
   StorageBackend,
 } from './backend.js';
 import { DEFAULT_MAX_SMALL_OBJECT_BYTES } from './limits.js';
+import {
+  abortS3MultipartUpload,
+  deleteS3Objects,
+  listS3MultipartUploads,
+  listS3Objects,
+  type S3HousekeepingContext,
+  setS3Expiry,
+  setS3PublicRead,
+} from './s3-housekeeping.js';
 import { capSdkResponses } from './s3-limits.js';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
@@ -68,10 +76,8 @@ export const S3_MAX_PARTS = 10_000;
 export const S3_MIN_PART_SIZE = 5 * MiB;
 /** Default idle limit of an S3 connection (Nix's `stalled-download-timeout`, 300 s). */
 export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
-/** Statement id of the anonymous-read statement nixcache adds to a bucket policy. */
-export const PUBLIC_READ_SID = 'NixcachePublicRead';
-/** Id of the lifecycle rule nixcache adds for expiry. */
-export const EXPIRY_RULE_ID = 'nixcache-expiry';
+
+export { EXPIRY_RULE_ID, PUBLIC_READ_SID, publicReadStatement } from './s3-housekeeping.js';
 
 /** Options of {@link S3Backend}; timeouts: see {@link NetworkTimeouts} (per attempt). */
 export interface S3BackendOptions extends NetworkTimeouts {
@@ -210,23 +216,6 @@ function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
 /** S3 wants ETags quoted in If-Match; accept both forms from callers. */
 function quoteEtag(etag: string): string {
   return etag.startsWith('"') || etag.startsWith('W/') ? etag : `"${etag}"`;
-}
-
-/**
- * Builds the anonymous-read bucket policy statement for `bucket`/`prefix` (the shape AWS documents
- * for "granting read-only permission to anonymous users", and what MinIO's `mc anonymous set
- * download` writes for objects).
- *
- * @example publicReadStatement('cache', '') // { Sid: 'NixcachePublicRead', …, Resource: ['arn:aws:s3:::cache/*'] }
- */
-export function publicReadStatement(bucket: string, prefix: string): Record<string, unknown> {
-  return {
-    Sid: PUBLIC_READ_SID,
-    Effect: 'Allow',
-    Principal: { AWS: ['*'] },
-    Action: ['s3:GetObject'],
-    Resource: [`arn:aws:s3:::${bucket}/${prefix ? `${prefix}/` : ''}*`],
-  };
 }
 
 /**
@@ -453,6 +442,7 @@ export class S3Backend implements StorageBackend {
         ...(res.ETag !== undefined && { etag: res.ETag }),
         ...(res.ContentType !== undefined && { contentType: res.ContentType }),
         ...(res.ContentEncoding !== undefined && { contentEncoding: res.ContentEncoding }),
+        ...(res.LastModified !== undefined && { lastModified: res.LastModified.getTime() }),
       };
     } catch (e) {
       if (!signal?.aborted && absent(e)) return undefined;
@@ -775,19 +765,6 @@ export class S3Backend implements StorageBackend {
     }
   }
 
-  #unsupported(e: NixcacheError, feature: string, supportedBy: string): NixcacheError {
-    if (e.code !== 'UNSUPPORTED') return e;
-    const server = typeof e.data.server === 'string' ? `${e.data.server} at ` : '';
-    return new StoreError(
-      'UNSUPPORTED',
-      `${this.#url()}: ${feature} is not implemented by the S3 server at ${server}${this.endpointUrl} ` +
-        `(${String(e.data.operation)} answered HTTP ${String(e.data.status ?? '?')} ${String(e.data.s3Code ?? '')}). ` +
-        supportedBy,
-      { ...e.data, feature },
-      { cause: e },
-    );
-  }
-
   /**
    * Lets anyone download the cache's objects without credentials: adds (or replaces) the statement
    * `NixcachePublicRead` allowing anonymous `s3:GetObject` on `arn:aws:s3:::bucket/prefix/*` in the
@@ -799,59 +776,7 @@ export class S3Backend implements StorageBackend {
    * @example await backend.setPublicRead({ signal })
    */
   async setPublicRead(options: ReadOptions = {}): Promise<void> {
-    const signal = options.signal;
-    const statements: unknown[] = [];
-    try {
-      signal?.throwIfAborted();
-      const res = await this.client.send(new GetBucketPolicyCommand({ Bucket: this.bucket }), {
-        abortSignal: signal,
-        ...this.#firstByte,
-      });
-      if (res.Policy) {
-        const existing = JSON.parse(res.Policy) as { Statement?: unknown };
-        const list = Array.isArray(existing.Statement)
-          ? existing.Statement
-          : existing.Statement
-            ? [existing.Statement]
-            : [];
-        for (const s of list) if ((s as { Sid?: unknown }).Sid !== PUBLIC_READ_SID) statements.push(s);
-      }
-    } catch (e) {
-      // NoSuchBucketPolicy (404): nothing to keep. A server without policies (501; s3rver: 405)
-      // gets the PUT below, whose answer makes the clear error. Credentials, 403 (we could not
-      // keep the other statements) and network failures stop here.
-      if (!mayIgnoreGetFailure(e, signal) && !(e instanceof SyntaxError)) {
-        throw this.#fail('GetBucketPolicy', undefined, e, signal);
-      }
-    }
-    statements.push(publicReadStatement(this.bucket, this.prefix));
-    const policy = JSON.stringify({ Version: '2012-10-17', Statement: statements });
-    try {
-      await this.client.send(
-        withContentMd5(new PutBucketPolicyCommand({ Bucket: this.bucket, Policy: policy })),
-        {
-          abortSignal: signal,
-        },
-      );
-    } catch (e) {
-      const err = this.#fail('PutBucketPolicy', undefined, e, signal);
-      if (httpStatus(e) === 403 && err.code === 'IO') {
-        throw new StoreError(
-          'IO',
-          `${err.message}. On AWS, new buckets block public bucket policies: turn off BlockPublicPolicy ` +
-            `(S3 Block Public Access) for this bucket, or grant s3:PutBucketPolicy`,
-          err.data,
-          { cause: e },
-        );
-      }
-      throw this.#unsupported(
-        err,
-        'anonymous read access (a bucket policy, PutBucketPolicy)',
-        'Bucket policies work on AWS S3 and MinIO. Cloudflare R2 has none (make a bucket public with an ' +
-          'r2.dev subdomain or a custom domain), and Garage has none either (it uses per-key permissions and ' +
-          '`garage bucket website --allow` for anonymous reads).',
-      );
-    }
+    return setS3PublicRead(this.#housekeeping(), options);
   }
 
   /**
@@ -865,54 +790,45 @@ export class S3Backend implements StorageBackend {
    * @example await backend.setExpiry(30, { signal })
    */
   async setExpiry(days: number, options: ReadOptions = {}): Promise<void> {
-    if (!Number.isSafeInteger(days) || days < 1) {
-      throw new NixcacheError('BAD_ARGUMENT', `expiry must be a whole number of days >= 1, got ${days}`, {
-        field: 'days',
-        actual: String(days),
-      });
-    }
-    const signal = options.signal;
-    const rules: LifecycleRule[] = [];
-    try {
-      signal?.throwIfAborted();
-      const res = await this.client.send(
-        new GetBucketLifecycleConfigurationCommand({ Bucket: this.bucket }),
-        {
-          abortSignal: signal,
-        },
-      );
-      for (const r of res.Rules ?? []) if (r.ID !== EXPIRY_RULE_ID) rules.push(r);
-    } catch (e) {
-      // NoSuchLifecycleConfiguration (404): nothing to keep; see setPublicRead for the rest.
-      if (!mayIgnoreGetFailure(e, signal)) {
-        throw this.#fail('GetBucketLifecycleConfiguration', undefined, e, signal);
-      }
-    }
-    rules.push({
-      ID: EXPIRY_RULE_ID,
-      Status: 'Enabled',
-      // Garage accepts the prefix only inside Filter, never the deprecated Rule/Prefix.
-      Filter: { Prefix: this.prefix ? `${this.prefix}/` : '' },
-      Expiration: { Days: days },
-    });
-    try {
-      await this.client.send(
-        withContentMd5(
-          new PutBucketLifecycleConfigurationCommand({
-            Bucket: this.bucket,
-            LifecycleConfiguration: { Rules: rules },
-          }),
-        ),
-        { abortSignal: signal },
-      );
-    } catch (e) {
-      throw this.#unsupported(
-        this.#fail('PutBucketLifecycleConfiguration', undefined, e, signal),
-        'expiry of old objects (a lifecycle rule, PutBucketLifecycleConfiguration)',
-        'Lifecycle expiration rules work on AWS S3, MinIO, Cloudflare R2 and Garage (Garage: Expiration ' +
-          'and AbortIncompleteMultipartUpload only).',
-      );
-    }
+    return setS3Expiry(this.#housekeeping(), days, options);
+  }
+
+  // Housekeeping (gc, repair): see s3-housekeeping.ts.
+
+  #housekeeping(): S3HousekeepingContext {
+    return {
+      client: this.client,
+      bucket: this.bucket,
+      prefix: this.prefix,
+      fail: (operation, key, e, signal) => this.#fail(operation, key, e, signal),
+      withContentMd5,
+      endpointUrl: this.endpointUrl,
+      bucketUrl: this.#url(),
+      errorStatus: httpStatus,
+      errorCode: s3Code,
+      isCredentialCode: (code) => CREDENTIAL_CODES.has(code),
+      requestOptions: this.#firstByte,
+    };
+  }
+
+  /** Keys with Size and LastModified (ListObjectsV2). @throws {NixcacheError} NETWORK, IO, ABORTED. */
+  listObjects(prefix: string, options: ListOptions = {}): AsyncIterable<ListedObject> {
+    return listS3Objects(this.#housekeeping(), prefix, options);
+  }
+
+  /** DeleteObjects, 1000 keys a request. @throws {NixcacheError} NETWORK, IO, UNSUPPORTED, ABORTED. */
+  deleteMany(keys: readonly string[], options: ReadOptions = {}): Promise<DeleteManyResult> {
+    return deleteS3Objects(this.#housekeeping(), keys, options);
+  }
+
+  /** ListMultipartUploads. @throws {NixcacheError} UNSUPPORTED (s3rver), NETWORK, IO, ABORTED. */
+  listPendingUploads(options: ReadOptions = {}): AsyncIterable<PendingUpload> {
+    return listS3MultipartUploads(this.#housekeeping(), options);
+  }
+
+  /** AbortMultipartUpload. @throws {NixcacheError} UNSUPPORTED (s3rver), NETWORK, IO, ABORTED. */
+  abortPendingUpload(upload: PendingUpload, options: ReadOptions = {}): Promise<void> {
+    return abortS3MultipartUpload(this.#housekeeping(), upload, options);
   }
 
   /**
@@ -923,14 +839,6 @@ export class S3Backend implements StorageBackend {
   async close(): Promise<void> {
     if (this.#ownsClient) this.client.destroy();
   }
-}
-
-/** Whether a failed Get* before a merging Put* may be treated as "nothing to keep". */
-function mayIgnoreGetFailure(e: unknown, signal: AbortSignal | undefined): boolean {
-  const status = httpStatus(e);
-  if (signal?.aborted || status === undefined || status === 403) return false;
-  if (CREDENTIAL_CODES.has(s3Code(e) ?? '')) return false;
-  return status === 404 || status === 405 || status === 501 || status === 400;
 }
 
 /** Reads a stream into one buffer of the expected size. */

@@ -269,6 +269,7 @@ describe('the cache workflow on file://', () => {
     expect(JSON.parse(push.stdout)).toEqual({
       pushed: [sample.data, sample.lib, sample.hello],
       skipped: [],
+      upstream: [],
       failed: [],
     });
     const again = await runCli([

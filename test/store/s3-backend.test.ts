@@ -25,7 +25,13 @@ const warnings: string[] = [];
 const backends: S3Backend[] = [];
 
 function open(endpoint: string, path = BUCKET, query = '', options: S3BackendOptions = {}): S3Backend {
-  const url = `${s3ConfigFor(endpoint, path.split('/')[0]!, path.split('/').slice(1).join('/')).url}${query}`;
+  let url = s3ConfigFor(endpoint, path.split('/')[0]!, path.split('/').slice(1).join('/')).url;
+  // A repeated parameter keeps its first value (as in Nix): the test's own ones replace the defaults.
+  for (const [name, value] of new URLSearchParams(query)) {
+    const u = new URL(url);
+    u.searchParams.set(name, value);
+    url = u.toString();
+  }
   const b = new S3Backend(parseStoreUrl(url), {
     credentials: S3RVER_CREDENTIALS,
     onWarning: (m) => warnings.push(m),

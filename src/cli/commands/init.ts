@@ -9,6 +9,12 @@ import { EXIT, UsageError, writeJson, writeLine } from '../context.js';
 import type { Command } from '../run.js';
 import { emitWriterPolicy, writerPolicyJson, writerPolicyLines } from '../writer-policy.js';
 
+/** Why --expire-days is a poor way to bound a cache, and what to use instead. */
+const EXPIRY_WARNING =
+  '--expire-days deletes every object N days after its upload, whether or not a closure still needs it: ' +
+  'a narinfo can outlive its NAR or its references (NixOS/nix#8080) and substitution then fails halfway. ' +
+  "Prefer 'nixcache gc' (with 'nixcache pin' or 'push --pin'), run from cron, which deletes only what no kept closure needs.";
+
 const init: Command = {
   spec: {
     name: 'init',
@@ -44,7 +50,7 @@ const init: Command = {
       'expire-days': {
         type: 'string',
         value: 'N',
-        help: 'delete objects N days after upload (S3 lifecycle rule)',
+        help: 'delete objects N days after upload (S3 lifecycle rule; breaks closures: prefer nixcache gc)',
       },
       'writer-policy-out': {
         type: 'string',
@@ -93,6 +99,7 @@ const init: Command = {
             gc: args.flag('writer-gc'),
           });
     const store = await openCliStore(url, ctx, 'store', 'init');
+    if (expireDays !== undefined) ctx.stderr.write(`nixcache: warning: ${EXPIRY_WARNING}\n`);
     try {
       const info = await initCache(store, {
         ...(priority !== undefined && { priority }),

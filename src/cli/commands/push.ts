@@ -6,15 +6,25 @@
  */
 import { stat } from 'node:fs/promises';
 import { DEFAULT_NIX_DB, hasLocalNixDb, localNixMetadata } from '../../cache/local-metadata.js';
+import { addPinRevision, checkPinName } from '../../cache/pins.js';
 import type { PathMetadata } from '../../cache/push.js';
 import { pushPaths } from '../../cache/push.js';
+import { Upstreams } from '../../cache/upstream.js';
 import { NixcacheError } from '../../errors.js';
 import type { ParsedArgs } from '../args.js';
-import { closeAll, errorJson, loadSecretKeys, openCliStore, readInputText } from '../common.js';
+import {
+  closeAll,
+  errorJson,
+  loadSecretKeys,
+  openCliStore,
+  parseTrustedKeys,
+  readInputText,
+} from '../common.js';
 import { type CliContext, EXIT, UsageError, writeJson, writeLine } from '../context.js';
 import { lookupInDirectory, resolveStorePaths } from '../paths.js';
 import { Progress, wantProgress } from '../progress.js';
 import type { Command } from '../run.js';
+import { safeMessage } from '../safe-text.js';
 
 function metadataError(file: string, why: string): NixcacheError {
   return new NixcacheError('BAD_ARGUMENT', `--metadata '${file}': ${why}`, { file });
@@ -111,6 +121,36 @@ async function pushMetadata(
   return localNixMetadata(paths, { db, closure: !args.flag('no-closure') });
 }
 
+/** The --skip-upstream caches, or undefined when none is given. */
+async function openUpstreams(
+  args: ParsedArgs,
+  ctx: CliContext,
+  storeDir: string,
+): Promise<Upstreams | undefined> {
+  const urls = args.strings('skip-upstream');
+  const keys = parseTrustedKeys(args.strings('upstream-key'), 'push');
+  if (urls.length === 0) {
+    if (keys.length) throw new UsageError('--upstream-key needs --skip-upstream URL', 'push');
+    return undefined;
+  }
+  if (keys.length === 0) throw new UsageError('--skip-upstream needs at least one --upstream-key', 'push');
+  return Upstreams.open({
+    urls,
+    trustedKeys: keys,
+    storeDir,
+    optional: args.flag('upstream-optional'),
+    signal: ctx.signal,
+  });
+}
+
+function checkPinNameForCli(name: string): void {
+  try {
+    checkPinName(name);
+  } catch (e) {
+    throw new UsageError(`--pin: ${(e as Error).message}`, 'push');
+  }
+}
+
 const push: Command = {
   spec: {
     name: 'push',
@@ -119,9 +159,10 @@ const push: Command = {
       '--to URL [--secret-key-file FILE]... [--store-dir DIR] [--no-closure] [--metadata FILE] [--json] PATH...',
     ],
     details: [
-      'Like `nix copy --to URL PATH...` without Nix: each path is read from the store directory (default /nix/store; any directory laid out like a store works), its NAR is built, compressed as the URL says (compression=xz by default) and uploaded; the narinfo is written last, after the narinfos of its references. Paths already in the cache are skipped. References are found by scanning the NARs (a first pass, so that a reference cycle fails before anything is uploaded), unless --metadata gives them; a CA from --metadata is checked against the contents.',
+      "Like `nix copy --to URL PATH...` without Nix: each path is read from the store directory (default /nix/store; any directory laid out like a store works), its NAR is built, compressed as the URL says (compression=xz by default) and uploaded; the narinfo is written last, after the narinfos of its references. Paths already in the cache are skipped. Metadata: where the local Nix database exists (/nix/var/nix/db/db.sqlite, $NIXCACHE_NIX_DB, or --nix-db FILE) and the paths are read from /nix/store, each path's references, deriver, CA, NarHash, NarSize and existing signatures come from it, read-only and without any lock, exactly as `nix copy` publishes them; a path whose NAR no longer matches the database (changed on disk) is refused. Otherwise --metadata gives them, or references are found by scanning the NARs (a first pass, so that a reference cycle fails before anything is uploaded). A CA claim is always checked against the contents.",
+      'Upstream caches: with --skip-upstream URL and --upstream-key KEY (both repeatable, e.g. https://cache.nixos.org and its key), a path an upstream serves with a valid signature by an upstream key is not uploaded; the closure is still walked through it, and the narinfos pushed still list it as a reference, since Nix substitutes it from the upstream. An upstream that cannot be reached is an error, unless --upstream-optional (then nothing is skipped, and the output says so).',
       'Signing keys come from --secret-key-file and from the URL parameters secret-key/secret-keys (file names, as in Nix). Without any key the narinfos are unsigned (only content-addressed paths are then trusted by Nix).',
-      '--json prints {"pushed":[PATH…],"skipped":[PATH…],"failed":[{"path","code","message"}]}. Exit 1 when any path failed.',
+      '--json prints {"pushed":[PATH…],"skipped":[PATH…],"upstream":[PATH…],"upstreamUnavailable":REASON?,"failed":[{"path","code","message"}]}. Exit 1 when any path failed.',
     ],
     options: {
       to: { type: 'string', value: 'URL', help: 'the cache to push to (required)' },
@@ -155,6 +196,19 @@ const push: Command = {
         type: 'boolean',
         help: 'find references by scanning NARs even where a Nix database exists',
       },
+      'skip-upstream': {
+        type: 'string',
+        multiple: true,
+        value: 'URL',
+        help: 'do not upload paths this cache serves signed by an --upstream-key',
+      },
+      'upstream-key': {
+        type: 'string',
+        multiple: true,
+        value: 'KEY',
+        help: 'a public key NAME:BASE64 trusted for --skip-upstream (space-separated lists too)',
+      },
+      'upstream-optional': { type: 'boolean', help: 'push everything when an upstream cannot be reached' },
       stdin: {
         type: 'boolean',
         help: 'read the paths from standard input, one a line (after any PATH arguments)',
@@ -166,6 +220,12 @@ const push: Command = {
       },
       json: { type: 'boolean', help: 'print the result as JSON (no progress bar)' },
       verbose: { type: 'boolean', short: 'v', help: 'print a line per path on stderr' },
+      pin: {
+        type: 'string',
+        value: 'NAME',
+        help: 'make the given paths the newest revision of pin NAME once all are in the cache (see nixcache pin)',
+      },
+      'keep-revisions': { type: 'string', value: 'K', help: 'with --pin: revisions the pin keeps' },
     },
     positionals: { min: 0, name: 'PATH' },
     examples: [
@@ -178,9 +238,13 @@ const push: Command = {
   },
   async run(args, ctx) {
     const url = args.required('to');
+    const pinName = args.string('pin');
+    const keepRevisions = args.integer('keep-revisions', 1, 10_000);
+    if (pinName !== undefined) checkPinNameForCli(pinName);
     const parallelism = args.integer('parallelism', 1, 64);
     const json = args.flag('json');
     const store = await openCliStore(url, ctx, 'to', 'push');
+    let upstreams: Upstreams | undefined;
     try {
       const keys = await loadSecretKeys(
         [...args.strings('secret-key-file'), ...store.config.secretKeyFiles],
@@ -204,6 +268,11 @@ const push: Command = {
           file: storeDir,
         });
       }
+      upstreams = await openUpstreams(args, ctx, store.storeDir);
+      if (upstreams?.unavailable !== undefined)
+        ctx.stderr.write(
+          `nixcache: warning: ${safeMessage(`upstream unavailable, nothing is skipped: ${upstreams.unavailable}`)}\n`,
+        );
       const progress = new Progress(ctx.stderr, 'push', wantProgress(ctx.stderr, json, ctx.env));
       const verbose = args.flag('verbose');
       const known = new Set<string>();
@@ -217,6 +286,7 @@ const push: Command = {
           ...(metadata && { metadata }),
           ...(parallelism !== undefined && { parallelism }),
           ...(args.flag('force') && { force: true }),
+          ...(upstreams && { upstreams }),
           signal: ctx.signal,
           onProgress(event) {
             if (!known.has(event.path)) {
@@ -261,22 +331,41 @@ const push: Command = {
         progress.finish();
       }
       if (ctx.signal.aborted) return EXIT.interrupted;
+      // Pin only a complete push: a pin must name paths whose closures are in the cache.
+      const pin =
+        pinName !== undefined && result.failed.length === 0
+          ? await addPinRevision(store, pinName, paths, {
+              ...(keepRevisions !== undefined && { keepRevisions }),
+              signal: ctx.signal,
+            })
+          : undefined;
+      if (pinName !== undefined && !pin)
+        ctx.stderr.write(`nixcache: push: not pinned as ${pinName}: some paths failed\n`);
+      if (pin && !json)
+        await writeLine(
+          ctx.stdout,
+          `pinned ${paths.length} paths as ${pin.name} (${pin.revisions.length} revisions kept)`,
+        );
       if (json) {
         await writeJson(ctx.stdout, {
           pushed: result.pushed,
           skipped: result.skipped,
+          upstream: result.servedElsewhere,
+          ...(upstreams?.unavailable !== undefined && { upstreamUnavailable: upstreams.unavailable }),
           failed: result.failed.map((f) => ({ path: f.path, ...errorJson(f.error) })),
+          ...(pin && { pin }),
         });
       } else {
         const signed = keys.length ? ` signed by ${keys.map((k) => k.name).join(', ')}` : ' unsigned';
         await writeLine(
           ctx.stdout,
           `pushed ${result.pushed.length} paths to ${store.location}${result.pushed.length ? signed : ''}, ` +
-            `skipped ${result.skipped.length} already there, ${result.failed.length} failed`,
+            `skipped ${result.skipped.length} already there${upstreams ? `, ${result.servedElsewhere.length} served upstream` : ''}, ${result.failed.length} failed`,
         );
       }
       return result.failed.length ? EXIT.problems : EXIT.ok;
     } finally {
+      await upstreams?.close();
       await closeAll(store);
     }
   },

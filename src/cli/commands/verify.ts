@@ -4,6 +4,7 @@
  * trusted key (or be content-addressed), and unless `--no-contents` its NAR is downloaded,
  * decompressed and checked against every hash and size. Exit 1 when any path is not ok.
  */
+import { checkClosures } from '../../cache/closure-check.js';
 import { verifyCache } from '../../cache/verify.js';
 import { isHashPart } from '../../store-path/store-path.js';
 import { closeAll, openCliStore, parseTrustedKeys, preflight, redactSecrets } from '../common.js';
@@ -39,6 +40,10 @@ const verify: Command = {
       parallelism: { type: 'string', value: 'N', help: 'paths checked at once (default 4)' },
       json: { type: 'boolean', help: 'print the reports as JSON (no progress bar)' },
       verbose: { type: 'boolean', short: 'v', help: 'list ok paths too' },
+      closure: {
+        type: 'boolean',
+        help: 'also report closure holes (a reference without a narinfo, a missing or truncated NAR); JSON adds "holes":[{"path","problem","detail"}]; fixed by nixcache repair',
+      },
     },
     examples: [
       "nixcache verify --store 's3://nix-cache?endpoint=s3.homelab.local' -k nixbuilder-1:AbC…= --all",
@@ -95,12 +100,16 @@ const verify: Command = {
         progress.finish();
       }
       if (ctx.signal.aborted) return EXIT.interrupted;
+      const holes = args.flag('closure')
+        ? await checkClosures(store, { ...(!all && { paths: args.positionals }), signal: ctx.signal })
+        : undefined;
+      const ok = result.ok && !holes?.length;
       if (json) {
         // A reason can quote a server's error: it goes through the same redaction as errors.
         const reports = [...result.reports]
           .sort((a, b) => (a.hashPart < b.hashPart ? -1 : 1))
           .map((r) => (r.reason === undefined ? r : { ...r, reason: redactSecrets(r.reason) }));
-        await writeJson(ctx.stdout, { ok: result.ok, summary: result.summary, reports });
+        await writeJson(ctx.stdout, { ok, summary: result.summary, reports, ...(holes && { holes }) });
       } else {
         const lines: string[] = [];
         for (const r of result.reports) {
@@ -114,10 +123,16 @@ const verify: Command = {
         )
           .filter((k) => sum[k] > 0 || k === 'ok')
           .map((k) => `${sum[k]} ${k}`);
+        for (const h of holes ?? [])
+          lines.push(`hole ${h.problem.padEnd(17)} ${h.path}${h.detail ? `: ${h.detail}` : ''}`);
         lines.push(`checked ${sum.total} paths in ${store.location}: ${counts.join(', ')}`);
+        if (holes)
+          lines.push(
+            `closure holes: ${holes.length}${holes.length ? " (run 'nixcache repair' to fix them)" : ''}`,
+          );
         await writeLine(ctx.stdout, lines.join('\n'));
       }
-      return result.ok ? EXIT.ok : EXIT.problems;
+      return ok ? EXIT.ok : EXIT.problems;
     } finally {
       await closeAll(store);
     }
