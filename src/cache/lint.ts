@@ -186,10 +186,31 @@ export async function lintCache(store: BinaryCacheStore, options: LintOptions = 
     store.listNarInfos(read),
     { parallelism: options.parallelism ?? 8, ...read },
     async (hash) => {
-      const bytes = await withRetry(() => store.getFile(narInfoKey(hash), read), { signal });
-      if (bytes === undefined) return;
+      let bytes: Uint8Array | undefined;
+      let readError: string | undefined;
+      try {
+        bytes = await withRetry(() => store.getFile(narInfoKey(hash), read), { signal });
+        if (bytes === undefined) return;
+      } catch (e) {
+        // One narinfo that cannot be read (too large, a server error after retries) is a finding,
+        // not the end of the walk.
+        if (signal?.aborted) throw e;
+        readError = (e as Error).message;
+      }
       narinfos++;
-      const result = lintNarInfoText(fromUtf8(bytes), hash, storeDir);
+      const result =
+        bytes === undefined
+          ? {
+              findings: [
+                {
+                  rule: 'unreadable' as const,
+                  hashPart: hash,
+                  message: readError ?? 'unreadable',
+                  fixable: false,
+                },
+              ],
+            }
+          : lintNarInfoText(fromUtf8(bytes), hash, storeDir);
       const findings = [...result.findings];
       const info = result.info;
       const foreign = findings.some((f) => f.rule === 'store-dir-mismatch' || f.rule === 'unreadable');

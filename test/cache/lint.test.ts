@@ -220,6 +220,22 @@ describe('lint', () => {
     expect(verify.code).toBe(0);
   });
 
+  it('reports a narinfo that does not parse as unreadable, and --fix leaves it alone', async () => {
+    const dir = join(work, 'garbage');
+    const url = `file://${dir}?compression=none`;
+    expect((await runCli(['init', '--store', url])).code).toBe(0);
+    const garbage = join(dir, `${fakeHash('c')}.narinfo`);
+    await writeFile(garbage, 'StorePath: nonsense\r\n');
+    for (const flags of [[], ['--fix']]) {
+      const r = await lint(url, ...flags);
+      expect(r.code).toBe(1);
+      expect(r.findings).toMatchObject([
+        { rule: 'unreadable', hashPart: fakeHash('c'), fixable: false, fixed: false },
+      ]);
+    }
+    expect(await readFile(garbage, 'utf8')).toBe('StorePath: nonsense\r\n');
+  });
+
   it('prints one line per finding and a summary without --json', async () => {
     const dir = join(work, 'plain');
     const url = `file://${dir}?compression=none`;
