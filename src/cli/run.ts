@@ -87,6 +87,10 @@ const COMMANDS: Readonly<Record<string, Entry>> = {
     summary: 'fix missing or truncated NARs, missing references, stale uploads',
     load: () => import('./commands/repair.js'),
   },
+  report: {
+    summary: 'an HTML page (or JSON) of what a cache holds: sizes, closures, ages, holes, gc',
+    load: () => import('./commands/report.js'),
+  },
 };
 
 function mainHelp(version: string): string {
