@@ -17,6 +17,8 @@ export {
 } from './gc.js';
 export type { GraphResult, GraphSteps, InspectedPath } from './graph.js';
 export { type BucketAdministration, type InitOptions, initCache } from './init.js';
+export { type LintOptions, type LintReport, type LintSummary, lintCache } from './lint.js';
+export { LINT_RULES, type LintFinding, type LintRule, lintNarInfoText } from './lint-rules.js';
 export { DEFAULT_NIX_DB, hasLocalNixDb, localNixMetadata } from './local-metadata.js';
 export {
   addPinRevision,
@@ -35,6 +37,12 @@ export {
 } from './pins.js';
 export { type PathMetadata, type PushEvent, type PushOptions, type PushResult, pushPaths } from './push.js';
 export {
+  type RemoveSignaturesOptions,
+  type RemoveSignaturesResult,
+  removeSignatures,
+  withoutSignatures,
+} from './remove-signatures.js';
+export {
   type RepairAction,
   type RepairOptions,
   type RepairProblem,
@@ -42,6 +50,7 @@ export {
   type RepairResult,
   repairCache,
 } from './repair.js';
+export { type NarInfoEdit, type RewriteOptions, type RewriteOutcome, rewriteNarInfo } from './rewrite.js';
 export { addSignatures, type SignOptions, type SignResult } from './sign.js';
 export { type StagedNar, type StageOptions, stageNar } from './stage.js';
 export { type UpstreamHit, type UpstreamOptions, Upstreams } from './upstream.js';

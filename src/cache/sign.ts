@@ -2,6 +2,7 @@
  * `addSignatures`: the `nix store sign --store <cache>` equivalent (nix-formats.md §5.5). Each
  * narinfo is read, signed, and written back only if it is unchanged since it was read (ETag
  * conditional write), retrying on a conflict, so two signers never lose each other's signature.
+ * The read-modify-write itself is `rewriteNarInfo` (rewrite.ts), shared with `removeSignatures`.
  * Like `nix store sign`, it signs what the cache holds without downloading the NARs (it is for
  * the owner's own cache), but never a narinfo whose CA claim contradicts its NarHash.
  */
@@ -11,7 +12,7 @@ import { contentAddressContradiction } from '../signing/verify.js';
 import type { BinaryCacheStore } from '../store/binary-cache.js';
 import { createLimit } from './limit.js';
 import { signWith } from './publish.js';
-import { withRetry } from './retry.js';
+import { rewriteNarInfo } from './rewrite.js';
 
 export interface SignOptions {
   readonly parallelism?: number;
@@ -53,47 +54,33 @@ export async function addSignatures(
     failed: [] as { path: string; error: Error }[],
   };
   const signOne = async (query: string): Promise<void> => {
-    for (let attempt = 0; ; attempt++) {
-      const current = await withRetry(() => store.getNarInfoVersioned(query, { ...(signal && { signal }) }), {
-        signal,
-      });
-      if (!current) {
-        result.missing.push(query);
-        options.onProgress?.({ path: query, status: 'missing' });
-        return;
-      }
-      // Signing endorses the narinfo: never one that contradicts itself (Nix cannot import it).
-      const contradiction = contentAddressContradiction(current.info);
-      if (contradiction !== undefined) {
-        throw new NixcacheError(
-          'INTEGRITY',
-          `${current.info.storePath} in ${store.location}: ${contradiction}; not signing it`,
-          { path: current.info.storePath, field: 'CA' },
-        );
-      }
-      const signed = signWith(current.info, keys);
-      if (signed === current.info) {
-        result.unchanged.push(current.info.storePath);
-        options.onProgress?.({ path: current.info.storePath, status: 'unchanged' });
-        return;
-      }
-      try {
-        await withRetry(
-          () =>
-            store.putNarInfo(signed, {
-              ...(signal && { signal }),
-              ...(current.etag !== undefined && { ifMatch: current.etag }),
-            }),
-          { signal },
-        );
-        result.signed.push(signed.storePath);
-        options.onProgress?.({ path: signed.storePath, status: 'signed' });
-        return;
-      } catch (e) {
-        if (!(e instanceof NixcacheError && e.code === 'CONFLICT') || attempt + 1 >= (options.attempts ?? 10))
-          throw e;
-        await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * (attempt + 1)));
-      }
+    const outcome = await rewriteNarInfo(
+      store,
+      query,
+      (info) => {
+        // Signing endorses the narinfo: never one that contradicts itself (Nix cannot import it).
+        const contradiction = contentAddressContradiction(info);
+        if (contradiction !== undefined) {
+          throw new NixcacheError(
+            'INTEGRITY',
+            `${info.storePath} in ${store.location}: ${contradiction}; not signing it`,
+            { path: info.storePath, field: 'CA' },
+          );
+        }
+        // The same object when every key has signed already: nothing is written then.
+        return signWith(info, keys);
+      },
+      { ...(options.attempts !== undefined && { attempts: options.attempts }), ...(signal && { signal }) },
+    );
+    if (outcome.status === 'missing') {
+      result.missing.push(query);
+      options.onProgress?.({ path: query, status: 'missing' });
+    } else if (outcome.status === 'unchanged') {
+      result.unchanged.push(outcome.info.storePath);
+      options.onProgress?.({ path: outcome.info.storePath, status: 'unchanged' });
+    } else {
+      result.signed.push(outcome.after.storePath);
+      options.onProgress?.({ path: outcome.after.storePath, status: 'signed' });
     }
   };
   const pending: Promise<void>[] = [];

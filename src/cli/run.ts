@@ -63,8 +63,12 @@ const COMMANDS: Readonly<Record<string, Entry>> = {
     load: () => import('./commands/copy.js'),
   },
   sign: {
-    summary: 'add signatures to narinfos already in a cache',
+    summary: "add signatures to narinfos in a cache, or remove a retired key's",
     load: () => import('./commands/sign.js'),
+  },
+  lint: {
+    summary: 'report (and --fix) narinfo quirks that clients trip over',
+    load: () => import('./commands/lint.js'),
   },
   'path-info': {
     summary: 'show what a cache knows about store paths',

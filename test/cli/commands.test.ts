@@ -50,7 +50,7 @@ describe('help and version', () => {
     ]) {
       expect(help.stdout).toContain(c);
     }
-    for (const c of ['init', 'push', 'verify', 'copy', 'sign', 'path-info'])
+    for (const c of ['init', 'push', 'verify', 'copy', 'sign', 'lint', 'path-info'])
       expect(help.stdout).toMatch(new RegExp(`\\n  ${c} `));
     const none = await runCli([]);
     expect(none.code).toBe(2);
@@ -75,6 +75,7 @@ describe('help and version', () => {
       'verify',
       'copy',
       'sign',
+      'lint',
       'path-info',
     ];
     await Promise.all(

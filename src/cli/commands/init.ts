@@ -5,8 +5,9 @@
  */
 import { initCache } from '../../cache/init.js';
 import { closeAll, openCliStore } from '../common.js';
-import { EXIT, writeJson, writeLine } from '../context.js';
+import { EXIT, UsageError, writeJson, writeLine } from '../context.js';
 import type { Command } from '../run.js';
+import { emitWriterPolicy, writerPolicyJson, writerPolicyLines } from '../writer-policy.js';
 
 /** Why --expire-days is a poor way to bound a cache, and what to use instead. */
 const EXPIRY_WARNING =
@@ -18,7 +19,10 @@ const init: Command = {
   spec: {
     name: 'init',
     summary: 'create a binary cache: bucket, nix-cache-info, anonymous read, expiry',
-    usage: ['--store URL [--priority N] [--want-mass-query] [--public-read] [--expire-days N] [--json]'],
+    usage: [
+      '--store URL [--priority N] [--want-mass-query] [--public-read] [--expire-days N] [--json]',
+      '--store s3://BUCKET[/PREFIX] --writer-policy-out FILE [--writer NAME] [--writer-gc] [...]',
+    ],
     details: [
       'Safe to run again: nix-cache-info keeps the settings not given on the command line (and lines nixcache does not know), and only its own policy statement and lifecycle rule are replaced. A cache whose nix-cache-info names another StoreDir is refused.',
       '--public-read and --expire-days need an s3:// store on a server with bucket policies and lifecycle rules (AWS S3, MinIO); on others the error says which feature is missing. nix-cache-info is written before the policies are set.',
@@ -48,12 +52,27 @@ const init: Command = {
         value: 'N',
         help: 'delete objects N days after upload (S3 lifecycle rule; breaks closures: prefer nixcache gc)',
       },
+      'writer-policy-out': {
+        type: 'string',
+        value: 'FILE',
+        help: 'write the IAM policy a pushing user needs to FILE and print the mc admin / aws iam commands that attach it',
+      },
+      writer: {
+        type: 'string',
+        value: 'NAME',
+        help: 'with --writer-policy-out: the user to attach it to (default nixcache-writer)',
+      },
+      'writer-gc': {
+        type: 'boolean',
+        help: 'with --writer-policy-out: also allow s3:DeleteObject (garbage collection)',
+      },
       json: { type: 'boolean', help: 'print the result as JSON' },
     },
     positionals: { max: 0 },
     examples: [
       "nixcache init --store 's3://nix-cache?profile=nixbuilder&endpoint=s3.homelab.local' --public-read --expire-days 30",
       'nixcache init --store file:///srv/nix-cache --priority 30 --want-mass-query',
+      "nixcache init --store 's3://nix-cache/ci?endpoint=s3.homelab.local' --writer-policy-out writer.json --writer ci-pusher",
     ],
   },
   async run(args, ctx) {
@@ -66,6 +85,19 @@ const init: Command = {
         ? false
         : undefined;
     const publicRead = args.flag('public-read');
+    const policyFile = args.string('writer-policy-out');
+    if (policyFile === undefined && (args.string('writer') !== undefined || args.flag('writer-gc')))
+      throw new UsageError('--writer and --writer-gc go with --writer-policy-out', 'init');
+    const writer = args.string('writer');
+    const policy =
+      policyFile === undefined
+        ? undefined
+        : await emitWriterPolicy({
+            storeUrl: url,
+            file: policyFile,
+            ...(writer !== undefined && { writer }),
+            gc: args.flag('writer-gc'),
+          });
     const store = await openCliStore(url, ctx, 'store', 'init');
     if (expireDays !== undefined) ctx.stderr.write(`nixcache: warning: ${EXPIRY_WARNING}\n`);
     try {
@@ -82,6 +114,7 @@ const init: Command = {
           cacheInfo: info,
           publicRead,
           expireDays: expireDays ?? null,
+          ...(policy && { writerPolicy: writerPolicyJson(policy) }),
         });
       } else {
         const parts = [`StoreDir ${info.storeDir}`];
@@ -90,6 +123,7 @@ const init: Command = {
         if (publicRead) parts.push('anonymous read');
         if (expireDays !== undefined) parts.push(`expiry after ${expireDays} days`);
         await writeLine(ctx.stdout, `initialised ${store.location}: ${parts.join(', ')}`);
+        if (policy) await writeLine(ctx.stdout, writerPolicyLines(policy).join('\n'));
       }
       return EXIT.ok;
     } finally {
