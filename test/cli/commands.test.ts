@@ -13,6 +13,7 @@ import { dumpPath } from '../../src/nar/node/dump.js';
 import { hashPath } from '../../src/nar/node/hash-path.js';
 import { parseNarInfo } from '../../src/narinfo/parse.js';
 import { repoRoot } from '../helpers/env.js';
+import { parseVerifyJson } from '../helpers/verify.js';
 import { addPlainPath, runCli } from './helpers.js';
 
 let work: string;
@@ -293,7 +294,7 @@ describe('the cache workflow on file://', () => {
       '--json',
     ]);
     expect(verify.code).toBe(0);
-    const result = JSON.parse(verify.stdout);
+    const result = parseVerifyJson(verify.stdout);
     expect(result.ok).toBe(true);
     expect(result.summary).toEqual({
       total: 3,
@@ -443,7 +444,7 @@ describe('the cache workflow on file://', () => {
     );
     const untrusted = await runCli(['verify', '--store', plainUrl, '-k', publicKey, '--all', '--json']);
     expect(untrusted.code).toBe(1);
-    const reports = JSON.parse(untrusted.stdout).reports as {
+    const reports = parseVerifyJson(untrusted.stdout).reports as {
       storePath: string;
       status: string;
       reason: string;
@@ -462,7 +463,7 @@ describe('the cache workflow on file://', () => {
     await writeFile(narPath, nar);
     const corrupt = await runCli(['verify', '--store', plainUrl, '-k', publicKey, sample.data, '--json']);
     expect(corrupt.code).toBe(1);
-    const report = JSON.parse(corrupt.stdout).reports[0];
+    const report = parseVerifyJson(corrupt.stdout).reports[0];
     expect(report).toMatchObject({
       storePath: sample.data,
       status: 'corrupt',

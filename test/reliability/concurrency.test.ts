@@ -11,12 +11,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushPaths } from '../../src/cache/push.js';
 import { addSignatures } from '../../src/cache/sign.js';
-import { verifyCache } from '../../src/cache/verify.js';
 import { generateSecretKey, type SecretKey } from '../../src/signing/keys.js';
 import { verifyNarInfo } from '../../src/signing/verify.js';
 import type { BinaryCacheStore } from '../../src/store/binary-cache.js';
 import { faults, type LoopbackProxy, startProxy } from '../helpers/proxy.js';
 import { type S3rverHandle, startS3rver } from '../helpers/s3rver.js';
+import { verifyReports } from '../helpers/verify.js';
 import { type BigSampleStore, checkInvariant, fileStore, makeBigSampleStore, s3Store } from './helpers.js';
 
 const BUCKET = 'concurrency';
@@ -61,7 +61,7 @@ async function twoOverlappingPushes(a: BinaryCacheStore, b: BinaryCacheStore): P
   const report = await checkInvariant(a);
   expect(report.problems).toEqual([]);
   expect(report.narinfos).toBe(4);
-  const verified = await verifyCache(a, { trustedKeys: [k1.publicKey] });
+  const verified = await verifyReports(a, { trustedKeys: [k1.publicKey] });
   expect(verified.reports.filter((r) => r.status !== 'ok')).toEqual([]);
   expect(verified.summary.ok).toBe(4);
 }
