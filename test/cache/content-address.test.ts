@@ -7,11 +7,12 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addSignatures, copyPaths, pushPaths } from '../../src/cache/index.js';
+import { copyPaths, pushPaths } from '../../src/cache/index.js';
 import type { NixcacheError } from '../../src/errors.js';
 import { formatHash } from '../../src/hash/hash.js';
 import { formatPublicKey, generateSecretKey, signNarInfo, verifyNarInfo } from '../../src/index.js';
 import { openStore } from '../../src/store/index.js';
+import { signLists } from '../helpers/sign.js';
 import { verifyReports } from '../helpers/verify.js';
 import {
   hashPartOf,
@@ -99,7 +100,7 @@ describe('a swapped NAR under a fixed:r:sha256 claim', () => {
 
   it('is not signed by addSignatures', async () => {
     const { dir, store } = await sourceCache((d) => swapNar(d, source.data, 'not the greeting\n'));
-    const result = await addSignatures(store, [source.data, source.lib], [key]);
+    const result = await signLists(store, [source.data, source.lib], [key]);
     expect(result.signed).toEqual([source.lib]);
     expect(result.failed.map((f) => [f.path, (f.error as NixcacheError).code])).toEqual([
       [source.data, 'INTEGRITY'],

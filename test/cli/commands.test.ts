@@ -385,9 +385,14 @@ describe('the cache workflow on file://', () => {
     expect((await runCli(['key', 'generate', '--name', 'second-1', '--out', second])).code).toBe(0);
     const sign = await runCli(['sign', '--store', url, '--key-file', second, '--all', '--json']);
     expect(sign.code).toBe(0);
-    const signed = JSON.parse(sign.stdout);
-    expect(signed.signed.sort()).toEqual([sample.data, sample.lib, sample.hello].sort());
-    expect(signed).toMatchObject({ unchanged: [], missing: [], failed: [] });
+    const lines = sign.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines.at(-1)).toEqual({ summary: { signed: 3, unchanged: 0, missing: 0, failed: 0 }, ok: true });
+    expect(lines.slice(0, -1).map((l) => [l.path, l.status])).toEqual(
+      expect.arrayContaining([sample.data, sample.lib, sample.hello].map((p) => [p, 'signed'])),
+    );
     const twice = await runCli([
       'sign',
       '--store',

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeSampleStore, type SampleStore } from '../../fixtures/sample-store.js';
-import { addSignatures, copyPaths, initCache, pushPaths } from '../../src/cache/index.js';
+import { copyPaths, initCache, pushPaths } from '../../src/cache/index.js';
 import {
   formatNarInfo,
   formatPublicKey,
@@ -18,6 +18,7 @@ import {
 } from '../../src/index.js';
 import { collectBytes } from '../../src/internal/iter.js';
 import { type BinaryCacheStore, openStore, type StorageBackend } from '../../src/store/index.js';
+import { signLists } from '../helpers/sign.js';
 import { verifyReports } from '../helpers/verify.js';
 
 export interface ConformanceTarget {
@@ -207,10 +208,10 @@ export function storeConformance(name: string, target: () => ConformanceTarget):
       ).toBe(true);
 
       const third = generateSecretKey('third-1');
-      const signed = await addSignatures(to, [sample.hello, sample.lib], [third]);
+      const signed = await signLists(to, [sample.hello, sample.lib], [third]);
       expect(signed.signed).toHaveLength(2);
       expect((await to.getNarInfo(sample.hello))!.sigs).toHaveLength(3);
-      const again = await addSignatures(to, [sample.hello], [third]);
+      const again = await signLists(to, [sample.hello], [third]);
       expect(again.unchanged).toEqual([sample.hello]);
     });
   });
