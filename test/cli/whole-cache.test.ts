@@ -5,11 +5,13 @@
  * last, and verifying a 50k-narinfo cache fits in a 64 MB heap. Caches come from
  * bench/synthetic-cache.ts (signed narinfos, no NARs: `--no-contents`).
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSyntheticCache, type SyntheticCache } from '../../bench/synthetic-cache.js';
+import { repoRoot } from '../helpers/env.js';
 import { parseVerifyJson } from '../helpers/verify.js';
 import { runCli, spawnCli } from './helpers.js';
 
@@ -118,6 +120,27 @@ describe('verify over a whole cache', () => {
     });
     expect(r.code, r.stderr.slice(-2000)).toBe(0);
     expect(r.stdout).toMatch(/checked 50000 paths .*: 50000 ok\n$/);
+    // And flat, not just under the limit: the live heap after 5k reports and after 50k.
+    const script = `
+      const { verifyCache } = await import(${JSON.stringify(join(repoRoot, 'src/cache/verify.ts'))});
+      const { openStore } = await import(${JSON.stringify(join(repoRoot, 'src/store/open.ts'))});
+      const store = await openStore(${JSON.stringify(`file://${big.dir}`)});
+      const heap = [];
+      let n = 0;
+      const r = await verifyCache(store, { trustedKeys: [${JSON.stringify(big.publicKey)}], contents: false,
+        onReport() { if (++n % 5000 === 0) { gc(); heap.push(process.memoryUsage().heapUsed); } } });
+      console.log(JSON.stringify({ total: r.summary.total, heap }));`;
+    const child = spawnSync(
+      process.execPath,
+      ['--expose-gc', '--max-old-space-size=64', '--import', 'tsx', '--input-type=module', '-e', script],
+      { cwd: repoRoot, encoding: 'utf8' },
+    );
+    expect(child.status, child.stderr).toBe(0);
+    const { total, heap } = JSON.parse(child.stdout) as { total: number; heap: number[] };
+    expect(total).toBe(50_000);
+    expect(heap).toHaveLength(10);
+    // Holding a report per path would add ~300 bytes each: 13 MB between the first and last sample.
+    expect(heap.at(-1)! - heap[0]!).toBeLessThan(3 * 2 ** 20);
     rmSync(big.dir, { recursive: true, force: true });
   }, 300_000);
 });
