@@ -6,11 +6,12 @@
  * bench/synthetic-cache.ts (signed narinfos, no NARs: `--no-contents`).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSyntheticCache, type SyntheticCache } from '../../bench/synthetic-cache.js';
+import { makeSampleStore } from '../../fixtures/sample-store.js';
 import { repoRoot } from '../helpers/env.js';
 import { parseVerifyJson } from '../helpers/verify.js';
 import { runCli, spawnCli } from './helpers.js';
@@ -143,4 +144,78 @@ describe('verify over a whole cache', () => {
     expect(heap.at(-1)! - heap[0]!).toBeLessThan(3 * 2 ** 20);
     rmSync(big.dir, { recursive: true, force: true });
   }, 300_000);
+});
+
+describe('copy --all', () => {
+  it('streams the listing; two shards together copy everything once; a resumed run skips what is logged', async () => {
+    const storeDir = join(work, 'store');
+    mkdirSync(storeDir);
+    const sample = await makeSampleStore(storeDir);
+    const key = join(work, 'copy.secret');
+    const pub = (await runCli(['key', 'generate', '--name', 'copy-1', '--out', key])).stdout.trim();
+    const source = `file://${join(work, 'copy-source')}`;
+    const push = await runCli([
+      'push',
+      '--to',
+      source,
+      '--secret-key-file',
+      key,
+      '--store-dir',
+      storeDir,
+      sample.hello,
+    ]);
+    expect(push.code, push.stderr).toBe(0);
+    const target = `file://${join(work, 'copy-target')}?compression=zstd`;
+    const records: { hashPart: string; path: string; status: string }[] = [];
+    for (const shard of ['1/2', '2/2']) {
+      const log = join(work, `copy-${shard.replace('/', '-')}.ndjson`);
+      const r = await runCli([
+        'copy',
+        '--from',
+        source,
+        '--to',
+        target,
+        '-k',
+        pub,
+        '--all',
+        '--json',
+        '--shard',
+        shard,
+        '--resume',
+        log,
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      const lines = r.stdout
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      expect(lines.at(-1)).toMatchObject({ ok: true, summary: { failed: 0 } });
+      records.push(...lines.slice(0, -1));
+      // Started again with its log, the shard has nothing left to do and counts what was done.
+      const again = await runCli([
+        'copy',
+        '--from',
+        source,
+        '--to',
+        target,
+        '-k',
+        pub,
+        '--all',
+        '--json',
+        '--shard',
+        shard,
+        '--resume',
+        log,
+      ]);
+      const againLines = again.stdout
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      expect(againLines).toHaveLength(1);
+      expect(againLines[0].summary).toEqual(lines.at(-1).summary);
+    }
+    expect(records.map((r) => r.path).sort()).toEqual([sample.data, sample.lib, sample.hello].sort());
+    const verify = await runCli(['verify', '--store', target, '-k', pub, '--all', '--json']);
+    expect(parseVerifyJson(verify.stdout).summary).toMatchObject({ total: 3, ok: 3 });
+  }, 120_000);
 });
