@@ -13,7 +13,7 @@ import {
   contentAddressContradiction,
   makeKeyring,
   type TrustedKeys,
-  verifyNarInfo,
+  verifyNarInfoAsync,
 } from '../signing/verify.js';
 import type { BinaryCacheStore } from '../store/binary-cache.js';
 import type { ContentAddress } from '../store-path/content-address.js';
@@ -97,7 +97,8 @@ export async function copyPaths(
       });
     }
     if (ring) {
-      const trust = verifyNarInfo(info, ring);
+      // On the thread pool (Node) or WebCrypto, off the main thread, like verifyCache.
+      const trust = await verifyNarInfoAsync(info, ring);
       // A claim only the contents can prove is checked below, before anything is uploaded.
       if (!trust.trusted && !(trust.contentAddressed && trust.contentAddressNeedsContents)) {
         const why = options.trustedKeys
