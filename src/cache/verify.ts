@@ -2,7 +2,10 @@
  * `verifyCache`: checks what a binary cache holds, like `nix store verify --store <cache>` but with
  * a report per path: the narinfo parses and is the path it claims to be, a trusted key signed it
  * (or its CA claim holds), and, with `contents`, the NAR downloads, decompresses, is a valid NAR,
- * and matches FileHash/FileSize, NarHash/NarSize and the CA hash.
+ * and matches FileHash/FileSize, NarHash/NarSize and the CA hash. Whole caches run in bounded
+ * memory (issue 11): the listing is pulled with back-pressure, signatures are checked on the
+ * thread pool, each report goes to `onReport` (and a resume log) once final, and only the summary
+ * is kept; `shard` and `resume` split a cache between workers and continue an interrupted run.
  */
 import { NixcacheError } from '../errors.js';
 import { NarDecoder } from '../nar/read.js';
