@@ -321,8 +321,12 @@ async function rssChild(argv: string[]): Promise<void> {
     const r = await pushPaths(store, [path], { storeDir, secretKeys: [key], closure: false });
     if (r.failed.length) throw r.failed[0]!.error;
   } else {
-    const r = await verifyCache(store, { trustedKeys: [key.publicKey] });
-    if (!r.ok) throw new Error(`verify: ${JSON.stringify(r.reports)}`);
+    const bad: unknown[] = [];
+    const r = await verifyCache(store, {
+      trustedKeys: [key.publicKey],
+      onReport: (report) => void (report.status !== 'ok' && bad.push(report)),
+    });
+    if (!r.ok) throw new Error(`verify: ${JSON.stringify(bad)}`);
   }
   const seconds = (performance.now() - started) / 1000;
   const peakMB = (process.resourceUsage().maxRSS * 1024) / 2 ** 20;

@@ -2,7 +2,7 @@
  * `copyPaths`: copies closures between any two binary caches, like `nix copy --from A --to B`:
  * every NAR is verified on the way (hashes, sizes, the CA hash, optionally trusted signatures),
  * recompressed with the target's compression, optionally re-signed, and published references
- * first. Everything from the source is hostile: a path is signed only once its trust was
+ * first; `copyAll` copies a whole cache, streaming its listing. Everything from the source is hostile: a path is signed only once its trust was
  * established (a trusted signature, or a CA claim checked against the contents).
  */
 import { NixcacheError } from '../errors.js';
@@ -13,15 +13,18 @@ import {
   contentAddressContradiction,
   makeKeyring,
   type TrustedKeys,
-  verifyNarInfo,
+  verifyNarInfoAsync,
 } from '../signing/verify.js';
 import type { BinaryCacheStore } from '../store/binary-cache.js';
 import type { ContentAddress } from '../store-path/content-address.js';
 import { formatStorePath, type StorePath } from '../store-path/store-path.js';
 import { checkContentAddressHash, parseClaimedContentAddress } from './content-address.js';
 import { type GraphResult, type InspectedPath, publishGraph } from './graph.js';
+import { forEachBounded } from './pipeline.js';
 import { signWith, uploadStagedNar } from './publish.js';
+import type { ResumeLog } from './resume.js';
 import { withRetry } from './retry.js';
+import { inShard, type Shard } from './shard.js';
 import { stageNar } from './stage.js';
 
 /** What inspecting a source path keeps for publishing it. */
@@ -94,7 +97,8 @@ export async function copyPaths(
       });
     }
     if (ring) {
-      const trust = verifyNarInfo(info, ring);
+      // On the thread pool (Node) or WebCrypto, off the main thread, like verifyCache.
+      const trust = await verifyNarInfoAsync(info, ring);
       // A claim only the contents can prove is checked below, before anything is uploaded.
       if (!trust.trusted && !(trust.contentAddressed && trust.contentAddressNeedsContents)) {
         const why = options.trustedKeys
@@ -149,4 +153,97 @@ export async function copyPaths(
       onFailed: (path, error) => options.onProgress?.({ type: 'failed', path, error }),
     },
   );
+}
+
+/** One listed path's outcome in {@link copyAll}, as `onPath` gets it and the resume log keeps it. */
+export interface CopyAllRecord {
+  readonly hashPart: string;
+  /** The store path (the hash part when its narinfo could not be read). */
+  readonly path: string;
+  /** copied: it (and whatever of its closure the target lacked) was copied; skipped: the target had it. */
+  readonly status: 'copied' | 'skipped' | 'failed';
+  readonly error?: { readonly code: string; readonly message: string };
+}
+
+/** Counts of {@link copyAll} (the paths went to `onPath`). */
+export interface CopyAllSummary {
+  readonly copied: number;
+  readonly skipped: number;
+  readonly failed: number;
+}
+
+export interface CopyAllOptions extends Omit<CopyOptions, 'closure'> {
+  /** Copy only this part of a stable partition of the source's paths by hash part. */
+  readonly shard?: Shard;
+  /** Log of an interrupted run: listed paths it holds are skipped, new outcomes appended. */
+  readonly resume?: ResumeLog<CopyAllRecord>;
+  /** Counts to start from (what an earlier run logged, with `resume`). */
+  readonly previous?: CopyAllSummary;
+  /** Each listed path's outcome once final; a returned promise is awaited (back-pressure). */
+  readonly onPath?: (record: CopyAllRecord) => void | Promise<void>;
+}
+
+/**
+ * Copies every path of a cache (`nix copy --all`), streaming the source's listing with
+ * back-pressure: each listed path is copied with its closure (references first, so the target's
+ * invariant holds at every moment), `parallelism` listed paths at a time, and only counts are
+ * kept, so memory does not grow with the size of the cache. A reference that another listed path
+ * already brought over is skipped when its turn comes.
+ *
+ * @throws {NixcacheError} BAD_ARGUMENT for caches of different store directories; UNSUPPORTED
+ *   when the source cannot be listed; NETWORK when the listing fails; IO for the resume log.
+ * @example await copyAll(from, to, { trustedKeys: ['cache.example.org-1:…'], shard: { index: 1, count: 4 } })
+ */
+export async function copyAll(
+  from: BinaryCacheStore,
+  to: BinaryCacheStore,
+  options: CopyAllOptions = {},
+): Promise<CopyAllSummary> {
+  const { shard, resume, signal, onPath, previous, ...copyOptions } = options;
+  const counts = { copied: 0, skipped: 0, failed: 0, ...previous };
+  async function* listed(): AsyncGenerator<string> {
+    for await (const hashPart of from.listNarInfos({ ...(signal && { signal }) })) {
+      if (!inShard(hashPart, shard) || resume?.has(hashPart)) continue;
+      yield hashPart;
+    }
+  }
+  await forEachBounded(
+    listed(),
+    { parallelism: options.parallelism ?? 4, ...(signal && { signal }) },
+    async (hashPart) => {
+      let record: CopyAllRecord;
+      try {
+        const info = await withRetry(() => from.getNarInfo(hashPart, { ...(signal && { signal }) }), {
+          signal,
+        });
+        if (!info) throw new NixcacheError('NOT_FOUND', `${hashPart}.narinfo vanished from ${from.location}`);
+        const result = await copyPaths(from, to, [info.storePath], {
+          ...copyOptions,
+          parallelism: 2,
+          ...(signal && { signal }),
+        });
+        const failed = result.failed.find((f) => f.path === info.storePath) ?? result.failed[0];
+        if (failed) throw failed.error;
+        record = {
+          hashPart,
+          path: info.storePath,
+          status: result.pushed.includes(info.storePath) ? 'copied' : 'skipped',
+        };
+      } catch (e) {
+        signal?.throwIfAborted();
+        const error = e as Error;
+        record = {
+          hashPart,
+          path: hashPart,
+          status: 'failed',
+          error: { code: error instanceof NixcacheError ? error.code : error.name, message: error.message },
+        };
+      }
+      signal?.throwIfAborted();
+      resume?.append(record);
+      counts[record.status]++;
+      await onPath?.(record);
+    },
+  );
+  return counts;
 }

@@ -4,7 +4,14 @@
  */
 export { LocalNixDb, type LocalPathInfo, readLocalPathInfo } from '../local/nix-db.js';
 export { type ClosureCheckOptions, type ClosureHole, checkClosures } from './closure-check.js';
-export { type CopyOptions, copyPaths } from './copy.js';
+export {
+  type CopyAllOptions,
+  type CopyAllRecord,
+  type CopyAllSummary,
+  type CopyOptions,
+  copyAll,
+  copyPaths,
+} from './copy.js';
 export {
   collectGarbage,
   DEFAULT_GRACE_MS,
@@ -50,11 +57,22 @@ export {
   type RepairResult,
   repairCache,
 } from './repair.js';
+export { ResumeLog, type ResumeOpenOptions, type ResumeRecord } from './resume.js';
 export { type NarInfoEdit, type RewriteOptions, type RewriteOutcome, rewriteNarInfo } from './rewrite.js';
-export { addSignatures, type SignOptions, type SignResult } from './sign.js';
+export { inShard, parseShard, type Shard } from './shard.js';
+export {
+  addSignatures,
+  type SignEvent,
+  type SignOptions,
+  type SignRecord,
+  type SignResult,
+  type SignStatus,
+} from './sign.js';
 export { type StagedNar, type StageOptions, stageNar } from './stage.js';
 export { type UpstreamHit, type UpstreamOptions, Upstreams } from './upstream.js';
 export {
+  addToVerifySummary,
+  emptyVerifySummary,
   type PathReport,
   type PathStatus,
   type VerifyOptions,

@@ -10,7 +10,7 @@
  */
 import { NixcacheError } from '../errors.js';
 import type { NarInfo } from '../narinfo/types.js';
-import { makeKeyring, type TrustedKeys, verifyNarInfo } from '../signing/verify.js';
+import { makeKeyring, type TrustedKeys, verifyNarInfoAsync } from '../signing/verify.js';
 import type { BinaryCacheStore } from '../store/binary-cache.js';
 import { openStore } from '../store/open.js';
 import { createLimit } from './limit.js';
@@ -145,7 +145,7 @@ export class Upstreams {
         throw e;
       }
       if (!info) continue;
-      const trust = verifyNarInfo(info, this.#ring);
+      const trust = await verifyNarInfoAsync(info, this.#ring);
       if (trust.signedBy.length > 0) {
         this.served++;
         return { location: store.location, info };

@@ -2,26 +2,34 @@
  * `verifyCache`: checks what a binary cache holds, like `nix store verify --store <cache>` but with
  * a report per path: the narinfo parses and is the path it claims to be, a trusted key signed it
  * (or its CA claim holds), and, with `contents`, the NAR downloads, decompresses, is a valid NAR,
- * and matches FileHash/FileSize, NarHash/NarSize and the CA hash.
+ * and matches FileHash/FileSize, NarHash/NarSize and the CA hash. Whole caches run in bounded
+ * memory (issue 11): the listing is pulled with back-pressure, signatures are checked on the
+ * thread pool, each report goes to `onReport` (and a resume log) once final, and only the summary
+ * is kept; `shard` and `resume` split a cache between workers and continue an interrupted run.
  */
 import { NixcacheError } from '../errors.js';
 import { NarDecoder } from '../nar/read.js';
 import type { NarInfo } from '../narinfo/types.js';
+import type { Ed25519Backend } from '../signing/ed25519.js';
 import {
   contentAddressContradiction,
   type Keyring,
   makeKeyring,
+  type NarInfoVerification,
   type TrustedKeys,
   verifyNarInfo,
+  verifyNarInfoAsync,
 } from '../signing/verify.js';
 import type { BinaryCacheStore } from '../store/binary-cache.js';
-import { HASH_PART_LENGTH } from '../store-path/store-path.js';
+import { HASH_PART_LENGTH, isHashPart } from '../store-path/store-path.js';
 import {
   ContentAddressHasher,
   checkContentAddressHash,
   parseClaimedContentAddress,
 } from './content-address.js';
-import { createLimit } from './limit.js';
+import { forEachBounded } from './pipeline.js';
+import type { ResumeLog } from './resume.js';
+import { inShard, type Shard } from './shard.js';
 
 /** How one path fared, worst first: a network error says nothing about the data. */
 export type PathStatus = 'ok' | 'untrusted' | 'corrupt' | 'missing-nar' | 'missing' | 'unreadable' | 'error';
@@ -40,12 +48,35 @@ export interface VerifyOptions {
   readonly trustedKeys: TrustedKeys;
   /** Download and check every NAR (default true). */
   readonly contents?: boolean;
-  /** Paths to check (hash parts, basenames or full paths); default: every narinfo in the cache. */
-  readonly paths?: readonly string[];
-  /** Paths checked at once (default 4 with contents, 16 without). */
+  /**
+   * Paths to check (hash parts, basenames or full paths), as a list or a stream (pulled only as
+   * slots free up); default: every narinfo in the cache, listed as the run goes.
+   */
+  readonly paths?: Iterable<string> | AsyncIterable<string>;
+  /** Paths checked at once (default 4 with contents, 64 without). */
   readonly parallelism?: number;
+  /** Check only this part of a stable partition of the paths by hash part (`--shard I/N`). */
+  readonly shard?: Shard;
+  /**
+   * The log of an interrupted run (`--resume FILE`): paths it holds are skipped, and each new
+   * report is appended to it once final. Count its earlier reports with `previous`.
+   */
+  readonly resume?: ResumeLog<PathReport>;
+  /** Counts to start the summary from (the reports an earlier run logged, with `resume`). */
+  readonly previous?: VerifySummary;
+  /**
+   * Signature checks: 'async' (default) on libuv's thread pool (WebCrypto in browsers), so they
+   * run beside the reads; 'sync' on the main thread. `backend` picks the curve implementation.
+   */
+  readonly signatures?: 'async' | 'sync';
+  readonly backend?: Ed25519Backend;
   readonly signal?: AbortSignal;
-  readonly onReport?: (report: PathReport) => void;
+  /**
+   * Receives each report as soon as it is final; nothing else keeps it. A returned promise is
+   * awaited before that slot takes another path, so a slow consumer (a pipe) slows the run down
+   * instead of queueing reports in memory.
+   */
+  readonly onReport?: (report: PathReport) => void | Promise<void>;
   /** Called as each NAR streams through the checks, with the number of NAR bytes just checked. */
   readonly onBytes?: (bytes: number) => void;
   /** Called when a path is queued for checking (as the listing streams, with `--all`). */
@@ -65,11 +96,44 @@ export interface VerifySummary {
   readonly narBytes: number;
 }
 
+/** What a run returns: only counts, whatever the size of the cache (reports go to `onReport`). */
 export interface VerifyResult {
-  readonly reports: readonly PathReport[];
   readonly summary: VerifySummary;
   /** True when every path is ok. */
   readonly ok: boolean;
+}
+
+type MutableSummary = { -readonly [K in keyof VerifySummary]: VerifySummary[K] };
+
+/**
+ * A summary with no paths, or a copy of `from` to add to.
+ *
+ * @example const s = emptyVerifySummary(); addToVerifySummary(s, report, true)
+ */
+export function emptyVerifySummary(from?: VerifySummary): MutableSummary {
+  return {
+    total: 0,
+    ok: 0,
+    untrusted: 0,
+    corrupt: 0,
+    'missing-nar': 0,
+    missing: 0,
+    unreadable: 0,
+    error: 0,
+    narBytes: 0,
+    ...from,
+  };
+}
+
+/**
+ * Counts one report into a summary (NAR bytes only when `contents` were checked).
+ *
+ * @example addToVerifySummary(summary, { hashPart, status: 'ok', narSize: 10 }, true)
+ */
+export function addToVerifySummary(summary: MutableSummary, report: PathReport, contents: boolean): void {
+  summary.total++;
+  summary[report.status]++;
+  if (contents && report.status === 'ok') summary.narBytes += report.narSize ?? 0;
 }
 
 function statusOfContentError(e: unknown): PathStatus {
@@ -112,17 +176,25 @@ async function checkContents(
   return size;
 }
 
+/** How the signatures of one narinfo are checked. */
+type CheckTrust = (info: NarInfo) => NarInfoVerification | Promise<NarInfoVerification>;
+
+/** The hash part a query (hash part, basename or full path) names. */
+function hashPartOfQuery(query: string): string {
+  return query.startsWith('/')
+    ? query.slice(query.lastIndexOf('/') + 1, query.lastIndexOf('/') + 1 + HASH_PART_LENGTH)
+    : query.slice(0, HASH_PART_LENGTH);
+}
+
 async function verifyOne(
   store: BinaryCacheStore,
   query: string,
-  ring: Keyring,
+  checkTrust: CheckTrust,
   contents: boolean,
   signal?: AbortSignal,
   onBytes?: (bytes: number) => void,
 ): Promise<PathReport> {
-  const hashPart = query.startsWith('/')
-    ? query.slice(query.lastIndexOf('/') + 1, query.lastIndexOf('/') + 1 + HASH_PART_LENGTH)
-    : query.slice(0, HASH_PART_LENGTH);
+  const hashPart = hashPartOfQuery(query);
   let info: NarInfo | undefined;
   try {
     info = await store.getNarInfo(query, { ...(signal && { signal }) });
@@ -135,7 +207,7 @@ async function verifyOne(
   }
   if (!info) return { hashPart, status: 'missing', reason: 'no narinfo in the cache' };
   const base = { hashPart, storePath: info.storePath, narSize: info.narSize };
-  const trust = verifyNarInfo(info, ring);
+  const trust = await checkTrust(info);
   // A narinfo that contradicts itself is corrupt whoever signed it; no download can help.
   const contradiction = contentAddressContradiction(info);
   if (contradiction !== undefined) {
@@ -182,48 +254,62 @@ async function verifyOne(
   return { ...base, status: 'ok', signedBy: trust.signedBy };
 }
 
+/** True when `query` belongs to the shard (a query that names no hash part goes to shard 1). */
+function queryInShard(query: string, shard: Shard | undefined): boolean {
+  if (shard === undefined || shard.count === 1) return true;
+  try {
+    return inShard(hashPartOfQuery(query), shard);
+  } catch {
+    return shard.index === 1;
+  }
+}
+
 /**
- * Verifies the narinfos (and with `contents`, the NARs) of a cache.
+ * Verifies the narinfos (and with `contents`, the NARs) of a cache, in bounded memory: the
+ * listing (or `paths`) is pulled only as slots free up, reports go to `onReport` as they are
+ * made, and only the summary is kept, so a million-path cache costs what ten paths do.
  *
  * @throws {NixcacheError} BAD_KEY for a malformed trusted key; UNSUPPORTED when listing an HTTP
- *   cache without `paths`; NETWORK when the listing itself fails.
+ *   cache without `paths`; NETWORK when the listing itself fails; IO when the resume log cannot
+ *   be written.
  * @example
- * const { summary } = await verifyCache(store, { trustedKeys: ['cache.example.org-1:…'] })
+ * const { summary } = await verifyCache(store, {
+ *   trustedKeys: ['cache.example.org-1:…'],
+ *   onReport: (r) => { if (r.status !== 'ok') console.log(r.status, r.storePath ?? r.hashPart) },
+ * })
  */
 export async function verifyCache(store: BinaryCacheStore, options: VerifyOptions): Promise<VerifyResult> {
-  const ring = makeKeyring(options.trustedKeys);
+  const ring: Keyring = makeKeyring(options.trustedKeys);
   const contents = options.contents ?? true;
-  // Without contents each check is a small read and a signature check: more in flight hides the
-  // file/network latency (measured on file://: 978 narinfos in 494 ms at 4, 323 ms at 16).
-  const limit = createLimit(options.parallelism ?? (contents ? 4 : 16));
   const signal = options.signal;
-  const reports: PathReport[] = [];
-  const pending: Promise<void>[] = [];
-  const run = (query: string) => {
-    options.onQueued?.(query);
-    pending.push(
-      limit(async () => {
-        signal?.throwIfAborted();
-        const report = await verifyOne(store, query, ring, contents, signal, options.onBytes);
-        reports.push(report);
-        options.onReport?.(report);
-      }),
-    );
-  };
-  if (options.paths) for (const p of options.paths) run(p);
-  else for await (const hash of store.listNarInfos({ ...(signal && { signal }) })) run(hash);
-  await Promise.all(pending);
-  const count = (s: PathStatus) => reports.filter((r) => r.status === s).length;
-  const summary: VerifySummary = {
-    total: reports.length,
-    ok: count('ok'),
-    untrusted: count('untrusted'),
-    corrupt: count('corrupt'),
-    'missing-nar': count('missing-nar'),
-    missing: count('missing'),
-    unreadable: count('unreadable'),
-    error: count('error'),
-    narBytes: reports.reduce((n, r) => n + (contents && r.status === 'ok' ? (r.narSize ?? 0) : 0), 0),
-  };
-  return { reports, summary, ok: summary.ok === summary.total };
+  const backend = options.backend === undefined ? {} : { backend: options.backend };
+  const checkTrust: CheckTrust =
+    options.signatures === 'sync'
+      ? (info) => verifyNarInfo(info, ring, backend)
+      : (info) => verifyNarInfoAsync(info, ring, backend);
+  const { shard, resume } = options;
+  const summary = emptyVerifySummary(options.previous);
+  async function* queries(): AsyncGenerator<string> {
+    const source = options.paths ?? store.listNarInfos({ ...(signal && { signal }) });
+    for await (const query of source) {
+      if (!queryInShard(query, shard)) continue;
+      if (resume?.has(hashPartOfQuery(query))) continue;
+      options.onQueued?.(query);
+      yield query;
+    }
+  }
+  // Without contents each check is a small read and a signature check on the thread pool: many
+  // in flight hide the file/network latency and keep the pool busy.
+  const parallelism = options.parallelism ?? (contents ? 4 : 64);
+  await forEachBounded(queries(), { parallelism, ...(signal && { signal }) }, async (query) => {
+    signal?.throwIfAborted();
+    const report = await verifyOne(store, query, checkTrust, contents, signal, options.onBytes);
+    signal?.throwIfAborted();
+    // Logged only once final; a report about something that is not a hash part is not logged
+    // (it is cheap to make again).
+    if (resume && isHashPart(report.hashPart)) resume.append(report);
+    addToVerifySummary(summary, report, contents);
+    await options.onReport?.(report);
+  });
+  return { summary, ok: summary.ok === summary.total };
 }

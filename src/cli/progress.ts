@@ -101,6 +101,12 @@ export class Progress {
     if (this.#drawn) this.#draw();
   }
 
+  /** Removes the line until the next redraw (before printing on another stream of the terminal). */
+  clear(): void {
+    if (this.#drawn) this.#out.write('\r\x1b[K');
+    this.#drawn = false;
+  }
+
   /** Removes the line and stops redrawing. */
   finish(): void {
     if (this.#timer) clearInterval(this.#timer);

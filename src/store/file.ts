@@ -4,7 +4,7 @@
  * Conditional writes use an exclusive lock file beside the object.
  */
 import { createReadStream, readFileSync, statSync } from 'node:fs';
-import { link, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, open, opendir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { NixcacheError, StoreError } from '../errors.js';
 import { type ByteSource, toAsyncIterable } from '../internal/iter.js';
@@ -206,20 +206,33 @@ export class FileBackend implements StorageBackend {
     recursive: boolean,
     signal?: AbortSignal,
   ): AsyncGenerator<string> {
-    let entries: import('node:fs').Dirent[];
+    // opendir streams the directory in batches (bufferSize entries), so a directory of a million
+    // narinfos is never held as one array of names.
+    let handle: import('node:fs').Dir;
     try {
-      entries = await readdir(join(this.#root, dir), { withFileTypes: true });
+      handle = await opendir(join(this.#root, dir), { bufferSize: 256 });
     } catch (e) {
       if (isErrno(e, 'ENOENT', 'ENOTDIR')) return;
       throw ioError(this.location, 'list', dir, e);
     }
-    for (const entry of entries) {
-      signal?.throwIfAborted();
-      if (!entry.name.startsWith(namePrefix) || entry.name.includes('.tmp.') || entry.name.endsWith('.lock'))
-        continue;
-      const key = dir ? `${dir}/${entry.name}` : entry.name;
-      if (entry.isFile()) yield key;
-      else if (entry.isDirectory() && recursive) yield* this.#walk(key, '', true, signal);
+    try {
+      for (;;) {
+        let entry: import('node:fs').Dirent | null;
+        try {
+          entry = await handle.read();
+        } catch (e) {
+          throw ioError(this.location, 'list', dir, e);
+        }
+        if (entry === null) break;
+        signal?.throwIfAborted();
+        const name = entry.name;
+        if (!name.startsWith(namePrefix) || name.includes('.tmp.') || name.endsWith('.lock')) continue;
+        const key = dir ? `${dir}/${name}` : name;
+        if (entry.isFile()) yield key;
+        else if (entry.isDirectory() && recursive) yield* this.#walk(key, '', true, signal);
+      }
+    } finally {
+      await handle.close().catch(() => {});
     }
   }
 

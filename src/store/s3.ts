@@ -76,6 +76,8 @@ export const S3_MAX_PARTS = 10_000;
 export const S3_MIN_PART_SIZE = 5 * MiB;
 /** Default idle limit of an S3 connection (Nix's `stalled-download-timeout`, 300 s). */
 export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
+/** Default sockets per host of an S3 client: above the 64 narinfo requests a whole-cache run keeps in flight. */
+export const DEFAULT_MAX_SOCKETS = 96;
 
 export { EXPIRY_RULE_ID, PUBLIC_READ_SID, publicReadStatement } from './s3-housekeeping.js';
 
@@ -97,6 +99,16 @@ export interface S3BackendOptions extends NetworkTimeouts {
    * would hang a download forever.
    */
   readonly idleTimeoutMs?: number;
+  /**
+   * Keys per ListObjectsV2 page (S3's MaxKeys; default the server's, 1000 on AWS). Listing
+   * fetches the next page while the current one is consumed.
+   */
+  readonly listPageSize?: number;
+  /**
+   * Sockets per host (default {@link DEFAULT_MAX_SOCKETS}); connections are kept alive and
+   * reused. Whole-cache runs keep tens of narinfo GETs/HEADs in flight.
+   */
+  readonly maxSockets?: number;
 }
 
 /** What {@link S3Backend.ensureBucket} did. */
@@ -241,6 +253,7 @@ export class S3Backend implements StorageBackend {
   readonly #queueSize: number;
   /** Per-attempt limit until a bodyless request's response starts (the SDK's `requestTimeout`). */
   readonly #firstByte: { requestTimeout?: number };
+  readonly #listPageSize: number | undefined;
   /** Where credentials come from, for messages. */
   readonly #credentialsFrom: string;
 
@@ -266,6 +279,7 @@ export class S3Backend implements StorageBackend {
     this.#queueSize = Math.max(1, options.queueSize ?? 2);
     const firstByteMs = options.firstByteTimeoutMs ?? DEFAULT_FIRST_BYTE_TIMEOUT_MS;
     this.#firstByte = firstByteMs > 0 ? { requestTimeout: firstByteMs } : {};
+    this.#listPageSize = options.listPageSize;
     this.#credentialsFrom = options.client
       ? 'the S3 client given to nixcache'
       : options.credentials !== undefined
@@ -663,28 +677,42 @@ export class S3Backend implements StorageBackend {
     // Non-recursive listings stop at the next '/', so listing narinfos does not page through nar/.
     const delimiter = options.recursive === false ? '/' : undefined;
     const base = this.prefix ? `${this.prefix}/` : '';
-    let token: string | undefined;
-    do {
-      let page: { Contents?: { Key?: string }[]; IsTruncated?: boolean; NextContinuationToken?: string };
+    type Page = { Contents?: { Key?: string }[]; IsTruncated?: boolean; NextContinuationToken?: string };
+    const fetchPage = async (token: string | undefined): Promise<Page> => {
       try {
         signal?.throwIfAborted();
-        page = await this.client.send(
+        return await this.client.send(
           new ListObjectsV2Command({
             Bucket: this.bucket,
             Prefix: base + prefix,
             ...(delimiter && { Delimiter: delimiter }),
             ...(token !== undefined && { ContinuationToken: token }),
+            ...(this.#listPageSize !== undefined && { MaxKeys: this.#listPageSize }),
           }),
           { abortSignal: signal, ...this.#firstByte },
         );
       } catch (e) {
         throw this.#fail('ListObjectsV2', prefix, e, signal);
       }
-      for (const item of page.Contents ?? []) {
-        if (item.Key?.startsWith(base)) yield item.Key.slice(base.length);
+    };
+    // One page ahead: the next page is requested as soon as this one arrives, so the consumer
+    // works on 1000 keys while the next 1000 are on their way. Never more than one page ahead.
+    let next: Promise<Page> | undefined = fetchPage(undefined);
+    try {
+      while (next) {
+        const page: Page = await next;
+        const token = page.IsTruncated ? page.NextContinuationToken : undefined;
+        next = token === undefined ? undefined : fetchPage(token);
+        // A failure of the prefetch surfaces when its turn comes, not as an unhandled rejection.
+        next?.catch(() => {});
+        for (const item of page.Contents ?? []) {
+          if (item.Key?.startsWith(base)) yield item.Key.slice(base.length);
+        }
       }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token !== undefined);
+    } finally {
+      // The consumer stopped early: the prefetched page is dropped (its error too).
+      next?.catch(() => {});
+    }
   }
 
   /**
@@ -890,7 +918,10 @@ function withContentMd5<C extends { middlewareStack: { add: (...args: never[]) =
 /** The S3Client settings for a store URL (exported for tests and for callers building their own client). */
 export function s3ClientConfig(
   config: StoreConfig,
-  options: Pick<S3BackendOptions, 'credentials' | 'maxAttempts' | 'idleTimeoutMs' | 'connectTimeoutMs'> = {},
+  options: Pick<
+    S3BackendOptions,
+    'credentials' | 'maxAttempts' | 'idleTimeoutMs' | 'connectTimeoutMs' | 'maxSockets'
+  > = {},
 ): S3ClientConfig {
   const forcePathStyle =
     config.addressingStyle === 'path' ||
@@ -913,7 +944,15 @@ export function s3ClientConfig(
       connectionTimeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
       socketTimeout: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
       throwOnRequestTimeout: true,
+      // Keep-alive connections, reused across requests, enough for the requests a whole-cache
+      // run keeps in flight (the SDK's default is 50).
+      httpAgent: { keepAlive: true, maxSockets: options.maxSockets ?? DEFAULT_MAX_SOCKETS },
+      httpsAgent: { keepAlive: true, maxSockets: options.maxSockets ?? DEFAULT_MAX_SOCKETS },
     },
+    // The SDK's standard retry strategy retries 500/502/503/504, throttling codes (SlowDown,
+    // 503) and connection resets with exponential backoff and jitter (a longer base delay for
+    // throttling), up to maxAttempts (default 3) per request.
+    retryMode: 'standard',
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   };

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../cli/helpers.js';
+import { parseVerifyJson } from '../helpers/verify.js';
 import { hashPartOf, makeSourceStore, pushUnsigned, type SourceStore, swapNar } from './helpers.js';
 
 let work: string;
@@ -54,7 +55,7 @@ describe('tampered content-addressed paths', () => {
         path,
       ]);
       expect(quick.code).toBe(1);
-      expect(JSON.parse(quick.stdout).reports[0].status).not.toBe('ok');
+      expect(parseVerifyJson(quick.stdout).reports[0].status).not.toBe('ok');
 
       const targetDir = join(work, `target-${which}`);
       const copy = await runCli([

@@ -7,11 +7,13 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addSignatures, copyPaths, pushPaths, verifyCache } from '../../src/cache/index.js';
+import { copyPaths, pushPaths } from '../../src/cache/index.js';
 import type { NixcacheError } from '../../src/errors.js';
 import { formatHash } from '../../src/hash/hash.js';
 import { formatPublicKey, generateSecretKey, signNarInfo, verifyNarInfo } from '../../src/index.js';
 import { openStore } from '../../src/store/index.js';
+import { signLists } from '../helpers/sign.js';
+import { verifyReports } from '../helpers/verify.js';
 import {
   hashPartOf,
   makeSourceStore,
@@ -67,13 +69,17 @@ describe('a swapped NAR under a fixed:r:sha256 claim', () => {
     expect(verifyNarInfo(signNarInfo(forged, key), [pub]).trusted).toBe(false);
 
     for (const contents of [false, true]) {
-      const { reports } = await verifyCache(store, { trustedKeys: [pub], contents, paths: [source.data] });
+      const { reports } = await verifyReports(store, { trustedKeys: [pub], contents, paths: [source.data] });
       expect(reports[0]!.status, `contents: ${contents}`).toBe('corrupt');
       expect(reports[0]!.reason).toMatch(/CA hash .* does not match NarHash/);
     }
     // Re-signed by the trusted key (as copy used to do), it is still corrupt.
     await writeNarInfoFile(dir, signNarInfo(forged, key));
-    const resigned = await verifyCache(store, { trustedKeys: [pub], contents: false, paths: [source.data] });
+    const resigned = await verifyReports(store, {
+      trustedKeys: [pub],
+      contents: false,
+      paths: [source.data],
+    });
     expect(resigned.reports[0]).toMatchObject({ status: 'corrupt', signedBy: ['target-1'] });
   });
 
@@ -94,7 +100,7 @@ describe('a swapped NAR under a fixed:r:sha256 claim', () => {
 
   it('is not signed by addSignatures', async () => {
     const { dir, store } = await sourceCache((d) => swapNar(d, source.data, 'not the greeting\n'));
-    const result = await addSignatures(store, [source.data, source.lib], [key]);
+    const result = await signLists(store, [source.data, source.lib], [key]);
     expect(result.signed).toEqual([source.lib]);
     expect(result.failed.map((f) => [f.path, (f.error as NixcacheError).code])).toEqual([
       [source.data, 'INTEGRITY'],
@@ -109,12 +115,12 @@ describe('a text claim', () => {
     const info = await readNarInfoFile(dir, source.note);
     expect(info.ca).toMatch(/^text:sha256:/);
     expect(verifyNarInfo(info, [pub])).toMatchObject({ trusted: false, contentAddressNeedsContents: true });
-    const quick = await verifyCache(store, { trustedKeys: [pub], contents: false, paths: [source.note] });
+    const quick = await verifyReports(store, { trustedKeys: [pub], contents: false, paths: [source.note] });
     expect(quick.reports[0]).toMatchObject({
       status: 'untrusted',
       reason: expect.stringMatching(/--no-contents/),
     });
-    const full = await verifyCache(store, { trustedKeys: [pub], paths: [source.note] });
+    const full = await verifyReports(store, { trustedKeys: [pub], paths: [source.note] });
     expect(full.reports[0]!.status).toBe('ok');
   });
 
@@ -141,7 +147,7 @@ describe('a text claim', () => {
       expect(existsSync(join(to.dir, `${hashPartOf(source.note)}.narinfo`))).toBe(false);
       expect(existsSync(join(to.dir, 'nar')) ? await readdir(join(to.dir, 'nar')) : []).toEqual([]);
     }
-    const { reports } = await verifyCache(from, { trustedKeys: [pub], paths: [source.note] });
+    const { reports } = await verifyReports(from, { trustedKeys: [pub], paths: [source.note] });
     expect(reports[0]).toMatchObject({
       status: 'corrupt',
       reason: expect.stringMatching(/CA hash mismatch/),

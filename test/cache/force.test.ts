@@ -7,10 +7,11 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addSignatures, copyPaths, pushPaths } from '../../src/cache/index.js';
+import { copyPaths, pushPaths } from '../../src/cache/index.js';
 import { formatPublicKey, formatSecretKey, generateSecretKey, verifyNarInfo } from '../../src/index.js';
 import { openStore } from '../../src/store/index.js';
 import { addPlainPath, runCli } from '../cli/helpers.js';
+import { signLists } from '../helpers/sign.js';
 import { readNarInfoFile } from './helpers.js';
 
 let work: string;
@@ -36,7 +37,7 @@ async function doublySigned() {
   const dir = join(work, `cache-${fresh++}`);
   const store = await openStore(`file://${dir}`);
   expect((await pushPaths(store, [plain], { storeDir, secretKeys: [mine] })).failed).toEqual([]);
-  expect((await addSignatures(store, [plain], [theirs])).signed).toEqual([plain]);
+  expect((await signLists(store, [plain], [theirs])).signed).toEqual([plain]);
   return { dir, store };
 }
 
@@ -93,7 +94,7 @@ describe('copy --force', () => {
     const to = await openStore(`file://${targetDir}`);
     const other = generateSecretKey('target-only-1');
     expect((await copyPaths(from, to, [plain], { trustedKeys: ring })).failed).toEqual([]);
-    expect((await addSignatures(to, [plain], [other])).signed).toEqual([plain]);
+    expect((await signLists(to, [plain], [other])).signed).toEqual([plain]);
     const again = await copyPaths(from, to, [plain], { trustedKeys: ring, force: true });
     expect(again.pushed).toEqual([plain]);
     const info = await readNarInfoFile(targetDir, plain);

@@ -14,13 +14,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkClosures } from '../../src/cache/closure-check.js';
 import { repairCache } from '../../src/cache/repair.js';
-import { verifyCache } from '../../src/cache/verify.js';
 import { generateSecretKey, type SecretKey } from '../../src/signing/keys.js';
 import type { BinaryCacheStore } from '../../src/store/binary-cache.js';
 import { narInfoKey } from '../../src/store/layout.js';
 import { parseStorePath } from '../../src/store-path/store-path.js';
 import { type LoopbackProxy, startProxy } from '../helpers/proxy.js';
 import { type S3rverHandle, startS3rver } from '../helpers/s3rver.js';
+import { verifyReports } from '../helpers/verify.js';
 import { checkInvariant, fileStore, s3Store } from '../reliability/helpers.js';
 import { addPath, DAY, push } from './gc-helpers.js';
 
@@ -101,7 +101,7 @@ function summary(reports: readonly { problem: string; action: string; path?: str
 
 async function expectRepaired(store: BinaryCacheStore): Promise<void> {
   expect(await checkClosures(store)).toEqual([]);
-  const verified = await verifyCache(store, { trustedKeys: [key.publicKey] });
+  const verified = await verifyReports(store, { trustedKeys: [key.publicKey] });
   expect(verified.reports.filter((r) => r.status !== 'ok')).toEqual([]);
   expect((await checkInvariant(store)).problems).toEqual([]);
   const { p1, p2, r2, p3, q4, p4, top5, p6 } = paths;

@@ -13,6 +13,7 @@ import { dumpPath } from '../../src/nar/node/dump.js';
 import { hashPath } from '../../src/nar/node/hash-path.js';
 import { parseNarInfo } from '../../src/narinfo/parse.js';
 import { repoRoot } from '../helpers/env.js';
+import { parseVerifyJson } from '../helpers/verify.js';
 import { addPlainPath, runCli } from './helpers.js';
 
 let work: string;
@@ -295,7 +296,7 @@ describe('the cache workflow on file://', () => {
       '--json',
     ]);
     expect(verify.code).toBe(0);
-    const result = JSON.parse(verify.stdout);
+    const result = parseVerifyJson(verify.stdout);
     expect(result.ok).toBe(true);
     expect(result.summary).toEqual({
       total: 3,
@@ -386,9 +387,14 @@ describe('the cache workflow on file://', () => {
     expect((await runCli(['key', 'generate', '--name', 'second-1', '--out', second])).code).toBe(0);
     const sign = await runCli(['sign', '--store', url, '--key-file', second, '--all', '--json']);
     expect(sign.code).toBe(0);
-    const signed = JSON.parse(sign.stdout);
-    expect(signed.signed.sort()).toEqual([sample.data, sample.lib, sample.hello].sort());
-    expect(signed).toMatchObject({ unchanged: [], missing: [], failed: [] });
+    const lines = sign.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines.at(-1)).toEqual({ summary: { signed: 3, unchanged: 0, missing: 0, failed: 0 }, ok: true });
+    expect(lines.slice(0, -1).map((l) => [l.path, l.status])).toEqual(
+      expect.arrayContaining([sample.data, sample.lib, sample.hello].map((p) => [p, 'signed'])),
+    );
     const twice = await runCli([
       'sign',
       '--store',
@@ -445,7 +451,7 @@ describe('the cache workflow on file://', () => {
     );
     const untrusted = await runCli(['verify', '--store', plainUrl, '-k', publicKey, '--all', '--json']);
     expect(untrusted.code).toBe(1);
-    const reports = JSON.parse(untrusted.stdout).reports as {
+    const reports = parseVerifyJson(untrusted.stdout).reports as {
       storePath: string;
       status: string;
       reason: string;
@@ -464,7 +470,7 @@ describe('the cache workflow on file://', () => {
     await writeFile(narPath, nar);
     const corrupt = await runCli(['verify', '--store', plainUrl, '-k', publicKey, sample.data, '--json']);
     expect(corrupt.code).toBe(1);
-    const report = JSON.parse(corrupt.stdout).reports[0];
+    const report = parseVerifyJson(corrupt.stdout).reports[0];
     expect(report).toMatchObject({
       storePath: sample.data,
       status: 'corrupt',

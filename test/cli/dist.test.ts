@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { makeSampleStore } from '../../fixtures/sample-store.js';
 import { inCI, repoRoot } from '../helpers/env.js';
+import { parseVerifyJson } from '../helpers/verify.js';
 import { distEntry, runCli } from './helpers.js';
 
 const built = existsSync(distEntry);
@@ -49,7 +50,7 @@ describe.skipIf(!built)('the built CLI (dist/cli/main.js)', () => {
       expect(push.code, push.stderr).toBe(0);
       const verify = await runCli(['verify', '--store', url, '-k', pub, '--all', '--json'], { dist: true });
       expect(verify.code, verify.stderr).toBe(0);
-      expect(JSON.parse(verify.stdout).summary.ok).toBe(3);
+      expect(parseVerifyJson(verify.stdout).summary.ok).toBe(3);
       expect(
         (await runCli(['verify', '--store', 'gopher://x', '-k', pub, '--all'], { dist: true })).code,
       ).toBe(2);

@@ -124,7 +124,8 @@ describe('nixcache pin, gc, repair', () => {
       '--json',
     ]);
     expect(holes.code).toBe(1);
-    expect(JSON.parse(holes.stdout).holes).toEqual([
+    // NDJSON: the holes are on the summary line, the last one.
+    expect(JSON.parse(holes.stdout.trimEnd().split('\n').at(-1)!).holes).toEqual([
       { path: app1, problem: 'missing-reference', detail: lib },
     ]);
     const dry = await runCli(['repair', '--store', url, '--store-dir', storeDir, '--dry-run']);

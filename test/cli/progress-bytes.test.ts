@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeSampleStore, type SampleStore } from '../../fixtures/sample-store.js';
 import { pushPaths } from '../../src/cache/push.js';
-import { verifyCache } from '../../src/cache/verify.js';
 import { generateSecretKey, toPublicKey } from '../../src/signing/keys.js';
 import { openStore } from '../../src/store/open.js';
+import { verifyReports } from '../helpers/verify.js';
 import { addPlainPath } from './helpers.js';
 import { runInProcess } from './inprocess.js';
 
@@ -61,7 +61,7 @@ describe('byte progress', () => {
     let queued = 0;
     const chunks: number[] = [];
     let bytesAtReport = -1;
-    const result = await verifyCache(store, {
+    const result = await verifyReports(store, {
       trustedKeys: [toPublicKey(key)],
       onQueued: () => queued++,
       onBytes: (n) => chunks.push(n),

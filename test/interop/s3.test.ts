@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { copyPaths, initCache, pushPaths, verifyCache } from '../../src/cache/index.js';
+import { copyPaths, initCache, pushPaths } from '../../src/cache/index.js';
 import { formatNarInfo, type SecretKey } from '../../src/index.js';
 import { collectBytes } from '../../src/internal/iter.js';
 import { type BinaryCacheStore, openStore } from '../../src/store/index.js';
@@ -22,6 +22,7 @@ import {
   nixSubstitute,
 } from '../helpers/nix.js';
 import { type S3rverHandle, s3ConfigFor, startS3rver } from '../helpers/s3rver.js';
+import { verifyReports } from '../helpers/verify.js';
 
 describeWithNix('real Nix substitutes from an S3 cache nixcache made', () => {
   const work = mkdtempSync(join(tmpdir(), 'nixcache-interop-s3-'));
@@ -77,7 +78,7 @@ describeWithNix('real Nix substitutes from an S3 cache nixcache made', () => {
     const r = await substitute('pushed', pub);
     expect(r.stderr).not.toMatch(/error/);
     expect(r.status).toBe(0);
-    expect((await verifyCache(store, { trustedKeys: [pub] })).summary).toMatchObject({ total: 3, ok: 3 });
+    expect((await verifyReports(store, { trustedKeys: [pub] })).summary).toMatchObject({ total: 3, ok: 3 });
   });
 
   it('is refused by real Nix and by verifyCache with a wrong key, a flipped signature or a flipped NAR byte', async () => {
@@ -89,7 +90,7 @@ describeWithNix('real Nix substitutes from an S3 cache nixcache made', () => {
       nix(['nix', 'key', 'generate-secret', '--key-name', 'other-1']),
     );
     const statusOf = async (trusted: string, path: string) =>
-      (await verifyCache(store, { trustedKeys: [trusted] })).reports.find((r) => r.storePath === path)
+      (await verifyReports(store, { trustedKeys: [trusted] })).reports.find((r) => r.storePath === path)
         ?.status;
 
     expect((await substitute('tampered', otherKey)).status).not.toBe(0);
@@ -132,7 +133,7 @@ describeWithNix('real Nix substitutes from an S3 cache nixcache made', () => {
     const corrupt = await substitute('tampered', pub);
     expect(corrupt.status).not.toBe(0);
     expect(corrupt.stderr).toMatch(/hash mismatch/i);
-    const report = (await verifyCache(store, { trustedKeys: [pub] })).reports.find(
+    const report = (await verifyReports(store, { trustedKeys: [pub] })).reports.find(
       (r) => r.storePath === closure.app,
     )!;
     expect(report.status).toBe('corrupt');

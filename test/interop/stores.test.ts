@@ -7,7 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { copyPaths, pushPaths, verifyCache } from '../../src/cache/index.js';
+import { copyPaths, pushPaths } from '../../src/cache/index.js';
 import { formatHash, formatNarInfo, parseHash, type SecretKey } from '../../src/index.js';
 import { openStore } from '../../src/store/index.js';
 import { describeWithNix } from '../helpers/env.js';
@@ -19,6 +19,7 @@ import {
   nixSigningKey,
   nixSubstitute,
 } from '../helpers/nix.js';
+import { verifyReports } from '../helpers/verify.js';
 
 describeWithNix('real Nix and nixcache caches', () => {
   const work = mkdtempSync(join(tmpdir(), 'nixcache-interop-stores-'));
@@ -107,7 +108,7 @@ describeWithNix('real Nix and nixcache caches', () => {
 
     // A wrong trusted key: the input-addressed paths are refused, the CA one (dep) is not.
     expect((await substitute(url, otherKey)).status).not.toBe(0);
-    const wrong = await verifyCache(store, { trustedKeys: [otherKey] });
+    const wrong = await verifyReports(store, { trustedKeys: [otherKey] });
     const statusOf = (r: typeof wrong, p: string) => r.reports.find((x) => x.storePath === p)?.status;
     expect(statusOf(wrong, closure.app)).toBe('untrusted');
     expect(statusOf(wrong, closure.lib)).toBe('untrusted');
@@ -127,7 +128,7 @@ describeWithNix('real Nix and nixcache caches', () => {
     const flippedSig = await substitute(url, pub, closure.lib);
     expect(flippedSig.status).not.toBe(0);
     expect(flippedSig.stderr).toMatch(/signature/);
-    expect(statusOf(await verifyCache(store, { trustedKeys: [pub] }), closure.lib)).toBe('untrusted');
+    expect(statusOf(await verifyReports(store, { trustedKeys: [pub] }), closure.lib)).toBe('untrusted');
     await writeFile(join(dir, libKey), libText);
 
     // A flipped NAR byte in app.
@@ -141,7 +142,7 @@ describeWithNix('real Nix and nixcache caches', () => {
     const flippedNar = await substitute(url, pub);
     expect(flippedNar.status).not.toBe(0);
     expect(flippedNar.stderr).toMatch(/hash mismatch|NAR hash/i);
-    const report = (await verifyCache(store, { trustedKeys: [pub] })).reports.find(
+    const report = (await verifyReports(store, { trustedKeys: [pub] })).reports.find(
       (r) => r.storePath === closure.app,
     )!;
     expect(report.status).toBe('corrupt');
@@ -161,7 +162,7 @@ describeWithNix('real Nix and nixcache caches', () => {
         closure.app,
       ]);
       const from = await openStore(`file://${dir}`);
-      const verified = await verifyCache(from, { trustedKeys: [pub] });
+      const verified = await verifyReports(from, { trustedKeys: [pub] });
       expect(verified.summary).toMatchObject({ total: 3, ok: 3 });
       for (const p of closure.metadata.keys())
         expect(existsSync(join(dir, `${basename(p).slice(0, 32)}.ls`))).toBe(true);

@@ -10,13 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushPaths } from '../../src/cache/push.js';
-import { addSignatures } from '../../src/cache/sign.js';
-import { verifyCache } from '../../src/cache/verify.js';
 import { generateSecretKey, type SecretKey } from '../../src/signing/keys.js';
 import { verifyNarInfo } from '../../src/signing/verify.js';
 import type { BinaryCacheStore } from '../../src/store/binary-cache.js';
 import { faults, type LoopbackProxy, startProxy } from '../helpers/proxy.js';
 import { type S3rverHandle, startS3rver } from '../helpers/s3rver.js';
+import { signLists } from '../helpers/sign.js';
+import { verifyReports } from '../helpers/verify.js';
 import { type BigSampleStore, checkInvariant, fileStore, makeBigSampleStore, s3Store } from './helpers.js';
 
 const BUCKET = 'concurrency';
@@ -61,7 +61,7 @@ async function twoOverlappingPushes(a: BinaryCacheStore, b: BinaryCacheStore): P
   const report = await checkInvariant(a);
   expect(report.problems).toEqual([]);
   expect(report.narinfos).toBe(4);
-  const verified = await verifyCache(a, { trustedKeys: [k1.publicKey] });
+  const verified = await verifyReports(a, { trustedKeys: [k1.publicKey] });
   expect(verified.reports.filter((r) => r.status !== 'ok')).toEqual([]);
   expect(verified.summary.ok).toBe(4);
 }
@@ -99,8 +99,8 @@ describe('two signers at once', () => {
       const b = track(fileStore(dir));
       const paths = await seed(a);
       const [ra, rb] = await Promise.all([
-        addSignatures(a, 'all', [k1], { parallelism: 4 }),
-        addSignatures(b, paths, [k2], { parallelism: 4 }),
+        signLists(a, 'all', [k1], { parallelism: 4 }),
+        signLists(b, paths, [k2], { parallelism: 4 }),
       ]);
       expect(ra.failed).toEqual([]);
       expect(rb.failed).toEqual([]);
@@ -119,7 +119,7 @@ describe('two signers at once', () => {
     }
     const viaProxy = track(s3Store(proxy.endpoint, BUCKET, 'sign-headers'));
     proxy.clear();
-    const r = await addSignatures(viaProxy, paths, [k1]);
+    const r = await signLists(viaProxy, paths, [k1]);
     expect(r.signed).toHaveLength(4);
     const puts = proxy.find('PUT', /\.narinfo/);
     expect(puts).toHaveLength(4);
@@ -145,12 +145,12 @@ describe('two signers at once', () => {
       raced = true;
       // The other signer's write lands first (straight to s3rver), so this If-Match is stale:
       // a real S3 answers 412 here, which the proxy plays for s3rver.
-      const other = await addSignatures(direct, [target], [k2]);
+      const other = await signLists(direct, [target], [k2]);
       expect(other.signed).toEqual([target]);
       return faults.preconditionFailed;
     };
     try {
-      const r = await addSignatures(viaProxy, [target], [k1]);
+      const r = await signLists(viaProxy, [target], [k1]);
       expect(r.failed).toEqual([]);
       expect(r.signed).toEqual([target]);
     } finally {

@@ -31,6 +31,7 @@ import {
   startProxy,
 } from '../helpers/proxy.js';
 import { type S3rverHandle, s3ConfigFor, startS3rver } from '../helpers/s3rver.js';
+import { verifyReports } from '../helpers/verify.js';
 import { type BigSampleStore, checkInvariant, makeBigSampleStore, PUSH_PARAMS, s3Store } from './helpers.js';
 
 const BUCKET = 'faults';
@@ -83,7 +84,7 @@ function expectClean(report: Awaited<ReturnType<typeof checkInvariant>>): void {
 }
 
 async function allOk(store: BinaryCacheStore): Promise<void> {
-  const result = await verifyCache(store, { trustedKeys: [key.publicKey] });
+  const result = await verifyReports(store, { trustedKeys: [key.publicKey] });
   expect(result.reports.filter((r) => r.status !== 'ok')).toEqual([]);
   expect(result.summary.total).toBe(4);
 }
@@ -181,7 +182,7 @@ describe('push under injected faults', () => {
     const rerun = await pushPaths(direct, [sample.big], { storeDir: sample.dir, secretKeys: [key] });
     expect(rerun.failed).toEqual([]);
     expectClean(await checkInvariant(direct));
-    const result = await verifyCache(direct, { trustedKeys: [key.publicKey] });
+    const result = await verifyReports(direct, { trustedKeys: [key.publicKey] });
     expect(result.reports.map((r) => r.status)).toEqual(['ok', 'ok']);
   }, 60_000);
 
@@ -235,7 +236,7 @@ describe('verifyCache under faults', () => {
           : faults.reset
         : undefined;
     try {
-      const result = await verifyCache(open(proxy.endpoint, prefix), { trustedKeys: [key.publicKey] });
+      const result = await verifyReports(open(proxy.endpoint, prefix), { trustedKeys: [key.publicKey] });
       const big = result.reports.find((r) => r.storePath === sample.big)!;
       expect(big.status).toBe('error');
       expect(big.reason).toContain(`s3://${BUCKET}/${prefix}/${bigNar}`);
@@ -250,7 +251,7 @@ describe('verifyCache under faults', () => {
     proxy.onRequest = (r) =>
       r.method === 'GET' && /\.narinfo(\?|$)/.test(r.url) ? faults.internalError : undefined;
     try {
-      const result = await verifyCache(open(proxy.endpoint, prefix), {
+      const result = await verifyReports(open(proxy.endpoint, prefix), {
         trustedKeys: [key.publicKey],
         contents: false,
       });
@@ -267,7 +268,7 @@ describe('verifyCache under faults', () => {
       proxy.onRequest = (r) =>
         r.method === 'GET' && r.url.includes('/nar/') ? { kind: 'truncate', afterBytes } : undefined;
       try {
-        const result = await verifyCache(open(proxy.endpoint, prefix), { trustedKeys: [key.publicKey] });
+        const result = await verifyReports(open(proxy.endpoint, prefix), { trustedKeys: [key.publicKey] });
         let cut = 0;
         for (const r of result.reports) {
           const info = (await direct.getNarInfo(r.storePath!))!;
@@ -295,7 +296,7 @@ describe('verifyCache under faults', () => {
     stores.push(store);
     const started = Date.now();
     try {
-      const result = await verifyCache(store, { trustedKeys: [key.publicKey], paths: [sample.big] });
+      const result = await verifyReports(store, { trustedKeys: [key.publicKey], paths: [sample.big] });
       expect(result.reports[0]!.status).toBe('error');
       expect(result.reports[0]!.reason).toMatch(/GetObject failed.*(timed out|inactivity)/);
       expect(Date.now() - started).toBeLessThan(10_000);
@@ -315,7 +316,7 @@ describe('verifyCache under faults', () => {
     flipped[bytes.length >> 1] = flipped[bytes.length >> 1]! ^ 0x40;
     await direct.backend.put(narKeyOfLib, flipped, { contentType: 'application/x-nix-nar' });
     try {
-      const result = await verifyCache(direct, { trustedKeys: [key.publicKey], paths: [sample.lib] });
+      const result = await verifyReports(direct, { trustedKeys: [key.publicKey], paths: [sample.lib] });
       expect(result.reports[0]!.status).toBe('corrupt');
       expect(result.reports[0]!.reason).toMatch(/FileHash mismatch|COMPRESSION|zstd/i);
     } finally {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeSampleStore, type SampleStore } from '../../fixtures/sample-store.js';
-import { addSignatures, copyPaths, initCache, pushPaths, verifyCache } from '../../src/cache/index.js';
+import { copyPaths, initCache, pushPaths } from '../../src/cache/index.js';
 import {
   formatNarInfo,
   formatPublicKey,
@@ -18,6 +18,8 @@ import {
 } from '../../src/index.js';
 import { collectBytes } from '../../src/internal/iter.js';
 import { type BinaryCacheStore, openStore, type StorageBackend } from '../../src/store/index.js';
+import { signLists } from '../helpers/sign.js';
+import { verifyReports } from '../helpers/verify.js';
 
 export interface ConformanceTarget {
   /** A URL for a fresh, empty cache each time it is called. */
@@ -111,7 +113,7 @@ export function storeConformance(name: string, target: () => ConformanceTarget):
       expect(hello.compression).toBe('xz');
       expect(hello.url).toMatch(/^nar\/[0-9a-z]{52}\.nar\.xz$/);
       expect(events).toContain('staged');
-      const verified = await verifyCache(store, {
+      const verified = await verifyReports(store, {
         trustedKeys: [pub],
         paths: [sample.hello, sample.lib, sample.data],
       });
@@ -156,7 +158,7 @@ export function storeConformance(name: string, target: () => ConformanceTarget):
       });
       await store.putNarInfo({ ...unclaimed, sigs: flipped });
 
-      const result = await verifyCache(store, {
+      const result = await verifyReports(store, {
         trustedKeys: [pub],
         paths: [sample.hello, sample.lib, sample.data, `${'0'.repeat(32)}`],
       });
@@ -201,15 +203,15 @@ export function storeConformance(name: string, target: () => ConformanceTarget):
       expect(info.compression).toBe('zstd');
       expect(info.sigs).toHaveLength(2);
       expect(
-        (await verifyCache(to, { trustedKeys: [formatPublicKey(other.publicKey)], paths: [sample.hello] }))
+        (await verifyReports(to, { trustedKeys: [formatPublicKey(other.publicKey)], paths: [sample.hello] }))
           .ok,
       ).toBe(true);
 
       const third = generateSecretKey('third-1');
-      const signed = await addSignatures(to, [sample.hello, sample.lib], [third]);
+      const signed = await signLists(to, [sample.hello, sample.lib], [third]);
       expect(signed.signed).toHaveLength(2);
       expect((await to.getNarInfo(sample.hello))!.sigs).toHaveLength(3);
-      const again = await addSignatures(to, [sample.hello], [third]);
+      const again = await signLists(to, [sample.hello], [third]);
       expect(again.unchanged).toEqual([sample.hello]);
     });
   });

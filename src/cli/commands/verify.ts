@@ -5,7 +5,9 @@
  * decompressed and checked against every hash and size. Exit 1 when any path is not ok.
  */
 import { checkClosures } from '../../cache/closure-check.js';
-import { verifyCache } from '../../cache/verify.js';
+import { ResumeLog } from '../../cache/resume.js';
+import { parseShard } from '../../cache/shard.js';
+import { addToVerifySummary, emptyVerifySummary, type PathReport, verifyCache } from '../../cache/verify.js';
 import { isHashPart } from '../../store-path/store-path.js';
 import { closeAll, openCliStore, parseTrustedKeys, preflight, redactSecrets } from '../common.js';
 import { EXIT, UsageError, writeJson, writeLine } from '../context.js';
@@ -17,10 +19,14 @@ const verify: Command = {
   spec: {
     name: 'verify',
     summary: 'check signatures and contents of the paths in a binary cache',
-    usage: ['--store URL --trusted-public-key KEY... [--no-contents] [--json] (--all | PATH...)'],
+    usage: [
+      '--store URL --trusted-public-key KEY... [--no-contents] [--json] [--shard I/N] [--resume FILE] (--all | PATH...)',
+    ],
     details: [
       'Statuses: ok; untrusted (no valid signature by a trusted key and no valid CA claim); corrupt (the NAR does not match its hashes or sizes, or is not a valid NAR); missing-nar (the narinfo points to a NAR that is not there); missing (no narinfo); unreadable (the narinfo does not parse or names another path); error (the check could not be done, e.g. a network failure).',
-      'Human output lists the paths that are not ok and a summary; --json prints {"ok":BOOL,"summary":{"total","ok","untrusted","corrupt","missing-nar","missing","unreadable","error","narBytes"},"reports":[{"hashPart","storePath","status","reason","signedBy","narSize"}]}. Exit 1 when any path is not ok.',
+      'Human output lists the paths that are not ok as they are found, then a summary. --json prints NDJSON, one JSON object per line as each path is done: {"hashPart","storePath","status","reason","signedBy","narSize"}, and last {"summary":{"total","ok","untrusted","corrupt","missing-nar","missing","unreadable","error","narBytes"},"ok":BOOL} (jq: `jq -c \'select(.summary)\'` for the summary, `select(.status)` for the reports). Exit 1 when any path is not ok.',
+      'Memory stays flat whatever the size of the cache: the listing streams, reports are printed as they come and only the counts are kept.',
+      '--shard I/N checks only part I of N of the paths (a fixed partition by hash part), so N machines can split one cache with no coordination. --resume FILE logs each finished report to FILE (NDJSON, the same report objects); when FILE exists, the paths it holds are skipped and counted in the summary, so a run that was interrupted (even killed) continues where it stopped and checks every path exactly once. Keep one FILE per shard.',
     ],
     options: {
       store: { type: 'string', value: 'URL', help: 'the cache to check (required)' },
@@ -37,18 +43,32 @@ const verify: Command = {
         help: 'check every narinfo in the cache (needs a listable store: s3:// or file://)',
       },
       'no-contents': { type: 'boolean', help: 'check narinfos and signatures only; do not download NARs' },
-      parallelism: { type: 'string', value: 'N', help: 'paths checked at once (default 4)' },
-      json: { type: 'boolean', help: 'print the reports as JSON (no progress bar)' },
+      parallelism: {
+        type: 'string',
+        value: 'N',
+        help: 'paths checked at once (default 4, or 64 with --no-contents)',
+      },
+      shard: { type: 'string', value: 'I/N', help: 'check only shard I of N (split by hash part)' },
+      resume: {
+        type: 'string',
+        value: 'FILE',
+        help: 'log finished reports to FILE and skip those it already holds',
+      },
+      json: {
+        type: 'boolean',
+        help: 'print NDJSON: one report per line, the summary last (no progress bar)',
+      },
       verbose: { type: 'boolean', short: 'v', help: 'list ok paths too' },
       closure: {
         type: 'boolean',
-        help: 'also report closure holes (a reference without a narinfo, a missing or truncated NAR); JSON adds "holes":[{"path","problem","detail"}]; fixed by nixcache repair',
+        help: 'also report closure holes (a reference without a narinfo, a missing or truncated NAR); the JSON summary line adds "holes":[{"path","problem","detail"}]; fixed by nixcache repair',
       },
     },
     examples: [
       "nixcache verify --store 's3://nix-cache?endpoint=s3.homelab.local' -k nixbuilder-1:AbC…= --all",
       'nixcache verify --store https://cache.nixos.org -k cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY= /nix/store/…-hello-2.12',
-      'nixcache verify --store file:///srv/cache -k my-1:…= --all --no-contents --json | jq .summary',
+      "nixcache verify --store file:///srv/cache -k my-1:…= --all --no-contents --json | jq -c 'select(.summary)'",
+      "nixcache verify --store 's3://nix-cache' -k my-1:…= --all --shard 3/8 --resume verify-3.ndjson",
     ],
   },
   async run(args, ctx) {
@@ -62,7 +82,17 @@ const verify: Command = {
     const parallelism = args.integer('parallelism', 1, 256);
     const json = args.flag('json');
     const verbose = args.flag('verbose');
+    const contents = !args.flag('no-contents');
+    const shardText = args.string('shard');
+    let shard: ReturnType<typeof parseShard> | undefined;
+    try {
+      shard = shardText === undefined ? undefined : parseShard(shardText);
+    } catch (e) {
+      throw new UsageError(`--shard: ${(e as Error).message}`, 'verify');
+    }
+    const resumeFile = args.string('resume');
     const store = await openCliStore(url, ctx, 'store', 'verify');
+    let resume: ResumeLog<PathReport> | undefined;
     try {
       await preflight(store, ctx);
       // Hash parts go to verifyCache as they are; anything else resolves as in push.
@@ -73,27 +103,52 @@ const verify: Command = {
               isHashPart(p) ? p : (await resolveStorePaths([p], store.storeDir, 'verify'))[0]!,
             ),
           );
+      // Reports an earlier run logged count in this run's summary.
+      const previous = emptyVerifySummary();
+      if (resumeFile !== undefined) {
+        resume = await ResumeLog.open<PathReport>(resumeFile, {
+          onPrevious: (r) => addToVerifySummary(previous, r, contents),
+        });
+      }
       const progress = new Progress(ctx.stderr, 'verify', wantProgress(ctx.stderr, json, ctx.env));
       const s = progress.state;
+      s.done = previous.total;
+      s.total = previous.total;
+      s.failed = previous.total - previous.ok;
+      // Named paths are known at once (those of other shards or logged earlier drop out as they go).
+      if (!all) s.total += paths.length;
 
       let result: Awaited<ReturnType<typeof verifyCache>>;
       try {
         result = await verifyCache(store, {
           trustedKeys: keys,
-          contents: !args.flag('no-contents'),
+          contents,
           ...(!all && { paths }),
           ...(parallelism !== undefined && { parallelism }),
+          ...(shard && { shard }),
+          ...(resume && { resume, previous }),
           signal: ctx.signal,
           // Paths known so far (the listing streams with --all) and NAR bytes checked so far.
           onQueued() {
-            s.total++;
+            if (all) s.total++;
           },
           onBytes(bytes) {
             s.bytes += bytes;
           },
-          onReport(report) {
+          // Printed as it comes (awaited: a slow pipe slows the run instead of filling memory).
+          async onReport(report) {
             s.done++;
             if (report.status !== 'ok') s.failed++;
+            if (ctx.signal.aborted) return;
+            // A reason can quote a server's error: it goes through the same redaction as errors.
+            const r =
+              report.reason === undefined ? report : { ...report, reason: redactSecrets(report.reason) };
+            if (json) await writeJson(ctx.stdout, r);
+            else if (r.status !== 'ok' || verbose) {
+              const what = r.storePath ?? r.hashPart;
+              progress.clear();
+              await writeLine(ctx.stdout, `${r.status.padEnd(11)} ${what}${r.reason ? `: ${r.reason}` : ''}`);
+            }
           },
         });
       } finally {
@@ -101,39 +156,36 @@ const verify: Command = {
       }
       if (ctx.signal.aborted) return EXIT.interrupted;
       const holes = args.flag('closure')
-        ? await checkClosures(store, { ...(!all && { paths: args.positionals }), signal: ctx.signal })
+        ? await checkClosures(store, { ...(!all && { paths }), signal: ctx.signal })
         : undefined;
       const ok = result.ok && !holes?.length;
+      const sum = result.summary;
       if (json) {
-        // A reason can quote a server's error: it goes through the same redaction as errors.
-        const reports = [...result.reports]
-          .sort((a, b) => (a.hashPart < b.hashPart ? -1 : 1))
-          .map((r) => (r.reason === undefined ? r : { ...r, reason: redactSecrets(r.reason) }));
-        await writeJson(ctx.stdout, { ok, summary: result.summary, reports, ...(holes && { holes }) });
+        await writeJson(ctx.stdout, { summary: sum, ok, ...(holes && { holes }) });
       } else {
-        const lines: string[] = [];
-        for (const r of result.reports) {
-          if (r.status === 'ok' && !verbose) continue;
-          const what = r.storePath ?? r.hashPart;
-          lines.push(`${r.status.padEnd(11)} ${what}${r.reason ? `: ${redactSecrets(r.reason)}` : ''}`);
-        }
-        const sum = result.summary;
+        for (const h of holes ?? [])
+          await writeLine(
+            ctx.stdout,
+            `hole ${h.problem.padEnd(17)} ${h.path}${h.detail ? `: ${h.detail}` : ''}`,
+          );
         const counts = (
           ['ok', 'untrusted', 'corrupt', 'missing-nar', 'missing', 'unreadable', 'error'] as const
         )
           .filter((k) => sum[k] > 0 || k === 'ok')
           .map((k) => `${sum[k]} ${k}`);
-        for (const h of holes ?? [])
-          lines.push(`hole ${h.problem.padEnd(17)} ${h.path}${h.detail ? `: ${h.detail}` : ''}`);
-        lines.push(`checked ${sum.total} paths in ${store.location}: ${counts.join(', ')}`);
-        if (holes)
-          lines.push(
-            `closure holes: ${holes.length}${holes.length ? " (run 'nixcache repair' to fix them)" : ''}`,
-          );
-        await writeLine(ctx.stdout, lines.join('\n'));
+        const part = shard ? ` (shard ${shard.index}/${shard.count})` : '';
+        const earlier = previous.total ? `, ${previous.total} of them by an earlier run (${resumeFile})` : '';
+        await writeLine(
+          ctx.stdout,
+          `checked ${sum.total} paths in ${store.location}${part}${earlier}: ${counts.join(', ')}` +
+            (holes
+              ? `\nclosure holes: ${holes.length}${holes.length ? " (run 'nixcache repair' to fix them)" : ''}`
+              : ''),
+        );
       }
       return ok ? EXIT.ok : EXIT.problems;
     } finally {
+      resume?.close();
       await closeAll(store);
     }
   },
