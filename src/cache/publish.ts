@@ -40,14 +40,16 @@ export async function uploadStagedNar(
   // only an object of exactly FileSize bytes counts.
   const existing = await withRetry(() => store.backend.head(key, { signal }), { signal });
   if (existing?.size !== staged.fileSize) {
+    const bytes = staged.bytes();
     await withRetry(
       () =>
-        store.putFile(key, counting(staged.body(), options.onBytes), {
+        store.putFile(key, bytes ?? counting(staged.body(), options.onBytes), {
           size: staged.fileSize,
           ...(signal && { signal }),
         }),
       { signal },
     );
+    if (bytes) options.onBytes?.(bytes.length);
   } else {
     options.onBytes?.(staged.fileSize);
   }

@@ -6,7 +6,8 @@
  * first scanning pass over each NAR) are all known before any NAR is uploaded, so a reference
  * cycle fails its paths without writing anything for them.
  */
-import { readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NixcacheError } from '../errors.js';
 import { formatHash, hashEquals, type NixHash, parseHash } from '../hash/hash.js';
@@ -143,6 +144,12 @@ export async function pushPaths(
   const entries = await storeEntries(physicalDir, logical);
   const candidates = [...entries.keys()];
   const keys = options.secretKeys ?? [];
+  // NARs too big to stage in memory spill into one directory for the whole push.
+  let tempDir: Promise<string> | undefined;
+  const sharedTempDir = () => {
+    tempDir ??= mkdtemp(join(tmpdir(), 'nixcache-push-'));
+    return tempDir;
+  };
 
   /** Learns a path's references: from the metadata, or by scanning its NAR (nothing is written). */
   const inspect = async (sp: StorePath): Promise<InspectedPath<ScannedNar | undefined>> => {
@@ -173,6 +180,7 @@ export async function pushPaths(
       compression: store.config.compression,
       ...(store.config.compressionLevel !== undefined && { compressionLevel: store.config.compressionLevel }),
       listing: store.config.writeNarListing,
+      tempDir: sharedTempDir,
       ...(claimed && { contentAddress: claimed }),
       ...(signal && { signal }),
     });
@@ -220,20 +228,24 @@ export async function pushPaths(
     }
   };
 
-  return publishGraph(
-    store,
-    paths,
-    { inspect, publish },
-    {
-      ...(options.closure !== undefined && { closure: options.closure }),
-      ...(options.parallelism !== undefined && { parallelism: options.parallelism }),
-      ...(options.force !== undefined && { force: options.force }),
-      ...(signal && { signal }),
-      onSkip: (path) => emit({ type: 'skip', path, reason: 'already in the cache' }),
-      onDone: (path) => emit({ type: 'done', path }),
-      onFailed: (path, error) => emit({ type: 'failed', path, error }),
-    },
-  );
+  try {
+    return await publishGraph(
+      store,
+      paths,
+      { inspect, publish },
+      {
+        ...(options.closure !== undefined && { closure: options.closure }),
+        ...(options.parallelism !== undefined && { parallelism: options.parallelism }),
+        ...(options.force !== undefined && { force: options.force }),
+        ...(signal && { signal }),
+        onSkip: (path) => emit({ type: 'skip', path, reason: 'already in the cache' }),
+        onDone: (path) => emit({ type: 'done', path }),
+        onFailed: (path, error) => emit({ type: 'failed', path, error }),
+      },
+    );
+  } finally {
+    if (tempDir) await rm(await tempDir.catch(() => ''), { recursive: true, force: true }).catch(() => {});
+  }
 }
 
 /** Passes chunks through, reporting each one's length. */

@@ -7,7 +7,7 @@
  */
 import type { Duplex } from 'node:stream';
 import type { Codec } from './codec.js';
-import { loadOptional, missingDependency, throughTransform } from './codec.js';
+import { asBuffer, loadOptional, missingDependency, throughTransform } from './codec.js';
 
 type NodeLiblzma = typeof import('node-liblzma');
 type XzDecompress = typeof import('xz-decompress');
@@ -156,6 +156,32 @@ export const xzCodec: Codec = {
     }
     const encoder = lzma.createXz({ preset: level, check: lzma.check.CRC64, threads, chunkSize: CHUNK });
     yield* throughTransform(source, encoder as unknown as Duplex);
+  },
+  async compressBytes(input, { level, threads }) {
+    let lzma: NodeLiblzma;
+    try {
+      lzma = await loadNative();
+    } catch (cause) {
+      throw missingDependency(NATIVE, 'xz', cause);
+    }
+    // An output buffer about the input's size (not 256 KiB per call): xz rarely expands, and a
+    // few more calls are cheap for the odd input that does.
+    const chunkSize = Math.min(CHUNK, Math.max(4096, input.length + 1024));
+    const encoder = lzma.createXz({ preset: level, check: lzma.check.CRC64, threads, chunkSize });
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const out: Buffer[] = [];
+      let size = 0;
+      encoder.on('data', (chunk: unknown) => {
+        out.push(chunk as Buffer);
+        size += (chunk as Buffer).length;
+      });
+      encoder.once('error', reject);
+      encoder.once('end', () => {
+        encoder.close();
+        resolve(out.length === 1 ? out[0]! : Buffer.concat(out, size));
+      });
+      encoder.end(asBuffer(input));
+    });
   },
   async *decompress(source) {
     let useNative = true;

@@ -173,6 +173,12 @@ export const zstdCodec: Codec = {
     };
     yield* throughTransform(source, zlib.createZstdCompress({ chunkSize: CHUNK, params }));
   },
+  async compressBytes(input, { level }) {
+    const mod = await loadNapi().catch(() => undefined);
+    if (!mod) return collect(zstdCodec.compress(toIterable(input), { level, threads: 1 }));
+    // One frame with the content size and checksum, as the streaming encoder writes them.
+    return mod.compress(input, { compressionLevel: level, checksumFlag: true });
+  },
   async *decompress(source, options) {
     const napiOk = await loadNapiBinding().then(
       () => true,
@@ -190,3 +196,13 @@ export const zstdCodec: Codec = {
     yield* decompressZstdJs(source, options);
   },
 };
+
+async function* toIterable(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield bytes;
+}
+
+async function collect(source: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  for await (const c of source) chunks.push(c);
+  return Buffer.concat(chunks);
+}
