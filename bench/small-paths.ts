@@ -5,13 +5,12 @@
  * call. Each side runs as a fresh child process under `/usr/bin/time` (wall, user+sys CPU, peak
  * RSS), pushing to a fresh cache each run:
  *
- * - file://, xz: `pushPaths` with metadata from the Nix database (as `nixcache push` does by
- *   default) against `nix copy --to file://…?compression=xz`, both signing;
- * - s3rver, xz: `pushPaths` to s3rver against the plain AWS SDK putting the same objects (the NARs
- *   and narinfos of the file:// cache, read into memory first) with the same concurrency.
- *
- * Ours is timed inside its child from before the Nix database is read to the end of the push
- * (module loading through tsx is excluded); CPU and RSS are the whole process's.
+ * - file://, xz: `nixcache push` (the CLI of this checkout bundled with esbuild, as bench/scale.ts
+ *   does; metadata from the Nix database, its default) against
+ *   `nix copy --to file://…?compression=xz`, both signing, both whole processes;
+ * - s3rver, xz: `nixcache push` to s3rver against the plain AWS SDK putting the same objects (the
+ *   NARs and narinfos of the file:// cache, read into memory first, timed inside its child after
+ *   the SDK is loaded) with the same concurrency (2).
  *
  * Run alone: `npx tsx bench/small-paths.ts [count] [rounds]` (needs nix).
  */
@@ -22,6 +21,7 @@ import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatSecretKey, generateSecretKey } from '../src/signing/keys.js';
 import { nixEnv } from './cache.js';
+import { buildCli } from './scale.js';
 import { hasNix, median, record, section } from './harness.js';
 
 const PARALLELISM = 2;
@@ -56,7 +56,7 @@ function text(size: number, seed: number): string {
 export function makeSmallPaths(count: number, tmp: string, env: NodeJS.ProcessEnv): string[] {
   const lines = ['let'];
   for (let i = 0; i < count; i++) {
-    const size = Math.round(200 * (65536 / 200) ** ((i * 7919) % count / count));
+    const size = Math.round(200 * (65536 / 200) ** (((i * 7919) % count) / count));
     const refs = [i - 1, i - 7, i - 31].filter((j) => j >= 0 && (i + j) % 3 !== 0);
     const body = `${refs.map((j) => `\${p${j}}`).join(' ')} ${text(size, i + 1)}`;
     lines.push(`  p${i} = builtins.toFile "nixcache-bench-small-${i}" "${body}";`);
@@ -98,10 +98,37 @@ function timed(cmd: string, args: readonly string[], env?: NodeJS.ProcessEnv): C
 
 const script = fileURLToPath(import.meta.url);
 
-function oursChild(args: readonly string[]): ChildRun {
+/** A child that prints the seconds it measured itself as the last line of its output. */
+function innerTimed(args: readonly string[]): ChildRun {
   const r = timed(process.execPath, ['--import', 'tsx', script, ...args]);
   const inner = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { seconds: number };
   return { seconds: inner.seconds, cpu: r.cpu, peakMB: r.peakMB };
+}
+
+/** `nixcache push` of the paths in `pathsFile`, as a whole process. */
+function cliPush(cli: string, url: string, keyFile: string, pathsFile: string): ChildRun {
+  const { AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY } = {
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+  };
+  return timed(
+    'sh',
+    [
+      '-c',
+      'exec "$0" "$1" push --to "$2" --secret-key-file "$3" --parallelism 2 --stdin < "$4"',
+      process.execPath,
+      cli,
+      url,
+      keyFile,
+      pathsFile,
+    ],
+    {
+      ...process.env,
+      AWS_ACCESS_KEY_ID,
+      AWS_SECRET_ACCESS_KEY,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    },
+  );
 }
 
 function summary(runs: readonly ChildRun[]): ChildRun {
@@ -153,6 +180,7 @@ export async function benchSmallPaths(o: SmallPathsBenchOptions): Promise<void> 
   const keyFile = join(o.tmp, 'small-bench.secret');
   fs.writeFileSync(keyFile, formatSecretKey(key), { mode: 0o600 });
   const oursDir = join(o.tmp, 'small-ours');
+  const cli = await buildCli();
   const nixDir = join(o.tmp, 'small-nix');
 
   const ours: ChildRun[] = [];
@@ -161,7 +189,7 @@ export async function benchSmallPaths(o: SmallPathsBenchOptions): Promise<void> 
     for (const side of r % 2 ? ['nix', 'ours'] : ['ours', 'nix']) {
       if (side === 'ours') {
         fs.rmSync(oursDir, { recursive: true, force: true });
-        ours.push(oursChild(['--push-child', `file://${oursDir}?compression=xz`, keyFile, pathsFile]));
+        ours.push(cliPush(cli, `file://${oursDir}?compression=xz`, keyFile, pathsFile));
       } else {
         fs.rmSync(nixDir, { recursive: true, force: true });
         nix.push(
@@ -196,24 +224,25 @@ export async function benchSmallPaths(o: SmallPathsBenchOptions): Promise<void> 
 
   // s3rver: ours against the plain SDK putting the objects of the file:// cache just written.
   const { startS3rver } = await import('../test/helpers/s3rver.js');
-  const s3 = await startS3rver({ buckets: ['ours', 'sdk'] });
+  // Ours pushes into existing buckets (as after `nixcache init`); the SDK child creates its own.
+  const s3 = await startS3rver({ buckets: Array.from({ length: o.rounds }, (_, r) => `small-ours-${r}`) });
   try {
     const s3ours: ChildRun[] = [];
     const sdk: ChildRun[] = [];
     for (let r = 0; r < o.rounds; r++) {
       for (const side of r % 2 ? ['sdk', 'ours'] : ['ours', 'sdk']) {
-        const bucket = `${side}-${r}`;
+        const bucket = `small-${side}-${r}`;
         if (side === 'ours') {
           s3ours.push(
-            oursChild([
-              '--push-child',
+            cliPush(
+              cli,
               `s3://${bucket}?endpoint=${s3.endpoint}&region=us-east-1&compression=xz`,
               keyFile,
               pathsFile,
-            ]),
+            ),
           );
         } else {
-          sdk.push(oursChild(['--sdk-child', s3.endpoint, bucket, oursDir]));
+          sdk.push(innerTimed(['--sdk-child', s3.endpoint, bucket, oursDir]));
         }
       }
     }
@@ -254,6 +283,7 @@ async function pushChild([url, keyFile, pathsFile]: string[]): Promise<void> {
   if (r.failed.length) throw r.failed[0]!.error;
   if (r.pushed.length !== paths.length) throw new Error(`pushed ${r.pushed.length} of ${paths.length}`);
   await store.close();
+  if (process.env.NIXCACHE_BENCH_MEMORY) console.error(process.memoryUsage());
   console.log(JSON.stringify({ seconds: (performance.now() - start) / 1000 }));
 }
 

@@ -16,6 +16,8 @@ const NATIVE = 'node-liblzma';
 const WASM = 'xz-decompress';
 /** Output buffer per liblzma call; 256 KiB measured ~8% faster than 64 KiB, no gain above. */
 const CHUNK = 256 * 1024;
+/** `compressBytes` encodes inputs up to this size on the calling thread. */
+const SYNC_BELOW = 128 * 1024;
 
 let native: Promise<NodeLiblzma> | undefined;
 let wasm: Promise<XzDecompress> | undefined;
@@ -164,24 +166,13 @@ export const xzCodec: Codec = {
     } catch (cause) {
       throw missingDependency(NATIVE, 'xz', cause);
     }
-    // An output buffer about the input's size (not 256 KiB per call): xz rarely expands, and a
-    // few more calls are cheap for the odd input that does.
-    const chunkSize = Math.min(CHUNK, Math.max(4096, input.length + 1024));
-    const encoder = lzma.createXz({ preset: level, check: lzma.check.CRC64, threads, chunkSize });
-    return new Promise<Uint8Array>((resolve, reject) => {
-      const out: Buffer[] = [];
-      let size = 0;
-      encoder.on('data', (chunk: unknown) => {
-        out.push(chunk as Buffer);
-        size += (chunk as Buffer).length;
-      });
-      encoder.once('error', reject);
-      encoder.once('end', () => {
-        encoder.close();
-        resolve(out.length === 1 ? out[0]! : Buffer.concat(out, size));
-      });
-      encoder.end(asBuffer(input));
-    });
+    const options = { preset: level, check: lzma.check.CRC64, threads };
+    // Small inputs are encoded right here: a thread-pool round trip and a stream cost more than
+    // the encoding, and one encoder at a time keeps liblzma's tables in one reused heap block
+    // (measured on 600 small paths: 15% less CPU, 20 MB less peak RSS, faster). Larger inputs go
+    // to the thread pool so the event loop is never held for long (xz -4 runs at a few MB/s).
+    if (input.length <= SYNC_BELOW) return lzma.xzSync(asBuffer(input), options);
+    return lzma.xzAsync(asBuffer(input), { ...options, chunkSize: Math.min(CHUNK, input.length + 1024) });
   },
   async *decompress(source) {
     let useNative = true;
