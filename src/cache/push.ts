@@ -76,6 +76,11 @@ function metadataFor(options: PushOptions, sp: StorePath): PathMetadata | undefi
   return rec[full] ?? rec[base];
 }
 
+function metadataSize(m: PushOptions['metadata']): number {
+  if (!m) return 0;
+  return m instanceof Map ? m.size : Object.keys(m).length;
+}
+
 /** Scans the local store directory: hash part → basename. */
 async function storeEntries(dir: string, logicalStoreDir: string): Promise<Map<string, string>> {
   const entries = new Map<string, string>();
@@ -237,6 +242,7 @@ export async function pushPaths(
         ...(options.closure !== undefined && { closure: options.closure }),
         ...(options.parallelism !== undefined && { parallelism: options.parallelism }),
         ...(options.force !== undefined && { force: options.force }),
+        expectedPaths: Math.max(paths.length, metadataSize(options.metadata)),
         ...(signal && { signal }),
         onSkip: (path) => emit({ type: 'skip', path, reason: 'already in the cache' }),
         onDone: (path) => emit({ type: 'done', path }),
