@@ -9,20 +9,21 @@
  *   does; metadata from the Nix database, its default) against
  *   `nix copy --to file://…?compression=xz`, both signing, both whole processes;
  * - s3rver, xz: `nixcache push` to s3rver against the plain AWS SDK putting the same objects (the
- *   NARs and narinfos of the file:// cache, read into memory first, timed inside its child after
- *   the SDK is loaded) with the same concurrency (2).
+ *   NARs and narinfos of the file:// cache) with the same concurrency (2), from a node process
+ *   running this file bundled (whole processes both).
  *
  * Run alone: `npx tsx bench/small-paths.ts [count] [rounds]` (needs nix).
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 import { formatSecretKey, generateSecretKey } from '../src/signing/keys.js';
 import { nixEnv } from './cache.js';
-import { buildCli } from './scale.js';
 import { hasNix, median, record, section } from './harness.js';
+import { buildCli } from './scale.js';
 
 const PARALLELISM = 2;
 
@@ -98,11 +99,23 @@ function timed(cmd: string, args: readonly string[], env?: NodeJS.ProcessEnv): C
 
 const script = fileURLToPath(import.meta.url);
 
-/** A child that prints the seconds it measured itself as the last line of its output. */
-function innerTimed(args: readonly string[]): ChildRun {
-  const r = timed(process.execPath, ['--import', 'tsx', script, ...args]);
-  const inner = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { seconds: number };
-  return { seconds: inner.seconds, cpu: r.cpu, peakMB: r.peakMB };
+/**
+ * bench/sdk-put-child.ts bundled with esbuild (dependencies external), so that the SDK side runs
+ * as a plain node process, like the bundled CLI: neither side pays for tsx.
+ */
+async function buildSdkChild(): Promise<string> {
+  const outfile = join(dirname(script), '.build', 'sdk-put-child.mjs');
+  await build({
+    entryPoints: [join(dirname(script), 'sdk-put-child.ts')],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    packages: 'external',
+    logLevel: 'warning',
+  });
+  return outfile;
 }
 
 /** `nixcache push` of the paths in `pathsFile`, as a whole process. */
@@ -139,20 +152,6 @@ function summary(runs: readonly ChildRun[]): ChildRun {
   };
 }
 
-/** Files of a directory tree, relative paths. */
-function filesUnder(root: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out.push(relative(root, p));
-    }
-  };
-  walk(root);
-  return out;
-}
-
 export interface SmallPathsBenchOptions {
   readonly tmp: string;
   readonly rounds: number;
@@ -181,6 +180,7 @@ export async function benchSmallPaths(o: SmallPathsBenchOptions): Promise<void> 
   fs.writeFileSync(keyFile, formatSecretKey(key), { mode: 0o600 });
   const oursDir = join(o.tmp, 'small-ours');
   const cli = await buildCli();
+  const sdkChild = await buildSdkChild();
   const nixDir = join(o.tmp, 'small-nix');
 
   const ours: ChildRun[] = [];
@@ -242,7 +242,7 @@ export async function benchSmallPaths(o: SmallPathsBenchOptions): Promise<void> 
             ),
           );
         } else {
-          sdk.push(innerTimed(['--sdk-child', s3.endpoint, bucket, oursDir]));
+          sdk.push(timed(process.execPath, [sdkChild, s3.endpoint, bucket, oursDir, String(PARALLELISM)]));
         }
       }
     }
@@ -287,45 +287,9 @@ async function pushChild([url, keyFile, pathsFile]: string[]): Promise<void> {
   console.log(JSON.stringify({ seconds: (performance.now() - start) / 1000 }));
 }
 
-/** Child: the plain SDK puts every file of a file:// cache into a bucket, PARALLELISM at once. */
-async function sdkChild([endpoint, bucket, dir]: string[]): Promise<void> {
-  const { CreateBucketCommand, PutObjectCommand, S3Client } = await import('@aws-sdk/client-s3');
-  const { S3RVER_CREDENTIALS } = await import('../test/helpers/s3rver.js');
-  const keys = filesUnder(dir!);
-  const start = performance.now();
-  const client = new S3Client({
-    endpoint: endpoint!,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: S3RVER_CREDENTIALS,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-  await client.send(new CreateBucketCommand({ Bucket: bucket! }));
-  let next = 0;
-  const worker = async () => {
-    while (next < keys.length) {
-      const key = keys[next++]!;
-      const body = fs.readFileSync(join(dir!, key));
-      await client.send(
-        new PutObjectCommand({
-          Bucket: bucket!,
-          Key: key,
-          Body: body,
-          ContentType: key.endsWith('.narinfo') ? 'text/x-nix-narinfo' : 'application/x-nix-nar',
-        }),
-      );
-    }
-  };
-  await Promise.all(Array.from({ length: PARALLELISM }, worker));
-  client.destroy();
-  console.log(JSON.stringify({ seconds: (performance.now() - start) / 1000 }));
-}
-
 if (process.argv[1] && resolve(process.argv[1]) === script) {
   const [mode, ...rest] = process.argv.slice(2);
   if (mode === '--push-child') await pushChild(rest);
-  else if (mode === '--sdk-child') await sdkChild(rest);
   else {
     const tmp = fs.mkdtempSync(join(tmpdir(), 'nixcache-small-'));
     try {
