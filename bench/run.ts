@@ -5,7 +5,8 @@
  * bench/results/<timestamp>.json. Nix columns are skipped with a visible note when `nix` is absent.
  *
  * Environment (all optional):
- * - BENCH_ONLY: comma-separated groups (core, nar, compression, s3, cache, scale) — default all;
+ * - BENCH_ONLY: comma-separated groups (core, nar, compression, s3, cache, small, scale) — default all;
+ * - BENCH_SMALL_PATHS: number of small paths pushed by the `small` group (default 600);
  * - BENCH_ROUNDS: rounds per side (default 3);
  * - BENCH_TREE_MB: copy only this many MB of node_modules (default all of it, ~290 MB here);
  * - BENCH_GENERATED_MB: incompressible file added to the node_modules copy (default 32);
@@ -27,10 +28,11 @@ import { hasNix, record, rows, section } from './harness.js';
 import { benchNar } from './nar.js';
 import { runS3Bench } from './s3.js';
 import { benchScale } from './scale.js';
+import { benchSmallPaths } from './small-paths.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
-const only = new Set((process.env.BENCH_ONLY ?? 'core,nar,compression,s3,cache,scale').split(','));
+const only = new Set((process.env.BENCH_ONLY ?? 'core,nar,compression,s3,cache,small,scale').split(','));
 const rounds = env('BENCH_ROUNDS', 3);
 
 const nixVersion = hasNix ? execFileSync('nix', ['--version']).toString().trim() : undefined;
@@ -106,6 +108,7 @@ try {
       rssGiB: env('BENCH_RSS_GIB', 1),
     });
   }
+  if (only.has('small')) await benchSmallPaths({ tmp, rounds, count: env('BENCH_SMALL_PATHS', 600) });
   if (only.has('scale')) await benchScale({ tmp, rounds });
 } finally {
   fs.rmSync(tmp, { recursive: true, force: true });

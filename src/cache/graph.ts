@@ -42,6 +42,12 @@ export interface GraphOptions {
   readonly parallelism?: number;
   /** Publish even what the cache already has. */
   readonly force?: boolean;
+  /**
+   * About how many paths will be checked against the cache (e.g. the size of a closure known
+   * from metadata; default the number of roots). From {@link LIST_FROM} on, one listing of the
+   * cache's narinfos replaces a HEAD per path when the listing is short enough.
+   */
+  readonly expectedPaths?: number;
   readonly signal?: AbortSignal;
   /**
    * Where a path is served elsewhere (an upstream cache Nix also substitutes from): such a path is
@@ -110,7 +116,13 @@ export async function publishGraph<T>(
 
   // A cache for another store directory fails everything at once, before any work.
   const cacheInfo = await readCacheInfo(store, signal);
-  const inCache = (hash: string) => withRetry(() => store.hasNarInfo(hash, { signal }), { signal });
+  const expected = options.expectedPaths ?? roots.length;
+  const listed =
+    options.force || expected < LIST_FROM
+      ? undefined
+      : await listNarInfoHashes(store, expected * 100, signal);
+  const inCache = async (hash: string) =>
+    listed ? listed.has(hash) : withRetry(() => store.hasNarInfo(hash, { signal }), { signal });
   const fail = (node: Node<T>, error: Error) => {
     if (node.state === 'failed') return;
     node.state = 'failed';
@@ -257,6 +269,33 @@ export async function publishGraph<T>(
   }
   await Promise.allSettled(ready.map((n) => n.task));
   return { pushed, skipped, servedElsewhere: elsewhere, failed };
+}
+
+/** Pushes of at least this many paths look for them in one listing of the cache. */
+export const LIST_FROM = 64;
+
+/**
+ * The hash parts of the cache's narinfos, or undefined when the cache has more than `cap` of
+ * them (asking for each path is cheaper then: a listing page holds 1000 keys, a HEAD one) or
+ * cannot be listed (plain HTTP, a listing error: each path is then asked for with retries).
+ * A narinfo written after the listing by someone else is published again, as after a HEAD.
+ */
+async function listNarInfoHashes(
+  store: BinaryCacheStore,
+  cap: number,
+  signal: AbortSignal | undefined,
+): Promise<Set<string> | undefined> {
+  const hashes = new Set<string>();
+  try {
+    for await (const hash of store.listNarInfos({ ...(signal && { signal }) })) {
+      hashes.add(hash);
+      if (hashes.size > cap) return undefined;
+    }
+  } catch (e) {
+    if (signal?.aborted) throw e;
+    return undefined;
+  }
+  return hashes;
 }
 
 function referenceFailed<T>(node: Node<T>, ref: Node<T>, cause: unknown): NixcacheError {

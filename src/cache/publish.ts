@@ -38,16 +38,20 @@ export async function uploadStagedNar(
   // The key names the compressed bytes, so an object already there is this NAR, unless an
   // interrupted upload left part of it (s3rver keeps a cut-short body; a killed server can too):
   // only an object of exactly FileSize bytes counts.
-  const existing = await withRetry(() => store.backend.head(key, { signal }), { signal });
+  // A NAR held in memory is small: sending it again costs about what asking for it does.
+  const bytes = staged.bytes();
+  const existing =
+    bytes === undefined ? await withRetry(() => store.backend.head(key, { signal }), { signal }) : undefined;
   if (existing?.size !== staged.fileSize) {
     await withRetry(
       () =>
-        store.putFile(key, counting(staged.body(), options.onBytes), {
+        store.putFile(key, bytes ?? counting(staged.body(), options.onBytes), {
           size: staged.fileSize,
           ...(signal && { signal }),
         }),
       { signal },
     );
+    if (bytes) options.onBytes?.(bytes.length);
   } else {
     options.onBytes?.(staged.fileSize);
   }

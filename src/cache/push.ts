@@ -6,7 +6,8 @@
  * first scanning pass over each NAR) are all known before any NAR is uploaded, so a reference
  * cycle fails its paths without writing anything for them.
  */
-import { readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NixcacheError } from '../errors.js';
 import { formatHash, hashEquals, type NixHash, parseHash } from '../hash/hash.js';
@@ -81,6 +82,11 @@ function metadataFor(options: PushOptions, sp: StorePath): PathMetadata | undefi
   return rec[full] ?? rec[base];
 }
 
+function metadataSize(m: PushOptions['metadata']): number {
+  if (!m) return 0;
+  return m instanceof Map ? m.size : Object.keys(m).length;
+}
+
 /** Scans the local store directory: hash part → basename. */
 async function storeEntries(dir: string, logicalStoreDir: string): Promise<Map<string, string>> {
   const entries = new Map<string, string>();
@@ -149,6 +155,12 @@ export async function pushPaths(
   const entries = await storeEntries(physicalDir, logical);
   const candidates = [...entries.keys()];
   const keys = options.secretKeys ?? [];
+  // NARs too big to stage in memory spill into one directory for the whole push.
+  let tempDir: Promise<string> | undefined;
+  const sharedTempDir = () => {
+    tempDir ??= mkdtemp(join(tmpdir(), 'nixcache-push-'));
+    return tempDir;
+  };
 
   /** Learns a path's references: from the metadata, or by scanning its NAR (nothing is written). */
   const inspect = async (sp: StorePath): Promise<InspectedPath<ScannedNar | undefined>> => {
@@ -179,6 +191,7 @@ export async function pushPaths(
       compression: store.config.compression,
       ...(store.config.compressionLevel !== undefined && { compressionLevel: store.config.compressionLevel }),
       listing: store.config.writeNarListing,
+      tempDir: sharedTempDir,
       ...(claimed && { contentAddress: claimed }),
       ...(signal && { signal }),
     });
@@ -227,27 +240,32 @@ export async function pushPaths(
   };
 
   const upstreams = options.upstreams?.unavailable === undefined ? options.upstreams : undefined;
-  return publishGraph(
-    store,
-    paths,
-    { inspect, publish },
-    {
-      ...(options.closure !== undefined && { closure: options.closure }),
-      ...(options.parallelism !== undefined && { parallelism: options.parallelism }),
-      ...(options.force !== undefined && { force: options.force }),
-      ...(signal && { signal }),
-      ...(upstreams && {
-        servedElsewhere: async (sp: StorePath) => {
-          const hit = await upstreams.lookup(sp.hash);
-          return hit && { references: hit.info.references };
-        },
-      }),
-      onSkip: (path) => emit({ type: 'skip', path, reason: 'already in the cache' }),
-      onServedElsewhere: (path) => emit({ type: 'skip', path, reason: 'served by an upstream cache' }),
-      onDone: (path) => emit({ type: 'done', path }),
-      onFailed: (path, error) => emit({ type: 'failed', path, error }),
-    },
-  );
+  try {
+    return await publishGraph(
+      store,
+      paths,
+      { inspect, publish },
+      {
+        ...(options.closure !== undefined && { closure: options.closure }),
+        ...(options.parallelism !== undefined && { parallelism: options.parallelism }),
+        ...(options.force !== undefined && { force: options.force }),
+        expectedPaths: Math.max(paths.length, metadataSize(options.metadata)),
+        ...(signal && { signal }),
+        ...(upstreams && {
+          servedElsewhere: async (sp: StorePath) => {
+            const hit = await upstreams.lookup(sp.hash);
+            return hit && { references: hit.info.references };
+          },
+        }),
+        onSkip: (path) => emit({ type: 'skip', path, reason: 'already in the cache' }),
+        onServedElsewhere: (path) => emit({ type: 'skip', path, reason: 'served by an upstream cache' }),
+        onDone: (path) => emit({ type: 'done', path }),
+        onFailed: (path, error) => emit({ type: 'failed', path, error }),
+      },
+    );
+  } finally {
+    if (tempDir) await rm(await tempDir.catch(() => ''), { recursive: true, force: true }).catch(() => {});
+  }
 }
 
 /** Passes chunks through, reporting each one's length. */

@@ -1,15 +1,19 @@
 /**
  * Staging a NAR for upload (nix-formats.md §7.2 step 2): one pass over the NAR stream that hashes
  * it (NarHash/NarSize), validates it, scans it for references, builds its `.ls` listing, and
- * compresses it into a temporary file while hashing the compressed bytes (FileHash/FileSize).
- * The NAR's key depends on FileHash, so it is only known once compression is complete; the temp
- * file keeps memory bounded whatever the NAR size.
+ * compresses it while hashing the compressed bytes (FileHash/FileSize). The NAR's key depends on
+ * FileHash, so it is only known once compression is complete: the compressed bytes are kept in
+ * memory up to `memoryLimit` (most store paths of a system closure are a few KiB), and spill to
+ * a temporary file beyond it, so memory stays bounded whatever the NAR size. Spill files go into
+ * the caller's `tempDir` (one directory for a whole push) or a directory of their own. Nothing is
+ * fsynced: a staged file is only read back within the same process, and what makes an upload
+ * durable is the narinfo being written last.
  */
 import { createReadStream } from 'node:fs';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { type FileHandle, mkdtemp, open, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compress } from '../compression/compress.js';
+import { compress, compressBytes } from '../compression/compress.js';
 import type { NixHash } from '../hash/hash.js';
 import { createHasher } from '../hash/hasher.js';
 import type { ByteSource } from '../internal/iter.js';
@@ -31,10 +35,26 @@ export interface StageOptions {
   readonly listing?: boolean;
   /** Hash what this content address covers too (checked by the caller: `contentAddressHash`). */
   readonly contentAddress?: ContentAddress;
+  /**
+   * A NAR up to this size is read whole and compressed in one call, and compressed bytes up to
+   * this size stay in memory rather than in a temporary file (default
+   * {@link STAGE_MEMORY_LIMIT}; 0 streams everything through a file).
+   */
+  readonly memoryLimit?: number;
+  /**
+   * An existing directory for spill files, or a function that makes one on first use (e.g. one
+   * directory for a whole push); default: a fresh directory per staged NAR, removed by `dispose`.
+   */
+  readonly tempDir?: string | (() => Promise<string>);
   readonly signal?: AbortSignal;
 }
 
-/** A compressed NAR waiting in a temporary file. Call `dispose` when done with it. */
+/** Default `memoryLimit` of {@link stageNar}: 1 MiB. */
+export const STAGE_MEMORY_LIMIT = 1024 * 1024;
+
+let spillCounter = 0;
+
+/** A compressed NAR waiting in memory or in a temporary file. Call `dispose` when done with it. */
 export interface StagedNar {
   readonly narHash: NixHash;
   readonly narSize: number;
@@ -53,6 +73,8 @@ export interface StagedNar {
   readonly contentAddressHash?: NixHash;
   /** Streams the compressed bytes again (for each upload attempt). */
   body(): AsyncIterable<Uint8Array>;
+  /** The compressed bytes when they are held in memory (below `memoryLimit`), else undefined. */
+  bytes(): Uint8Array | undefined;
   dispose(): Promise<void>;
 }
 
@@ -92,8 +114,7 @@ export async function scanNar(
  * @throws {NixcacheError} BAD_NAR for an invalid NAR, COMPRESSION, IO, ABORTED.
  */
 export async function stageNar(nar: ByteSource, options: StageOptions): Promise<StagedNar> {
-  const dir = await mkdtemp(join(tmpdir(), 'nixcache-stage-'));
-  const file = join(dir, 'nar');
+  const spill = new Spill(options.memoryLimit ?? STAGE_MEMORY_LIMIT, options.tempDir);
   try {
     const narHasher = createHasher('sha256');
     const fileHasher = createHasher('sha256');
@@ -115,21 +136,46 @@ export async function stageNar(nar: ByteSource, options: StageOptions): Promise<
       }
       decoder.end();
     }
-    let fileSize = 0;
-    const handle = await open(file, 'wx', 0o600);
-    try {
-      const compressed = compress(options.compression, tap(), {
-        ...(options.compressionLevel !== undefined && { level: options.compressionLevel }),
-        ...(options.signal && { signal: options.signal }),
-      });
-      for await (const chunk of compressed) {
-        fileHasher.update(chunk);
-        fileSize += chunk.length;
-        await handle.write(chunk);
+    const compressOptions = {
+      ...(options.compressionLevel !== undefined && { level: options.compressionLevel }),
+      ...(options.signal && { signal: options.signal }),
+    };
+    // A NAR up to the memory limit is read whole and compressed in one codec call (most paths of
+    // a system closure are a few KiB: a stream per path costs more than compressing it).
+    const iterator = tap()[Symbol.asyncIterator]();
+    const head: Uint8Array[] = [];
+    let headSize = 0;
+    let whole = false;
+    while (headSize <= spill.limit) {
+      const step = await iterator.next();
+      if (step.done) {
+        whole = true;
+        break;
       }
-    } finally {
-      await handle.close();
+      head.push(step.value);
+      headSize += step.value.length;
     }
+    if (whole) {
+      const input = head.length === 1 ? head[0]! : Buffer.concat(head, headSize);
+      head.length = 0;
+      const out = await compressBytes(options.compression, input, compressOptions);
+      fileHasher.update(out);
+      await spill.write(out);
+    } else {
+      async function* all(): AsyncGenerator<Uint8Array> {
+        yield* head.splice(0);
+        for (;;) {
+          const step = await iterator.next();
+          if (step.done) return;
+          yield step.value;
+        }
+      }
+      for await (const chunk of compress(options.compression, all(), compressOptions)) {
+        fileHasher.update(chunk);
+        await spill.write(chunk);
+      }
+    }
+    await spill.end();
     const rootFileHash = rootFile.hash();
     const narHash: NixHash = { algorithm: 'sha256', digest: narHasher.digest() };
     const contentAddressHash = caHasher?.result(narHash);
@@ -137,16 +183,82 @@ export async function stageNar(nar: ByteSource, options: StageOptions): Promise<
       narHash,
       narSize,
       fileHash: { algorithm: 'sha256', digest: fileHasher.digest() },
-      fileSize,
+      fileSize: spill.size,
       references: scanner?.result() ?? new Set(),
       ...(listing && { listing: formatNarListing(listing.listing) }),
       ...(rootFileHash && { rootFileHash }),
       ...(contentAddressHash && { contentAddressHash }),
-      body: () => createReadStream(file, { highWaterMark: 1 << 20 }),
-      dispose: () => rm(dir, { recursive: true, force: true }),
+      body: () => spill.body(),
+      bytes: () => spill.bytes(),
+      dispose: () => spill.dispose(),
     };
   } catch (e) {
-    await rm(dir, { recursive: true, force: true });
+    await spill.dispose();
     throw e;
+  }
+}
+
+/** Compressed bytes in memory up to a limit, then in a temporary file. */
+class Spill {
+  size = 0;
+  #chunks: Uint8Array[] = [];
+  #file: string | undefined;
+  #ownDir: string | undefined;
+  #handle: FileHandle | undefined;
+
+  constructor(
+    readonly limit: number,
+    readonly dir: string | (() => Promise<string>) | undefined,
+  ) {}
+
+  async write(chunk: Uint8Array): Promise<void> {
+    this.size += chunk.length;
+    if (this.#file === undefined && this.size <= this.limit) {
+      this.#chunks.push(chunk);
+      return;
+    }
+    if (this.#file === undefined) {
+      let dir: string;
+      if (this.dir === undefined) {
+        this.#ownDir = await mkdtemp(join(tmpdir(), 'nixcache-stage-'));
+        dir = this.#ownDir;
+      } else {
+        dir = typeof this.dir === 'string' ? this.dir : await this.dir();
+      }
+      this.#file = join(dir, `nar-${process.pid}-${spillCounter++}`);
+      this.#handle = await open(this.#file, 'wx', 0o600);
+      for (const c of this.#chunks.splice(0)) await this.#handle.write(c);
+    }
+    await this.#handle!.write(chunk);
+  }
+
+  async end(): Promise<void> {
+    const handle = this.#handle;
+    this.#handle = undefined;
+    await handle?.close();
+  }
+
+  bytes(): Uint8Array | undefined {
+    if (this.#file !== undefined) return undefined;
+    // One buffer: a backend writes or sends it in one call.
+    if (this.#chunks.length !== 1) this.#chunks = [Buffer.concat(this.#chunks, this.size)];
+    return this.#chunks[0];
+  }
+
+  async *body(): AsyncGenerator<Uint8Array> {
+    const bytes = this.bytes();
+    if (bytes) {
+      yield bytes;
+      return;
+    }
+    yield* createReadStream(this.#file!, { highWaterMark: 1 << 20 }) as AsyncIterable<Uint8Array>;
+  }
+
+  async dispose(): Promise<void> {
+    this.#chunks = [];
+    await this.end().catch(() => {});
+    if (this.#ownDir !== undefined) await rm(this.#ownDir, { recursive: true, force: true });
+    else if (this.#file !== undefined) await unlink(this.#file).catch(() => {});
+    this.#file = undefined;
   }
 }

@@ -15,6 +15,12 @@ export interface Codec {
    * a codec stops on its own once it has produced more than `maxOutputBytes`.
    */
   decompress(source: AsyncIterable<Uint8Array>, options: CodecDecompressOptions): AsyncIterable<Uint8Array>;
+  /**
+   * Compresses a whole (small) input at once, with less per-call machinery than a stream: the
+   * same format, bytes a decoder reads like the streamed ones. Optional; `compressBytes` falls
+   * back to `compress`.
+   */
+  compressBytes?(input: Uint8Array, options: CodecCompressOptions): Promise<Uint8Array>;
 }
 
 /** Options a decoder receives. */

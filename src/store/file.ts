@@ -3,7 +3,15 @@
  * go to a temporary file that is renamed into place, so a reader never sees half an object.
  * Conditional writes use an exclusive lock file beside the object.
  */
-import { createReadStream, readFileSync, statSync } from 'node:fs';
+import {
+  createReadStream,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { link, mkdir, open, opendir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { NixcacheError, StoreError } from '../errors.js';
@@ -31,6 +39,8 @@ let tmpCounter = 0;
 
 /** Files up to this size are read in one synchronous call. */
 const SMALL_FILE = 64 * 1024;
+/** Bodies given as bytes up to this size are written with synchronous calls. */
+const SMALL_WRITE = 1024 * 1024;
 
 function etagOf(s: { mtimeMs: number; size: number; ino: number }): string {
   return `${s.ino}-${s.size}-${s.mtimeMs}`;
@@ -66,6 +76,8 @@ export class FileBackend implements StorageBackend {
   readonly location: string;
   readonly conditionalWrites = true;
   readonly #root: string;
+  /** Directories known to exist (created or seen by an earlier write). */
+  readonly #dirs = new Set<string>();
 
   constructor(root: string) {
     this.#root = root;
@@ -125,9 +137,21 @@ export class FileBackend implements StorageBackend {
     }
   }
 
+  /**
+   * Writes an object: into a temporary file beside it, renamed into place. Not fsynced (as Nix's
+   * file:// store): a cache's consistency comes from its order of writes, narinfo last.
+   */
   async put(key: string, body: ByteSource, options: PutOptions): Promise<ObjectInfo> {
     const path = this.#path(key);
     const tmp = `${path}.tmp.${process.pid}.${tmpCounter++}`;
+    if (
+      body instanceof Uint8Array &&
+      body.length <= SMALL_WRITE &&
+      !options.ifNoneMatch &&
+      options.ifMatch === undefined
+    ) {
+      return this.#putSmall(key, path, tmp, body, options);
+    }
     try {
       await mkdir(dirname(path), { recursive: true });
       const handle = await open(tmp, 'wx', 0o644);
@@ -136,7 +160,6 @@ export class FileBackend implements StorageBackend {
           options.signal?.throwIfAborted();
           await handle.write(chunk);
         }
-        await handle.sync();
       } finally {
         await handle.close();
       }
@@ -163,6 +186,34 @@ export class FileBackend implements StorageBackend {
       return { size: s.size, etag: etagOf(s) };
     } catch (e) {
       await rm(tmp, { force: true });
+      throw ioError(this.location, 'write', key, e);
+    }
+  }
+
+  /**
+   * A small object given as bytes (narinfos, listings, most NARs of a system closure): written
+   * with synchronous calls, as Nix does, instead of six thread-pool round trips.
+   */
+  #putSmall(key: string, path: string, tmp: string, body: Uint8Array, options: PutOptions): ObjectInfo {
+    try {
+      options.signal?.throwIfAborted();
+      const dir = dirname(path);
+      if (!this.#dirs.has(dir)) {
+        mkdirSync(dir, { recursive: true });
+        this.#dirs.add(dir);
+      }
+      writeFileSync(tmp, body, { flag: 'wx', mode: 0o644 });
+      renameSync(tmp, path);
+      const s = statSync(path);
+      return { size: s.size, etag: etagOf(s) };
+    } catch (e) {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // never created, or already renamed
+      }
+      // The directory may have been removed since (a test, a gc): look again next time.
+      this.#dirs.delete(dirname(path));
       throw ioError(this.location, 'write', key, e);
     }
   }

@@ -1,0 +1,99 @@
+/**
+ * Staging a NAR (issue 11 item 6): small NARs are compressed in one call and kept in memory,
+ * larger ones stream into a spill file in the caller's shared directory; both give the same
+ * hashes and sizes as a plain streamed compression, and nothing is left behind.
+ */
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stageNar } from '../../src/cache/stage.js';
+import { compressBytes, decompress } from '../../src/compression/compress.js';
+import { formatHash } from '../../src/hash/hash.js';
+import { hashBytes } from '../../src/hash/hasher.js';
+import { collectBytes } from '../../src/internal/iter.js';
+import { dirNar, entryTokens, fileTokens } from '../nar/helpers.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'nixcache-stage-test-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function sampleNar(size: number): Uint8Array {
+  let text = '';
+  for (let i = 0; text.length < size; i++) text += `line ${i} of a sample file ${(i * 7919) % 1000}\n`;
+  return dirNar(entryTokens('a.txt', fileTokens(text)), entryTokens('b.txt', fileTokens('b\n')));
+}
+
+async function* pieces(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
+  for (let at = 0; at < bytes.length; at += size) yield bytes.slice(at, at + size);
+}
+
+describe('stageNar', () => {
+  for (const method of ['xz', 'zstd', 'gzip', 'none'] as const) {
+    it(`${method}: in memory below the limit, a spill file in tempDir above it, same NAR either way`, async () => {
+      const nar = sampleNar(120_000);
+      const spillDir = join(dir, `spill-${method}`);
+      await rm(spillDir, { recursive: true, force: true });
+      const { mkdir } = await import('node:fs/promises');
+      await mkdir(spillDir);
+      for (const memoryLimit of [1 << 20, 4096, 0]) {
+        const staged = await stageNar(pieces(nar, 10_000), {
+          compression: method,
+          memoryLimit,
+          tempDir: spillDir,
+          listing: true,
+        });
+        try {
+          expect(staged.narSize).toBe(nar.length);
+          expect(formatHash(staged.narHash)).toBe(
+            formatHash({ algorithm: 'sha256', digest: hashBytes('sha256', nar) }),
+          );
+          const body = await collectBytes(staged.body());
+          expect(body.length).toBe(staged.fileSize);
+          expect(formatHash(staged.fileHash)).toBe(
+            formatHash({ algorithm: 'sha256', digest: hashBytes('sha256', body) }),
+          );
+          expect(await collectBytes(decompress(method, [body]))).toEqual(nar);
+          const files = await readdir(spillDir);
+          if (memoryLimit >= staged.fileSize) {
+            expect(staged.bytes()).toBeDefined();
+            expect(files).toEqual([]);
+          } else {
+            expect(staged.bytes()).toBeUndefined();
+            expect(files.length).toBe(1);
+          }
+        } finally {
+          await staged.dispose();
+        }
+        expect(await readdir(spillDir)).toEqual([]);
+      }
+    });
+  }
+
+  it('refuses an invalid NAR held in memory and leaves nothing behind', async () => {
+    const nar = sampleNar(1000).slice(0, 500);
+    await expect(stageNar(pieces(nar, 100), { compression: 'xz', tempDir: dir })).rejects.toMatchObject({
+      code: 'BAD_NAR',
+    });
+  });
+});
+
+describe('compressBytes', () => {
+  it('writes what decompress reads, for every method', async () => {
+    const input = sampleNar(60_000);
+    for (const method of ['xz', 'zstd', 'bzip2', 'br', 'gzip', 'none'] as const) {
+      const out = await compressBytes(method, input);
+      expect(await collectBytes(decompress(method, [out]))).toEqual(input);
+    }
+  });
+
+  it('checks the level as compress does', async () => {
+    await expect(compressBytes('xz', new Uint8Array(1), { level: 42 })).rejects.toMatchObject({
+      code: 'BAD_ARGUMENT',
+    });
+  });
+});
