@@ -5,7 +5,7 @@
  * bench/results/<timestamp>.json. Nix columns are skipped with a visible note when `nix` is absent.
  *
  * Environment (all optional):
- * - BENCH_ONLY: comma-separated groups (core, nar, compression, s3, cache, small, scale) — default all;
+ * - BENCH_ONLY: comma-separated groups (core, nar, compression, s3, cache, small, scale, gc) — default all;
  * - BENCH_SMALL_PATHS: number of small paths pushed by the `small` group (default 600);
  * - BENCH_ROUNDS: rounds per side (default 3);
  * - BENCH_TREE_MB: copy only this many MB of node_modules (default all of it, ~290 MB here);
@@ -32,7 +32,7 @@ import { benchSmallPaths } from './small-paths.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
-const only = new Set((process.env.BENCH_ONLY ?? 'core,nar,compression,s3,cache,small,scale').split(','));
+const only = new Set((process.env.BENCH_ONLY ?? 'core,nar,compression,s3,cache,small,scale,gc').split(','));
 const rounds = env('BENCH_ROUNDS', 3);
 
 const nixVersion = hasNix ? execFileSync('nix', ['--version']).toString().trim() : undefined;
@@ -110,6 +110,13 @@ try {
   }
   if (only.has('small')) await benchSmallPaths({ tmp, rounds, count: env('BENCH_SMALL_PATHS', 600) });
   if (only.has('scale')) await benchScale({ tmp, rounds });
+  if (only.has('gc')) {
+    // gc on a synthetic cache (GC_BENCH_COUNT narinfos, default 100,000): its own process tree.
+    section('gc on a synthetic file:// cache (scan, mark, sweep, peak RSS)');
+    execFileSync(process.execPath, ['--import', 'tsx', join(repoRoot, 'bench', 'gc.ts')], {
+      stdio: 'inherit',
+    });
+  }
 } finally {
   fs.rmSync(tmp, { recursive: true, force: true });
 }
