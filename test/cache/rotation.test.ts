@@ -35,6 +35,16 @@ import { type S3rverHandle, s3ConfigFor, startS3rver } from '../helpers/s3rver.j
 import { s3Store } from '../reliability/helpers.js';
 import { makeSourceStore, type SourceStore } from './helpers.js';
 
+/** The summary of an NDJSON output (`sign --json`): its last line. */
+function ndjsonSummary(stdout: string): {
+  signed: number;
+  unchanged: number;
+  missing: number;
+  failed: number;
+} {
+  return JSON.parse(stdout.trimEnd().split('\n').at(-1)!).summary;
+}
+
 const BUCKET = 'rotation';
 let work: string;
 let source: SourceStore;
@@ -145,7 +155,7 @@ describe.each(cases)('key rotation on %s', (_, config) => {
     // 1. the new key's signature on everything
     const add = await run(['sign', '--store', url, '--key-file', keys.new.file, '--all', '--json']);
     expect(add.code).toBe(0);
-    expect(JSON.parse(add.stdout).signed).toHaveLength(4);
+    expect(ndjsonSummary(add.stdout).signed).toBe(4);
     // 2. (clients get the new public key) 3. the old key's signatures go
     const remove = await run([
       'sign',
@@ -269,7 +279,7 @@ describe('a signer running during --remove-key loses no signature', () => {
     expect(removing.code).toBe(0);
     expect(JSON.parse(removing.stdout).removed).toHaveLength(300);
     expect(signing.code).toBe(0);
-    expect(JSON.parse(signing.stdout).signed).toHaveLength(300);
+    expect(ndjsonSummary(signing.stdout).signed).toBe(300);
     for (const p of paths)
       expect(signers((await store.getNarInfo(p))!), p).toEqual(['rotation-new-1', 'rotation-other-1']);
   });
@@ -286,7 +296,7 @@ describe('a signer running during --remove-key loses no signature', () => {
     proxy.onRequest = async (r) => {
       if (raced || r.method !== 'PUT' || !r.url.includes(`${hash}.narinfo`)) return undefined;
       raced = true;
-      expect((await addSignatures(direct, [target], [keys.other.key])).signed).toEqual([target]);
+      expect((await addSignatures(direct, [target], [keys.other.key])).signed).toBe(1);
       return faults.preconditionFailed;
     };
     try {
