@@ -11,7 +11,7 @@ import { NixcacheError } from '../errors.js';
 import { storeDirOf } from '../narinfo/fingerprint.js';
 import { renderNarInfo, sortSignatures } from '../narinfo/format.js';
 import { parseNarInfo } from '../narinfo/parse.js';
-import type { NarInfo } from '../narinfo/types.js';
+import { NARINFO_KEYS, type NarInfo } from '../narinfo/types.js';
 import { verifyNarInfo } from '../signing/verify.js';
 
 /** The rules, by name, with whether `lint --fix` can repair what they find. */
@@ -55,19 +55,7 @@ export interface NarInfoLint {
   readonly findings: readonly LintFinding[];
 }
 
-const KNOWN_KEYS = [
-  'StorePath',
-  'URL',
-  'Compression',
-  'FileHash',
-  'FileSize',
-  'NarHash',
-  'NarSize',
-  'References',
-  'Deriver',
-  'Sig',
-  'CA',
-];
+const KNOWN_KEYS: readonly string[] = NARINFO_KEYS;
 const CANONICAL_HASH = /^sha256:[0-9abcdfghijklmnpqrsvwxyz]{52}$/;
 
 /** Compression methods by the NAR file extensions they are written with. */

@@ -24,7 +24,7 @@ import {
   parseStorePathBasename,
   STORE_DIR,
 } from '../store-path/store-path.js';
-import { COMPRESSION_METHODS, type CompressionMethod, type NarInfo } from './types.js';
+import { COMPRESSION_METHODS, type CompressionMethod, NARINFO_KEYS, type NarInfo } from './types.js';
 
 export interface ParseNarInfoOptions {
   /** Name used in error messages, e.g. the file name `<hash>.narinfo`. */
@@ -43,22 +43,19 @@ for (const c of '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+
 
 // The keys Nix reads, by index; all but Sig may appear once. Matched on the bytes, so no key
 // string is made for a well-formed line.
-const KEYS = [
-  'StorePath',
-  'URL',
-  'Compression',
-  'FileHash',
-  'FileSize',
-  'NarHash',
-  'NarSize',
-  'References',
-  'Deriver',
-  'CA',
-  'Sig',
-] as const;
-const [STORE_PATH, URL_KEY, COMPRESSION, FILE_HASH, FILE_SIZE, NAR_HASH, NAR_SIZE, REFERENCES, DERIVER, CA] =
-  KEYS.map((_, i) => i);
-const SIG = KEYS.length - 1;
+const KEYS = NARINFO_KEYS;
+const keyIndex = (name: (typeof NARINFO_KEYS)[number]) => KEYS.indexOf(name);
+const STORE_PATH = keyIndex('StorePath');
+const URL_KEY = keyIndex('URL');
+const COMPRESSION = keyIndex('Compression');
+const FILE_HASH = keyIndex('FileHash');
+const FILE_SIZE = keyIndex('FileSize');
+const NAR_HASH = keyIndex('NarHash');
+const NAR_SIZE = keyIndex('NarSize');
+const REFERENCES = keyIndex('References');
+const DERIVER = keyIndex('Deriver');
+const SIG = keyIndex('Sig');
+const CA = keyIndex('CA');
 const KEY_CODES = KEYS.map((k) => Uint8Array.from(k, (c) => c.charCodeAt(0)));
 
 /** The index in KEYS of the key in `bytes[start, end)`, or -1 for an unknown key. */

@@ -22,6 +22,21 @@ export const COMPRESSION_METHODS = [
 
 export type CompressionMethod = (typeof COMPRESSION_METHODS)[number];
 
+/** The keys Nix reads in a narinfo, in the order Nix writes them (nix-formats.md §4.1). */
+export const NARINFO_KEYS = [
+  'StorePath',
+  'URL',
+  'Compression',
+  'FileHash',
+  'FileSize',
+  'NarHash',
+  'NarSize',
+  'References',
+  'Deriver',
+  'Sig',
+  'CA',
+] as const;
+
 /** A parsed or freshly built narinfo. Plain, readonly data. */
 export interface NarInfo {
   /** Full store path, e.g. `/nix/store/<hash>-<name>`. */
