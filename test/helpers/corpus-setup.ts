@@ -1,7 +1,7 @@
 /**
  * Vitest global setup: unpacks the real-world corpus that the repository carries as
  * `fixtures/corpus/corpus.nar.xz` (made by fixtures/corpus/pack.ts) into `.cache/corpus/`, with
- * nixcache's own xz decoder and NAR restorer, so no test reads `../shared`. The unpacked copy is
+ * nixcache's own xz decoder and NAR restorer, so every test reads its data from the repository. The unpacked copy is
  * reused while a stamp file holds the archive's sha256.
  */
 import { createHash } from 'node:crypto';

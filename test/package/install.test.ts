@@ -177,10 +177,10 @@ describe.skipIf(!built)('the packed package', () => {
   });
 
   it('runs `npx nixcache --help`', async () => {
-    const r = await run('npx', ['--offline', 'nixcache', '--help'], project);
+    const r = await run('npx', ['--prefer-offline', 'nixcache', '--help'], project);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('Usage: nixcache <command>');
-    const v = await run('npx', ['--offline', 'nixcache', '--version'], project);
+    const v = await run('npx', ['--prefer-offline', 'nixcache', '--version'], project);
     expect(v.stdout).toMatch(/^nixcache \d+\.\d+\.\d+\n$/);
   });
 
