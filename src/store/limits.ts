@@ -6,6 +6,7 @@
  */
 import { decompress } from '../compression/compress.js';
 import { NixcacheError, StoreError } from '../errors.js';
+import { concatBytes } from '../internal/bytes.js';
 
 /**
  * Most bytes a small object may have, both as stored and once decoded: 8 MiB. Real narinfos are
@@ -59,13 +60,7 @@ export async function collectLimited(
     // A plain Uint8Array view (no copy), even over a Node Buffer.
     return new Uint8Array(only.buffer, only.byteOffset, only.byteLength);
   }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 /**
