@@ -1,6 +1,9 @@
 import { defineConfig } from 'tsup';
 
-/** One entry per subpath export (package.json "exports"), plus the CLI; keep the lists in step. */
+/**
+ * One entry per subpath export (package.json "exports"), plus the CLI and the verify worker script
+ * (started by path, never imported); keep the lists in step.
+ */
 export const entries = {
   index: 'src/index.ts',
   errors: 'src/errors.ts',
@@ -13,6 +16,7 @@ export const entries = {
   'store/file': 'src/store/file.ts',
   'cache/index': 'src/cache/index.ts',
   'cli/main': 'src/cli/main.ts',
+  'cache/verify-worker': 'src/cache/verify-worker.ts',
 };
 
 export default defineConfig({

@@ -4,45 +4,30 @@
  * (or its CA claim holds), and, with `contents`, the NAR downloads, decompresses, is a valid NAR,
  * and matches FileHash/FileSize, NarHash/NarSize and the CA hash. Whole caches run in bounded
  * memory (issue 11): the listing is pulled with back-pressure, signatures are checked on the
- * thread pool, each report goes to `onReport` (and a resume log) once final, and only the summary
- * is kept; `shard` and `resume` split a cache between workers and continue an interrupted run.
+ * thread pool (or everything runs on `workers` threads, verify-pool.ts), each report goes to
+ * `onReport` (and a resume log) once final, and only the summary is kept; `shard` and `resume`
+ * split a cache between machines and continue an interrupted run. The check of one path is in
+ * verify-check.ts.
  */
 import { NixcacheError } from '../errors.js';
-import { NarDecoder } from '../nar/read.js';
-import type { NarInfo } from '../narinfo/types.js';
 import type { Ed25519Backend } from '../signing/ed25519.js';
 import {
-  contentAddressContradiction,
   type Keyring,
   makeKeyring,
-  type NarInfoVerification,
   type TrustedKeys,
   verifyNarInfo,
   verifyNarInfoAsync,
 } from '../signing/verify.js';
 import type { BinaryCacheStore } from '../store/binary-cache.js';
-import { HASH_PART_LENGTH, isHashPart } from '../store-path/store-path.js';
-import {
-  ContentAddressHasher,
-  checkContentAddressHash,
-  parseClaimedContentAddress,
-} from './content-address.js';
+import { storeOpenSpec } from '../store/open.js';
+import { isHashPart } from '../store-path/store-path.js';
 import { forEachBounded } from './pipeline.js';
 import type { ResumeLog } from './resume.js';
 import { inShard, type Shard } from './shard.js';
+import { type CheckTrust, hashPartOfQuery, type PathReport, verifyOne } from './verify-check.js';
+import { verifyOnWorkers } from './verify-pool.js';
 
-/** How one path fared, worst first: a network error says nothing about the data. */
-export type PathStatus = 'ok' | 'untrusted' | 'corrupt' | 'missing-nar' | 'missing' | 'unreadable' | 'error';
-
-export interface PathReport {
-  readonly hashPart: string;
-  readonly storePath?: string;
-  readonly status: PathStatus;
-  /** Why it is not ok. */
-  readonly reason?: string;
-  readonly signedBy?: readonly string[];
-  readonly narSize?: number;
-}
+export type { PathReport, PathStatus } from './verify-check.js';
 
 export interface VerifyOptions {
   readonly trustedKeys: TrustedKeys;
@@ -70,6 +55,13 @@ export interface VerifyOptions {
    */
   readonly signatures?: 'async' | 'sync';
   readonly backend?: Ed25519Backend;
+  /**
+   * Worker threads that check the paths (default 0: all on this thread). Each opens the store
+   * again from its URL, so the store must come from `openStore(url)` without an injected client
+   * or fetch (`storeOpenSpec`). Signatures are then checked synchronously in the workers, and
+   * `parallelism` is split between them.
+   */
+  readonly workers?: number;
   readonly signal?: AbortSignal;
   /**
    * Receives each report as soon as it is final; nothing else keeps it. A returned promise is
@@ -136,124 +128,6 @@ export function addToVerifySummary(summary: MutableSummary, report: PathReport, 
   if (contents && report.status === 'ok') summary.narBytes += report.narSize ?? 0;
 }
 
-function statusOfContentError(e: unknown): PathStatus {
-  if (!(e instanceof NixcacheError)) return 'error';
-  switch (e.code) {
-    case 'NOT_FOUND':
-      return 'missing-nar';
-    case 'INTEGRITY':
-    case 'COMPRESSION':
-    case 'BAD_NAR':
-      return 'corrupt';
-    case 'BAD_NARINFO':
-      return 'unreadable';
-    default:
-      return 'error';
-  }
-}
-
-/** Streams the NAR through every check, the CA hash included; throws on the first problem. */
-async function checkContents(
-  store: BinaryCacheStore,
-  info: NarInfo,
-  signal?: AbortSignal,
-  onBytes?: (bytes: number) => void,
-): Promise<number> {
-  const ca = info.ca === undefined ? undefined : parseClaimedContentAddress(info.storePath, info.ca);
-  // getNar checks NarHash in its own algorithm by the end of the stream; it is the CA's NAR hash
-  // when the algorithms agree.
-  const caHasher = ca && new ContentAddressHasher(ca, info.narHash.algorithm);
-  const decoder = new NarDecoder(caHasher ?? {});
-  let size = 0;
-  for await (const chunk of store.getNar(info, { ...(signal && { signal }) })) {
-    decoder.write(chunk);
-    caHasher?.update(chunk);
-    size += chunk.length;
-    onBytes?.(chunk.length);
-  }
-  decoder.end();
-  if (ca) checkContentAddressHash(info.storePath, ca, caHasher!.result(info.narHash));
-  return size;
-}
-
-/** How the signatures of one narinfo are checked. */
-type CheckTrust = (info: NarInfo) => NarInfoVerification | Promise<NarInfoVerification>;
-
-/** The hash part a query (hash part, basename or full path) names. */
-function hashPartOfQuery(query: string): string {
-  return query.startsWith('/')
-    ? query.slice(query.lastIndexOf('/') + 1, query.lastIndexOf('/') + 1 + HASH_PART_LENGTH)
-    : query.slice(0, HASH_PART_LENGTH);
-}
-
-async function verifyOne(
-  store: BinaryCacheStore,
-  query: string,
-  checkTrust: CheckTrust,
-  contents: boolean,
-  signal?: AbortSignal,
-  onBytes?: (bytes: number) => void,
-): Promise<PathReport> {
-  const hashPart = hashPartOfQuery(query);
-  let info: NarInfo | undefined;
-  try {
-    info = await store.getNarInfo(query, { ...(signal && { signal }) });
-  } catch (e) {
-    const status: PathStatus =
-      e instanceof NixcacheError && ['BAD_NARINFO', 'INTEGRITY', 'BAD_STORE_PATH'].includes(e.code)
-        ? 'unreadable'
-        : 'error';
-    return { hashPart, status, reason: (e as Error).message };
-  }
-  if (!info) return { hashPart, status: 'missing', reason: 'no narinfo in the cache' };
-  const base = { hashPart, storePath: info.storePath, narSize: info.narSize };
-  const trust = await checkTrust(info);
-  // A narinfo that contradicts itself is corrupt whoever signed it; no download can help.
-  const contradiction = contentAddressContradiction(info);
-  if (contradiction !== undefined) {
-    return {
-      ...base,
-      status: 'corrupt',
-      reason: `${info.storePath}: ${contradiction}`,
-      signedBy: trust.signedBy,
-    };
-  }
-  // A CA claim whose hash covers the contents makes the path trusted once checkContents (which
-  // hashes exactly what the claim covers) passed; without contents it stays unproven.
-  const provisional = !trust.trusted && trust.contentAddressed && trust.contentAddressNeedsContents === true;
-  const problems: string[] = [];
-  if (provisional && !contents) {
-    problems.push(
-      `not signed by a trusted key, and its CA claim ${info.ca} covers the contents, which were not checked (--no-contents)`,
-    );
-  } else if (!trust.trusted && !provisional) {
-    const why = [
-      ...trust.invalidSignatures.map((s) => `invalid signature by ${s.keyName || '?'}: ${s.reason}`),
-      ...(trust.unknownSignatures.length
-        ? [`signed only by untrusted keys: ${trust.unknownSignatures.map((s) => s.split(':')[0]).join(', ')}`]
-        : []),
-      ...(info.sigs.length === 0 ? ['no signatures'] : []),
-      ...(trust.contentAddressProblem ? [`CA claim: ${trust.contentAddressProblem}`] : []),
-    ];
-    problems.push(`not signed by a trusted key (${why.join('; ') || 'no valid signature'})`);
-  }
-  if (contents) {
-    try {
-      await checkContents(store, info, signal, onBytes);
-    } catch (e) {
-      return {
-        ...base,
-        status: statusOfContentError(e),
-        reason: [(e as Error).message, ...problems].join('; '),
-        signedBy: trust.signedBy,
-      };
-    }
-  }
-  if (problems.length)
-    return { ...base, status: 'untrusted', reason: problems.join('; '), signedBy: trust.signedBy };
-  return { ...base, status: 'ok', signedBy: trust.signedBy };
-}
-
 /** True when `query` belongs to the shard (a query that names no hash part goes to shard 1). */
 function queryInShard(query: string, shard: Shard | undefined): boolean {
   if (shard === undefined || shard.count === 1) return true;
@@ -301,15 +175,42 @@ export async function verifyCache(store: BinaryCacheStore, options: VerifyOption
   // Without contents each check is a small read and a signature check on the thread pool: many
   // in flight hide the file/network latency and keep the pool busy.
   const parallelism = options.parallelism ?? (contents ? 4 : 64);
-  await forEachBounded(queries(), { parallelism, ...(signal && { signal }) }, async (query) => {
-    signal?.throwIfAborted();
-    const report = await verifyOne(store, query, checkTrust, contents, signal, options.onBytes);
-    signal?.throwIfAborted();
+  const record = async (report: PathReport): Promise<void> => {
     // Logged only once final; a report about something that is not a hash part is not logged
     // (it is cheap to make again).
     if (resume && isHashPart(report.hashPart)) resume.append(report);
     addToVerifySummary(summary, report, contents);
     await options.onReport?.(report);
+  };
+  const workers = options.workers ?? 0;
+  if (workers > 0) {
+    const spec = storeOpenSpec(store);
+    if (!spec) {
+      throw new NixcacheError(
+        'UNSUPPORTED',
+        `${store.location}: worker threads need a store opened by openStore(url) without an injected client or fetch`,
+      );
+    }
+    await verifyOnWorkers(queries(), {
+      workers,
+      init: {
+        store: spec,
+        trustedKeys: [...ring.values()],
+        contents,
+        parallelism: Math.max(1, Math.ceil(parallelism / workers)),
+        ...(options.backend !== undefined && { backend: options.backend }),
+      },
+      onReport: record,
+      ...(options.onBytes && { onBytes: options.onBytes }),
+      ...(signal && { signal }),
+    });
+    return { summary, ok: summary.ok === summary.total };
+  }
+  await forEachBounded(queries(), { parallelism, ...(signal && { signal }) }, async (query) => {
+    signal?.throwIfAborted();
+    const report = await verifyOne(store, query, checkTrust, contents, signal, options.onBytes);
+    signal?.throwIfAborted();
+    await record(report);
   });
   return { summary, ok: summary.ok === summary.total };
 }

@@ -4,9 +4,12 @@
  * Conditional writes use an exclusive lock file beside the object.
  */
 import {
+  closeSync,
   createReadStream,
+  fstatSync,
   mkdirSync,
-  readFileSync,
+  openSync,
+  readSync,
   renameSync,
   statSync,
   unlinkSync,
@@ -44,6 +47,21 @@ const SMALL_WRITE = 1024 * 1024;
 
 function etagOf(s: { mtimeMs: number; size: number; ino: number }): string {
   return `${s.ino}-${s.size}-${s.mtimeMs}`;
+}
+
+/**
+ * The whole of a small open file, `size` bytes as fstat saw them (fewer if it shrank since), or
+ * undefined when it grew since: then it is streamed instead, like any large file.
+ */
+function readSmall(fd: number, size: number): Uint8Array | undefined {
+  const buffer = new Uint8Array(size + 1);
+  let length = 0;
+  for (;;) {
+    const n = readSync(fd, buffer, length, buffer.length - length, null);
+    if (n === 0) return buffer.subarray(0, length);
+    length += n;
+    if (length > size) return undefined;
+  }
 }
 
 function isErrno(e: unknown, ...codes: string[]): boolean {
@@ -91,27 +109,34 @@ export class FileBackend implements StorageBackend {
   async get(key: string, options: ReadOptions = {}): Promise<ObjectBody | undefined> {
     const path = this.#path(key);
     let info: ObjectInfo;
+    let fd: number | undefined;
     try {
       // Metadata calls are synchronous, as in Nix: a thread-pool round trip costs more than a
       // stat of a local file, and narinfo-sized files are read the same way (see below).
-      const s = statSync(path, { throwIfNoEntry: false });
-      if (!s?.isFile()) return undefined;
+      fd = openSync(path, 'r');
+      const s = fstatSync(fd);
+      if (!s.isFile()) return undefined;
       info = { size: s.size, etag: etagOf(s) };
       if (s.size <= SMALL_FILE) {
-        // Verifying a cache reads thousands of narinfos: one synchronous read each (~10 µs)
-        // instead of open/read/close through the thread pool and a stream (~120 µs).
-        const bytes = readFileSync(path);
-        return {
-          ...info,
-          size: bytes.length,
-          body: (async function* () {
-            yield bytes;
-          })(),
-        };
+        // Verifying a cache reads thousands of narinfos: open, fstat, read and close on this
+        // thread (~10 µs) instead of a stream through the thread pool (~120 µs).
+        const bytes = readSmall(fd, s.size);
+        if (bytes) {
+          return {
+            ...info,
+            size: bytes.length,
+            body: (async function* () {
+              yield bytes;
+            })(),
+          };
+        }
+        info = { etag: info.etag };
       }
     } catch (e) {
       if (isErrno(e, 'ENOENT', 'ENOTDIR')) return undefined;
       throw ioError(this.location, 'read', key, e);
+    } finally {
+      if (fd !== undefined) closeSync(fd);
     }
     // A 1 MiB read buffer per narinfo (a few hundred bytes) made listing-sized reads GC-bound.
     const highWaterMark = Math.min(1 << 20, Math.max(16 * 1024, info.size ?? 0));

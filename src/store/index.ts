@@ -31,5 +31,5 @@ export {
 } from './layout.js';
 export { DEFAULT_MAX_SMALL_OBJECT_BYTES } from './limits.js';
 export type { NarWarning } from './nar-compression.js';
-export { type OpenStoreOptions, openStore } from './open.js';
+export { type OpenStoreOptions, openStore, type StoreOpenSpec, storeOpenSpec } from './open.js';
 export { parseStoreUrl, type StoreConfig, type StoreScheme } from './url.js';

@@ -27,6 +27,31 @@ export interface OpenStoreOptions {
 }
 
 /**
+ * What another thread needs to open the same store again: the URL as given and the options that
+ * can cross a thread boundary. Only stores opened from a URL string without an injected S3 client
+ * or fetch have one.
+ */
+export interface StoreOpenSpec {
+  readonly url: string;
+  readonly options: Pick<
+    OpenStoreOptions,
+    'headers' | 'maxSmallObjectBytes' | 'connectTimeoutMs' | 'firstByteTimeoutMs'
+  >;
+}
+
+const openSpecs = new WeakMap<BinaryCacheStore, StoreOpenSpec>();
+
+/**
+ * How to open `store` again in a worker thread (`openStore(spec.url, spec.options)`), or
+ * undefined when it was not opened by `openStore` from a URL, or was given a client or fetch.
+ *
+ * @example const spec = storeOpenSpec(store); if (spec) worker.postMessage(spec)
+ */
+export function storeOpenSpec(store: BinaryCacheStore): StoreOpenSpec | undefined {
+  return openSpecs.get(store);
+}
+
+/**
  * Opens a binary cache store from a URL as Nix spells it.
  *
  * @throws {NixcacheError} BAD_STORE_URL naming the parameter; MISSING_DEPENDENCY when the AWS SDK
@@ -36,6 +61,26 @@ export interface OpenStoreOptions {
 export async function openStore(
   url: string | StoreConfig,
   options: OpenStoreOptions = {},
+): Promise<BinaryCacheStore> {
+  const store = await openConfigured(url, options);
+  if (typeof url === 'string' && !options.s3Client && !options.fetch) {
+    const { headers, maxSmallObjectBytes, connectTimeoutMs, firstByteTimeoutMs } = options;
+    openSpecs.set(store, {
+      url,
+      options: {
+        ...(headers && { headers: { ...headers } }),
+        ...(maxSmallObjectBytes !== undefined && { maxSmallObjectBytes }),
+        ...(connectTimeoutMs !== undefined && { connectTimeoutMs }),
+        ...(firstByteTimeoutMs !== undefined && { firstByteTimeoutMs }),
+      },
+    });
+  }
+  return store;
+}
+
+async function openConfigured(
+  url: string | StoreConfig,
+  options: OpenStoreOptions,
 ): Promise<BinaryCacheStore> {
   const config = typeof url === 'string' ? parseStoreUrl(url) : url;
   const warn = options.onWarning ?? ((m: string) => console.warn(`nixcache: ${m}`));

@@ -61,6 +61,20 @@ describe('verify over a whole cache', () => {
       expect(report).toMatchObject({ status: 'ok', signedBy: ['nixcache-bench-1'] });
   }, 120_000);
 
+  it('--workers N (worker threads) and --workers 0 (the main thread) print the same reports', async () => {
+    const runs = [];
+    for (const workers of ['0', '3']) {
+      const r = await runCli([...verifyArgs(cache.dir, cache.publicKey), '--json', '--workers', workers]);
+      expect(r.code, r.stderr).toBe(0);
+      const out = parseVerifyJson(r.stdout);
+      runs.push(out.reports.sort((a, b) => a.hashPart.localeCompare(b.hashPart)));
+      expect(out.summary).toMatchObject({ total: 3000, ok: 3000 });
+    }
+    expect(runs[1]).toEqual(runs[0]);
+    const bad = await runCli([...verifyArgs(cache.dir, cache.publicKey), '--workers', '-1']);
+    expect(bad.code).toBe(2);
+  }, 120_000);
+
   it('--shard I/N: the N parts are disjoint and cover the cache', async () => {
     const parts: string[][] = [];
     for (let i = 1; i <= 3; i++) {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeSampleStore, type SampleStore } from '../../fixtures/sample-store.js';
 import { copyPaths, initCache, pushPaths } from '../../src/cache/index.js';
+import type { PathReport } from '../../src/cache/verify.js';
 import {
   formatNarInfo,
   formatPublicKey,
@@ -177,6 +178,22 @@ export function storeConformance(name: string, target: () => ConformanceTarget):
         untrusted: 1,
         missing: 1,
       });
+
+      // Worker threads open the store again from its URL and reach the same verdicts, with and
+      // without contents.
+      const sorted = (reports: readonly PathReport[]) =>
+        [...reports].sort((a, b) => a.hashPart.localeCompare(b.hashPart));
+      for (const contents of [true, false]) {
+        const options = {
+          trustedKeys: [pub],
+          contents,
+          paths: [sample.hello, sample.lib, sample.data, `${'0'.repeat(32)}`],
+        };
+        const inThread = await verifyReports(store, options);
+        const onWorkers = await verifyReports(store, { ...options, workers: 2 });
+        expect(sorted(onWorkers.reports)).toEqual(sorted(inThread.reports));
+        expect(onWorkers.summary).toEqual(inThread.summary);
+      }
     });
 
     it('rejects narinfos whose URL leaves the cache, and whose StorePath is not the one asked for', async () => {

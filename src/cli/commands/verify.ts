@@ -4,10 +4,14 @@
  * trusted key (or be content-addressed), and unless `--no-contents` its NAR is downloaded,
  * decompressed and checked against every hash and size. Exit 1 when any path is not ok.
  */
+import { availableParallelism } from 'node:os';
 import { checkClosures } from '../../cache/closure-check.js';
 import { ResumeLog } from '../../cache/resume.js';
 import { parseShard } from '../../cache/shard.js';
 import { addToVerifySummary, emptyVerifySummary, type PathReport, verifyCache } from '../../cache/verify.js';
+import { canVerifyOnWorkers } from '../../cache/verify-pool.js';
+import type { BinaryCacheStore } from '../../store/binary-cache.js';
+import { storeOpenSpec } from '../../store/open.js';
 import { isHashPart } from '../../store-path/store-path.js';
 import { closeAll, openCliStore, parseTrustedKeys, preflight, redactSecrets } from '../common.js';
 import { EXIT, UsageError, writeJson, writeLine } from '../context.js';
@@ -15,12 +19,22 @@ import { resolveStorePaths } from '../paths.js';
 import { Progress, wantProgress } from '../progress.js';
 import type { Command } from '../run.js';
 
+/**
+ * Worker threads when they pay: one per core (up to 8) on a multi-core machine, for a store the
+ * workers can open again, and for more paths than a worker's start-up is worth.
+ */
+async function defaultWorkers(store: BinaryCacheStore, paths: number): Promise<number> {
+  const cores = availableParallelism();
+  if (cores < 2 || paths < 64 || !storeOpenSpec(store) || !(await canVerifyOnWorkers())) return 0;
+  return Math.min(cores, 8);
+}
+
 const verify: Command = {
   spec: {
     name: 'verify',
     summary: 'check signatures and contents of the paths in a binary cache',
     usage: [
-      '--store URL --trusted-public-key KEY... [--no-contents] [--json] [--shard I/N] [--resume FILE] (--all | PATH...)',
+      '--store URL --trusted-public-key KEY... [--no-contents] [--json] [--shard I/N] [--resume FILE] [--workers N] (--all | PATH...)',
     ],
     details: [
       'Statuses: ok; untrusted (no valid signature by a trusted key and no valid CA claim); corrupt (the NAR does not match its hashes or sizes, or is not a valid NAR); missing-nar (the narinfo points to a NAR that is not there); missing (no narinfo); unreadable (the narinfo does not parse or names another path); error (the check could not be done, e.g. a network failure).',
@@ -47,6 +61,11 @@ const verify: Command = {
         type: 'string',
         value: 'N',
         help: 'paths checked at once (default 4, or 64 with --no-contents)',
+      },
+      workers: {
+        type: 'string',
+        value: 'N',
+        help: 'worker threads checking paths (default: one per core, up to 8; 0 checks on the main thread)',
       },
       shard: { type: 'string', value: 'I/N', help: 'check only shard I of N (split by hash part)' },
       resume: {
@@ -80,6 +99,7 @@ const verify: Command = {
       throw new UsageError('give either --all or paths, not both', 'verify');
     if (!all && !args.positionals.length) throw new UsageError('give the paths to check, or --all', 'verify');
     const parallelism = args.integer('parallelism', 1, 256);
+    const workersFlag = args.integer('workers', 0, 64);
     const json = args.flag('json');
     const verbose = args.flag('verbose');
     const contents = !args.flag('no-contents');
@@ -118,6 +138,7 @@ const verify: Command = {
       // Named paths are known at once (those of other shards or logged earlier drop out as they go).
       if (!all) s.total += paths.length;
 
+      const workers = workersFlag ?? (await defaultWorkers(store, all ? Infinity : paths.length));
       let result: Awaited<ReturnType<typeof verifyCache>>;
       try {
         result = await verifyCache(store, {
@@ -125,6 +146,7 @@ const verify: Command = {
           contents,
           ...(!all && { paths }),
           ...(parallelism !== undefined && { parallelism }),
+          workers,
           ...(shard && { shard }),
           ...(resume && { resume, previous }),
           signal: ctx.signal,
