@@ -23,3 +23,35 @@ export function nativeCrypto(): typeof NodeCrypto | undefined {
 export function setNativeCryptoEnabled(enabled: boolean): void {
   cached = enabled ? undefined : null;
 }
+
+/** The one function nixcache takes from libsodium's Node binding (`sodium-native`). */
+export interface SodiumVerifier {
+  crypto_sign_verify_detached(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
+}
+
+let sodium: SodiumVerifier | null | undefined;
+
+/**
+ * libsodium through the optional package `sodium-native` (prebuilt for the common platforms),
+ * loaded synchronously on first use; undefined when it is not installed, does not load, or the
+ * platform has no `process.getBuiltinModule`. libsodium is the library Nix itself verifies with.
+ */
+export function nativeSodium(): SodiumVerifier | undefined {
+  if (sodium === undefined) {
+    sodium = null;
+    try {
+      const proc = (globalThis as { process?: { getBuiltinModule?: BuiltinLoader } }).process;
+      const module = proc?.getBuiltinModule?.('node:module') as typeof import('node:module') | undefined;
+      const loaded = module?.createRequire(import.meta.url)('sodium-native') as Partial<SodiumVerifier>;
+      if (typeof loaded?.crypto_sign_verify_detached === 'function') sodium = loaded as SodiumVerifier;
+    } catch {
+      // Not installed, or its binary does not load here: the other back ends take over.
+    }
+  }
+  return sodium ?? undefined;
+}
+
+/** Disables libsodium (`false`) or restores detection (`true`); for tests and benchmarks. */
+export function setNativeSodiumEnabled(enabled: boolean): void {
+  sodium = enabled ? undefined : null;
+}

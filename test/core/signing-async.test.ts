@@ -18,7 +18,7 @@ import {
   verifyNarInfos,
 } from '../../src/index.js';
 import { fromHex } from '../../src/internal/bytes.js';
-import { setNativeCryptoEnabled } from '../../src/internal/native.js';
+import { nativeSodium, setNativeCryptoEnabled, setNativeSodiumEnabled } from '../../src/internal/native.js';
 import {
   ed25519PublicKey,
   ed25519Sign,
@@ -27,7 +27,7 @@ import {
   ed25519VerifyAsync,
 } from '../../src/signing/ed25519.js';
 import { CACHE_NIXOS_ORG_KEY, corpusNarInfos } from '../helpers/corpus.js';
-import { describeWithCorpus } from '../helpers/env.js';
+import { describeWithCorpus, describeWithSodium } from '../helpers/env.js';
 import vectors from '../vectors/signatures.json' with { type: 'json' };
 
 afterEach(() => setNativeVerifyConcurrency(undefined));
@@ -213,6 +213,76 @@ describe('signing with a key reused for many signatures', () => {
         setNativeCryptoEnabled(true);
       }
       expect(signFingerprint(text, key, 'pure')).toBe(viaCache);
+    }
+  });
+});
+
+describeWithSodium('libsodium back end (sodium-native)', () => {
+  it('libsodium itself, the other back ends and the default agree on hostile inputs', () => {
+    const { msg, cases } = hostileCases();
+    const sodium = nativeSodium()!;
+    for (const [key, s] of cases) {
+      const expected = ed25519Verify(key, msg, s, 'pure');
+      // The library Nix links, called directly (wrong lengths throw there: a rejection).
+      let raw: boolean;
+      try {
+        raw = sodium.crypto_sign_verify_detached(s, msg, key);
+      } catch {
+        raw = false;
+      }
+      expect(raw).toBe(expected);
+      expect(ed25519Verify(key, msg, s, 'sodium')).toBe(expected);
+      expect(ed25519Verify(key, msg, s)).toBe(expected);
+    }
+  });
+
+  it('agrees with libsodium called directly and with OpenSSL on random keys and bit flips (property)', () => {
+    const sodium = nativeSodium()!;
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ maxLength: 100 }),
+        fc.nat(767),
+        (seed, msg, flip) => {
+          const pk = ed25519PublicKey(seed);
+          const sig = ed25519Sign(seed, msg);
+          expect(ed25519Verify(pk, msg, sig, 'sodium')).toBe(true);
+          const [bad, badKey] = [sig.slice(), pk.slice()];
+          if (flip < 512) bad[flip >> 3] = bad[flip >> 3]! ^ (1 << (flip & 7));
+          else badKey[(flip - 512) >> 3] = badKey[(flip - 512) >> 3]! ^ (1 << (flip & 7));
+          const ours = ed25519Verify(badKey, msg, bad, 'sodium');
+          expect(ours).toBe(sodium.crypto_sign_verify_detached(bad, msg, badKey));
+          expect(ours).toBe(ed25519Verify(badKey, msg, bad, 'native'));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('is the default for synchronous checks, and the others take over when it is disabled', () => {
+    const key = generateSecretKey('sodium-1');
+    const info = signNarInfo(parseNarInfo(vectors.canonical.text), key);
+    expect(verifyNarInfo(info, [key.publicKey], { backend: 'sodium' }).signedBy).toEqual(['sodium-1']);
+    try {
+      setNativeSodiumEnabled(false);
+      expect(() => ed25519Verify(key.publicKey.key, new Uint8Array(1), new Uint8Array(64), 'sodium')).toThrow(
+        /not available/,
+      );
+      expect(verifyNarInfo(info, [key.publicKey]).signedBy).toEqual(['sodium-1']);
+    } finally {
+      setNativeSodiumEnabled(true);
+    }
+    expect(nativeSodium()).toBeDefined();
+  });
+
+  it('verifies all 978 cache.nixos.org signatures of the corpus', () => {
+    const ring = makeKeyring([CACHE_NIXOS_ORG_KEY]);
+    const texts = corpusNarInfos();
+    expect(texts).toHaveLength(978);
+    for (const text of texts) {
+      expect(verifyNarInfo(parseNarInfo(text), ring, { backend: 'sodium' }).signedBy).toEqual([
+        'cache.nixos.org-1',
+      ]);
     }
   });
 });

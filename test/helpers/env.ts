@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe } from 'vitest';
+import { nativeSodium } from '../../src/internal/native.js';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The corpus archive the repository carries (see fixtures/corpus/pack.ts). */
@@ -48,5 +49,10 @@ function gate(available: boolean, what: string): typeof describe {
 
 /** `describe` for suites that read the unpacked corpus (missing only when run without the global setup). */
 export const describeWithCorpus = gate(hasCorpus, `the corpus at ${corpusDir}`);
+/** `describe` for suites that need libsodium's Node binding (the optional `sodium-native`). */
+export const describeWithSodium = gate(
+  nativeSodium() !== undefined,
+  'sodium-native (the optional libsodium binding that npm ci installs)',
+);
 /** `describe` for suites that run the real `nix` binary. */
 export const describeWithNix = gate(hasNix, 'the `nix` binary (Nix 2.8 or later; .ci/run installs it)');
