@@ -30,7 +30,12 @@ export interface PathsMessage {
 
 /** Worker → main thread. */
 export type VerifyWorkerMessage =
-  | { readonly type: 'reports'; readonly reports: readonly PathReport[]; readonly bytes: number }
+  | {
+      readonly type: 'reports';
+      /** The reports as one JSON array: much cheaper to send than a structured clone of each. */
+      readonly json: string;
+      readonly bytes: number;
+    }
   | { readonly type: 'failed'; readonly code?: string; readonly message: string };
 
 export interface VerifyPoolOptions {
@@ -172,7 +177,7 @@ export async function verifyOnWorkers(
         return;
       }
       if (m.bytes) onBytes?.(m.bytes);
-      const reports = m.reports;
+      const reports = JSON.parse(m.json) as PathReport[];
       consumed = consumed.then(async () => {
         if (failure) return;
         try {

@@ -51,7 +51,7 @@ async function main(): Promise<void> {
   const flush = (): void => {
     flushQueued = false;
     if (!reports.length && !bytes) return;
-    send({ type: 'reports', reports, bytes });
+    send({ type: 'reports', json: JSON.stringify(reports), bytes });
     reports = [];
     bytes = 0;
   };
