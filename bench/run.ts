@@ -13,7 +13,7 @@
  * - BENCH_XZ_PUSH_MB: size of the tree pushed with xz (default 48);
  * - BENCH_RSS_GIB: size of the single NAR for the RSS measurements (default 1);
  * - BENCH_COMPRESSION_MIB, BENCH_S3_MIB: input sizes of those groups (default 96, 128);
- * - NIXCACHE_BENCH_SCALE: narinfo counts of the scale group's synthetic caches (default 10000,100000;
+ * - NIXCACHE_BENCH_SCALE: narinfo counts of the scale group's synthetic caches (default 20000,100000;
  *   e.g. 1000000).
  */
 import { execFileSync } from 'node:child_process';

@@ -1,6 +1,6 @@
 /**
  * Scale benchmark (issue 11 item 8): `nixcache verify --all --no-contents` beside
- * `nix store verify --all --no-contents` on the same synthetic signed file:// caches of 10k and
+ * `nix store verify --all --no-contents` on the same synthetic signed file:// caches of 20k and
  * 100k narinfos (bench/synthetic-cache.ts), each side a fresh child process, alternating: wall
  * time, narinfos/s and peak RSS (`/usr/bin/time -v`).
  *
@@ -22,10 +22,10 @@ import { generateSyntheticCache } from './synthetic-cache.js';
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const TIME = '/usr/bin/time';
 
-/** The sizes to run: NIXCACHE_BENCH_SCALE or 10k and 100k. */
+/** The sizes to run: NIXCACHE_BENCH_SCALE, or 20k and 100k (the sizes issue 11 sets its goal at). */
 export function scaleSizes(): number[] {
   const text = process.env.NIXCACHE_BENCH_SCALE;
-  if (!text) return [10_000, 100_000];
+  if (!text) return [20_000, 100_000];
   const sizes = text.split(',').map((s) => Number(s.trim().replace(/_/g, '')));
   if (!sizes.every((n) => Number.isInteger(n) && n > 0)) {
     throw new Error(`NIXCACHE_BENCH_SCALE must list positive integers, got ${JSON.stringify(text)}`);
