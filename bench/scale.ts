@@ -9,18 +9,18 @@
  * run profits from an earlier one. Our side is the CLI of this checkout, bundled with esbuild
  * into bench/.build (so it measures the current source, not a stale dist/).
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { nixEnv } from './cache.js';
-import { hasCommand, hasNix, median, record, section } from './harness.js';
+import { type ChildRun, measure, runSides, TIME } from './child-run.js';
+import { hasCommand, hasNix, record, section } from './harness.js';
+import { benchScaleS3Verify, benchScaleSign } from './scale-more.js';
 import { generateSyntheticCache } from './synthetic-cache.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const TIME = '/usr/bin/time';
 
 /** The sizes to run: NIXCACHE_BENCH_SCALE, or 20k and 100k (the sizes issue 11 sets its goal at). */
 export function scaleSizes(): number[] {
@@ -56,39 +56,6 @@ export async function buildCli(): Promise<string> {
     logLevel: 'warning',
   });
   return join(outdir, 'main.mjs');
-}
-
-interface ChildRun {
-  readonly seconds: number;
-  /** Peak resident set size in MB, when /usr/bin/time is there. */
-  readonly peakRssMB: number | undefined;
-  /** User + system CPU seconds of the process and its children (robust on a busy machine). */
-  readonly cpuSeconds: number | undefined;
-}
-
-/** Runs a command to completion (stdout discarded), timing it and taking its peak RSS. */
-function measure(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv, withTime: boolean): ChildRun {
-  const [file, argv] = withTime ? [TIME, ['-v', cmd, ...args]] : [cmd, [...args]];
-  const start = process.hrtime.bigint();
-  const r = spawnSync(file, argv, { env, stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 28 });
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  const stderr = r.stderr?.toString() ?? '';
-  if (r.status !== 0) {
-    const tail = stderr
-      .split('\n')
-      .filter((l) => !/^\t/.test(l))
-      .slice(-3)
-      .join(' | ');
-    throw new Error(`${cmd} ${args.slice(0, 3).join(' ')}… exited with ${r.status ?? r.signal}: ${tail}`);
-  }
-  const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
-  const user = /User time \(seconds\): ([\d.]+)/.exec(stderr);
-  const system = /System time \(seconds\): ([\d.]+)/.exec(stderr);
-  return {
-    seconds,
-    peakRssMB: rss ? Number(rss[1]) / 1024 : undefined,
-    cpuSeconds: user && system ? Number(user[1]) + Number(system[1]) : undefined,
-  };
 }
 
 export async function benchScale(options: {
@@ -137,28 +104,7 @@ export async function benchScale(options: {
             }
           : undefined,
       };
-      const runs: Record<string, ChildRun[]> = { nixcache: [], nix: [] };
-      const failed = new Set<string>();
-      const entries = Object.entries(sides);
-      for (let r = 0; r < options.rounds; r++) {
-        for (const [name, fn] of r % 2 ? [...entries].reverse() : entries) {
-          if (!fn || failed.has(name)) continue;
-          try {
-            runs[name]!.push(fn());
-          } catch (e) {
-            failed.add(name);
-            console.warn(`  ${name} failed, column skipped: ${(e as Error).message}`);
-          }
-        }
-      }
-      const seconds = (name: string) =>
-        runs[name]!.length ? median(runs[name]!.map((x) => x.seconds)) : undefined;
-      const medianOf = (name: string, field: 'peakRssMB' | 'cpuSeconds') => {
-        const v = runs[name]!.map((x) => x[field]).filter((x): x is number => x !== undefined);
-        return v.length ? median(v) : undefined;
-      };
-      const rss = (name: string) => medianOf(name, 'peakRssMB');
-      const cpu = (name: string) => medianOf(name, 'cpuSeconds');
+      const { seconds, rss, cpu } = runSides(sides, options.rounds);
       const rate = (s: number | undefined) => (s === undefined ? undefined : count / s);
       const ours = seconds('nixcache');
       if (ours === undefined) continue;
@@ -197,6 +143,10 @@ export async function benchScale(options: {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }
+  // sign on file:// at the smallest size, and verify against s3rver (slower per object: at most 10k).
+  const more = { tmp: options.tmp, rounds: options.rounds, cli, withTime };
+  await benchScaleSign({ ...more, count: sizes[0]! });
+  await benchScaleS3Verify({ ...more, count: Math.min(10_000, sizes[0]!) });
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -7,10 +7,12 @@ import {
   closeSync,
   createReadStream,
   fstatSync,
+  linkSync,
   mkdirSync,
   openSync,
   readSync,
   renameSync,
+  rmSync,
   statSync,
   unlinkSync,
   writeFileSync,
@@ -169,13 +171,10 @@ export class FileBackend implements StorageBackend {
   async put(key: string, body: ByteSource, options: PutOptions): Promise<ObjectInfo> {
     const path = this.#path(key);
     const tmp = `${path}.tmp.${process.pid}.${tmpCounter++}`;
-    if (
-      body instanceof Uint8Array &&
-      body.length <= SMALL_WRITE &&
-      !options.ifNoneMatch &&
-      options.ifMatch === undefined
-    ) {
-      return this.#putSmall(key, path, tmp, body, options);
+    if (body instanceof Uint8Array && body.length <= SMALL_WRITE) {
+      // undefined: the lock of a conditional write is held by another writer; wait for it below.
+      const written = this.#putSmall(key, path, tmp, body, options);
+      if (written) return written;
     }
     try {
       await mkdir(dirname(path), { recursive: true });
@@ -217,9 +216,17 @@ export class FileBackend implements StorageBackend {
 
   /**
    * A small object given as bytes (narinfos, listings, most NARs of a system closure): written
-   * with synchronous calls, as Nix does, instead of six thread-pool round trips.
+   * with synchronous calls, as Nix does, instead of six thread-pool round trips; conditional
+   * writes too, with the same link() and lock-file rules as `put`. Undefined (nothing written)
+   * when another writer holds the lock.
    */
-  #putSmall(key: string, path: string, tmp: string, body: Uint8Array, options: PutOptions): ObjectInfo {
+  #putSmall(
+    key: string,
+    path: string,
+    tmp: string,
+    body: Uint8Array,
+    options: PutOptions,
+  ): ObjectInfo | undefined {
     try {
       options.signal?.throwIfAborted();
       const dir = dirname(path);
@@ -228,7 +235,35 @@ export class FileBackend implements StorageBackend {
         this.#dirs.add(dir);
       }
       writeFileSync(tmp, body, { flag: 'wx', mode: 0o644 });
-      renameSync(tmp, path);
+      if (options.ifNoneMatch) {
+        // link() fails if the target exists: create-if-absent without a race.
+        try {
+          linkSync(tmp, path);
+        } catch (e) {
+          if (isErrno(e, 'EEXIST')) throw this.#conflict(key, 'it already exists');
+          throw e;
+        }
+        unlinkSync(tmp);
+      } else if (options.ifMatch !== undefined) {
+        const lock = `${path}.lock`;
+        try {
+          closeSync(openSync(lock, 'wx'));
+        } catch (e) {
+          if (!isErrno(e, 'EEXIST')) throw e;
+          unlinkSync(tmp);
+          return undefined;
+        }
+        try {
+          const current = statSync(path, { throwIfNoEntry: false });
+          const etag = current?.isFile() ? etagOf(current) : undefined;
+          if (etag !== options.ifMatch) throw this.#conflict(key, 'it changed since it was read');
+          renameSync(tmp, path);
+        } finally {
+          rmSync(lock, { force: true });
+        }
+      } else {
+        renameSync(tmp, path);
+      }
       const s = statSync(path);
       return { size: s.size, etag: etagOf(s) };
     } catch (e) {

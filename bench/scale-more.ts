@@ -1,0 +1,233 @@
+/**
+ * More of the scale group (issue 11 item 8), beside `verify` in bench/scale.ts:
+ * - `sign --all` of a synthetic cache on file:// against `nix store sign --all`, each run on a
+ *   fresh copy of the cache (both add one signature to every narinfo);
+ * - `verify --all --no-contents` of a synthetic cache in s3rver against the plain AWS SDK listing
+ *   the bucket and GETting every narinfo at the same concurrency (the floor of any S3 client).
+ * Whole processes, alternating, with CPU time and peak RSS.
+ */
+import * as fs from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { formatSecretKey, generateSecretKey } from '../src/signing/keys.js';
+import { nixEnv } from './cache.js';
+import { type ChildRun, measure, runSides, type SideStats } from './child-run.js';
+import { hasNix, record, section } from './harness.js';
+import { generateSyntheticCache } from './synthetic-cache.js';
+
+const benchDir = dirname(fileURLToPath(import.meta.url));
+
+export interface MoreScaleOptions {
+  readonly tmp: string;
+  readonly rounds: number;
+  /** The bundled CLI (bench/scale.ts `buildCli`). */
+  readonly cli: string;
+  readonly withTime: boolean;
+  /** Narinfos in the cache. */
+  readonly count: number;
+}
+
+/** Records wall rate, CPU and peak RSS of `ours` against one anchor. */
+function recordTriple(
+  stats: SideStats,
+  o: { what: string; count: number; anchorSide: string; anchorName: string; note: string },
+): void {
+  const ours = stats.seconds('ours');
+  if (ours === undefined) return;
+  const anchor = stats.seconds(o.anchorSide);
+  record({
+    group: 'scale',
+    name: `${o.what}, ${o.count} narinfos`,
+    unit: 'k/s',
+    ours: o.count / ours / 1000,
+    anchors: { [o.anchorName]: anchor && o.count / anchor / 1000 },
+    higherIsBetter: true,
+    note: `${o.note}; ours ${ours.toFixed(2)} s${anchor === undefined ? '' : `, anchor ${anchor.toFixed(2)} s`}`,
+  });
+  if (stats.cpu('ours') !== undefined) {
+    record({
+      group: 'scale',
+      name: `  CPU time (user+sys)`,
+      unit: 's',
+      ours: stats.cpu('ours')!,
+      anchors: { [o.anchorName]: stats.cpu(o.anchorSide) },
+      higherIsBetter: false,
+    });
+  }
+  if (stats.rss('ours') !== undefined) {
+    record({
+      group: 'scale',
+      name: `  peak RSS`,
+      unit: 'MB',
+      ours: stats.rss('ours')!,
+      anchors: { [o.anchorName]: stats.rss(o.anchorSide) },
+      higherIsBetter: false,
+    });
+  }
+}
+
+/** `sign --all` against `nix store sign --all`, each on a fresh copy of one synthetic cache. */
+export async function benchScaleSign(o: MoreScaleOptions): Promise<void> {
+  section(
+    `scale: sign --all of ${o.count} synthetic narinfos on file:// (a fresh copy of the cache per run)`,
+  );
+  const source = join(o.tmp, `sign-source-${o.count}`);
+  const keyFile = join(o.tmp, 'sign-scale.secret');
+  try {
+    await generateSyntheticCache({ dir: source, count: o.count, seed: 7 });
+    const key = generateSecretKey('bench-sign-1');
+    fs.writeFileSync(keyFile, formatSecretKey(key), { mode: 0o600 });
+    let copies = 0;
+    /** A fresh copy of the cache (made before the clock starts), removed after the run. */
+    const onCopy = (run: (store: string) => ChildRun): (() => ChildRun) => {
+      return () => {
+        const dir = join(o.tmp, `sign-copy-${copies++}`);
+        fs.cpSync(source, dir, { recursive: true });
+        try {
+          const result = run(`file://${dir}`);
+          // Both must have signed: a narinfo of the copy carries the new key's signature.
+          const first = fs.readdirSync(dir).find((n) => n.endsWith('.narinfo'))!;
+          if (!fs.readFileSync(join(dir, first), 'utf8').includes('Sig: bench-sign-1:'))
+            throw new Error('the run did not sign');
+          return result;
+        } finally {
+          fs.rmSync(dir, { recursive: true, force: true });
+        }
+      };
+    };
+    const stats = runSides(
+      {
+        ours: onCopy((store) =>
+          measure(
+            process.execPath,
+            [o.cli, 'sign', '--store', store, '--key-file', keyFile, '--all'],
+            { ...process.env, NO_COLOR: '1' },
+            o.withTime,
+          ),
+        ),
+        nix: hasNix
+          ? onCopy((store) => {
+              const home = fs.mkdtempSync(join(o.tmp, 'nix-home-'));
+              try {
+                const args = ['store', 'sign', '--store', store, '--key-file', keyFile, '--all'];
+                return measure('nix', args, nixEnv(home), o.withTime);
+              } finally {
+                fs.rmSync(home, { recursive: true, force: true });
+              }
+            })
+          : undefined,
+      },
+      o.rounds,
+    );
+    recordTriple(stats, {
+      what: 'sign --all',
+      count: o.count,
+      anchorSide: 'nix',
+      anchorName: 'nix store sign --all',
+      note: hasNix ? 'whole processes, wall' : 'nix not installed: Nix column skipped',
+    });
+  } finally {
+    fs.rmSync(source, { recursive: true, force: true });
+    fs.rmSync(keyFile, { force: true });
+  }
+}
+
+/** bench/sdk-get-child.ts bundled (dependencies external), so neither side pays for tsx. */
+async function buildSdkGetChild(): Promise<string> {
+  const outfile = join(benchDir, '.build', 'sdk-get-child.mjs');
+  await build({
+    entryPoints: [join(benchDir, 'sdk-get-child.ts')],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    packages: 'external',
+    logLevel: 'warning',
+  });
+  return outfile;
+}
+
+/** Puts every file of a directory into a bucket, 32 at once. */
+async function upload(endpoint: string, bucket: string, dir: string): Promise<void> {
+  const { PutObjectCommand, S3Client } = await import('@aws-sdk/client-s3');
+  const client = new S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+  });
+  const names = fs.readdirSync(dir);
+  let next = 0;
+  const lane = async () => {
+    while (next < names.length) {
+      const name = names[next++]!;
+      await client.send(
+        new PutObjectCommand({ Bucket: bucket, Key: name, Body: fs.readFileSync(join(dir, name)) }),
+      );
+    }
+  };
+  await Promise.all(Array.from({ length: 32 }, lane));
+  client.destroy();
+}
+
+/** `verify --all --no-contents` of a cache in s3rver against the plain SDK's list and GETs. */
+export async function benchScaleS3Verify(o: MoreScaleOptions): Promise<void> {
+  section(`scale: verify --all --no-contents of ${o.count} synthetic narinfos in s3rver`);
+  const source = join(o.tmp, `s3-source-${o.count}`);
+  const { startS3rver } = await import('../test/helpers/s3rver.js');
+  const s3 = await startS3rver({ buckets: ['scale'] });
+  try {
+    const started = performance.now();
+    const cache = await generateSyntheticCache({ dir: source, count: o.count, seed: 9 });
+    await upload(s3.endpoint, 'scale', source);
+    console.log(`  (uploaded ${o.count} narinfos in ${((performance.now() - started) / 1000).toFixed(1)} s)`);
+    const sdkChild = await buildSdkGetChild();
+    // Ours: its defaults (worker threads, 64 requests in flight in all); the SDK: 64 at once.
+    const stats = runSides(
+      {
+        ours: () =>
+          measure(
+            process.execPath,
+            [
+              o.cli,
+              'verify',
+              '--store',
+              `s3://scale?endpoint=${s3.endpoint}&region=us-east-1`,
+              '--all',
+              '--no-contents',
+              '-k',
+              cache.publicKey,
+            ],
+            {
+              ...process.env,
+              NO_COLOR: '1',
+              AWS_ACCESS_KEY_ID: 'S3RVER',
+              AWS_SECRET_ACCESS_KEY: 'S3RVER',
+              AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+            },
+            o.withTime,
+          ),
+        sdk: () =>
+          measure(
+            process.execPath,
+            [sdkChild, s3.endpoint, 'scale', '64'],
+            { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+            o.withTime,
+          ),
+      },
+      o.rounds,
+    );
+    recordTriple(stats, {
+      what: 'verify --all --no-contents (s3rver)',
+      count: o.count,
+      anchorSide: 'sdk',
+      anchorName: 'plain SDK list + GET each',
+      note: 'the SDK only downloads; ours also parses and checks every signature',
+    });
+  } finally {
+    await s3.stop();
+    fs.rmSync(source, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * The anchor of `verify --all --no-contents` against s3rver (bench/scale-more.ts): the plain AWS
+ * SDK lists a bucket and GETs every `.narinfo` into memory, N at once, and does nothing else.
+ * Run bundled: `node sdk-get-child.mjs ENDPOINT BUCKET N`.
+ */
+import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+
+async function sdkChild([endpoint, bucket, n]: string[]): Promise<void> {
+  const parallelism = Number(n ?? 64);
+  const start = performance.now();
+  const client = new S3Client({
+    endpoint: endpoint!,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await client.send(
+      new ListObjectsV2Command({ Bucket: bucket!, ContinuationToken: token, MaxKeys: 1000 }),
+    );
+    for (const o of page.Contents ?? []) if (o.Key?.endsWith('.narinfo')) keys.push(o.Key);
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  let next = 0;
+  let bytes = 0;
+  const worker = async () => {
+    while (next < keys.length) {
+      const key = keys[next++]!;
+      const r = await client.send(new GetObjectCommand({ Bucket: bucket!, Key: key }));
+      bytes += (await r.Body!.transformToByteArray()).length;
+    }
+  };
+  await Promise.all(Array.from({ length: parallelism }, worker));
+  client.destroy();
+  console.log(JSON.stringify({ seconds: (performance.now() - start) / 1000, objects: keys.length, bytes }));
+}
+
+await sdkChild(process.argv.slice(2));
