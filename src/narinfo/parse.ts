@@ -35,7 +35,7 @@ export interface ParseNarInfoOptions {
 
 // Character classes of store path basenames (nix-formats.md §3), indexed by byte (0xff: not ASCII).
 const NIX32_CHAR = 1;
-const NAME_CHAR = 2;
+const NAME_CHAR = 2; // `>> 1` turns it into 0 or 1
 const CHAR_CLASS = new Uint8Array(256);
 for (const c of '0123456789abcdfghijklmnpqrsvwxyz') CHAR_CLASS[c.charCodeAt(0)]! |= NIX32_CHAR;
 for (const c of '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+-._?=')
@@ -58,40 +58,93 @@ const SIG = keyIndex('Sig');
 const CA = keyIndex('CA');
 const KEY_CODES = KEYS.map((k) => Uint8Array.from(k, (c) => c.charCodeAt(0)));
 
+/** True when `bytes` holds `codes` at `start`. */
+function hasCodesAt(bytes: Uint8Array, start: number, codes: Uint8Array): boolean {
+  for (let i = 0; i < codes.length; i++) if (codes[i] !== bytes[start + i]) return false;
+  return true;
+}
+
 /** The index in KEYS of the key in `bytes[start, end)`, or -1 for an unknown key. */
 function keyAt(bytes: Uint8Array, start: number, end: number): number {
-  next: for (let k = 0; k < KEY_CODES.length; k++) {
+  for (let k = 0; k < KEY_CODES.length; k++) {
     const code = KEY_CODES[k]!;
-    if (code.length !== end - start) continue;
-    for (let i = 0; i < code.length; i++) if (code[i] !== bytes[start + i]) continue next;
-    return k;
+    if (code.length === end - start && hasCodesAt(bytes, start, code)) return k;
   }
   return -1;
 }
 
 class LineError extends Error {}
 
+// The same classes for two characters at once, indexed by a 16-bit little-endian pair: the class
+// bits both share. Only pairs of ASCII name characters are non-zero.
+const PAIR_CLASS = new Uint8Array(1 << 16);
+for (let a = 0; a < 128; a++) {
+  if (CHAR_CLASS[a] === 0) continue;
+  for (let b = 0; b < 128; b++) PAIR_CLASS[a | (b << 8)] = CHAR_CLASS[a]! & CHAR_CLASS[b]!;
+}
+/** Masks keeping the bytes of a little-endian word from byte 0, 1, 2 or 3 on. */
+const FROM_BYTE = Int32Array.of(-1, -1 << 8, -1 << 16, -1 << 24);
+const ZEROS = 0x30303030; // '0000', valid in a hash part
+const LETTERS = 0x61616161; // 'aaaa', valid in a name
+
 /**
  * Reads a store path basename `<32 nix32 chars>-<name>` starting at `bytes[start]` and ending at
- * `limit` or at a space before it. Returns where it ends, or -1 when it is not valid there (the
+ * `limit` or at a space before it; `bytes[limit]` must not be a name character (the callers pass
+ * the index of a line's newline). Returns where it ends, or -1 when it is not valid there (the
  * general `parseStorePathBasename` then explains why).
+ *
+ * `words` views the same bytes four at a time (little-endian), and both halves of a word are
+ * checked with PAIR_CLASS: a quarter of the loads of a byte loop. The words on either side of a
+ * part that are only partly inside it get their outside bytes replaced by a valid character.
  */
-function basenameEnd(bytes: Uint8Array, start: number, limit: number): number {
+function basenameEnd(bytes: Uint8Array, words: Int32Array, start: number, limit: number): number {
   const nameStart = start + HASH_PART_LENGTH + 1;
   if (nameStart >= limit || bytes[nameStart - 1] !== 45 /* - */) return -1;
-  // Classes are and-ed together and tested once: fewer branches than a test per character.
-  let hashClass = NIX32_CHAR;
-  for (let i = start; i < nameStart - 1; i += 4) {
-    hashClass &=
-      CHAR_CLASS[bytes[i]!]! &
-      CHAR_CLASS[bytes[i + 1]!]! &
-      CHAR_CLASS[bytes[i + 2]!]! &
-      CHAR_CLASS[bytes[i + 3]!]!;
-  }
-  let end = nameStart;
-  while (end < limit && (CHAR_CLASS[bytes[end]!]! & NAME_CHAR) !== 0) end++;
+  // Hash part: eight words, or nine when it does not start on a word boundary.
+  let k = start >> 2;
+  const from = FROM_BYTE[start & 3]!;
+  const first = (words[k]! & from) | (ZEROS & ~from);
+  const w1 = words[k + 1]!;
+  const w2 = words[k + 2]!;
+  const w3 = words[k + 3]!;
+  const w4 = words[k + 4]!;
+  const w5 = words[k + 5]!;
+  const w6 = words[k + 6]!;
+  const w7 = words[k + 7]!;
+  // Aligned: the ninth word is the dash and the name, replaced entirely.
+  const last = (words[k + 8]! & ~from) | (ZEROS & from);
+  const hashClass =
+    PAIR_CLASS[first & 0xffff]! &
+    PAIR_CLASS[first >>> 16]! &
+    PAIR_CLASS[w1 & 0xffff]! &
+    PAIR_CLASS[w1 >>> 16]! &
+    PAIR_CLASS[w2 & 0xffff]! &
+    PAIR_CLASS[w2 >>> 16]! &
+    PAIR_CLASS[w3 & 0xffff]! &
+    PAIR_CLASS[w3 >>> 16]! &
+    PAIR_CLASS[w4 & 0xffff]! &
+    PAIR_CLASS[w4 >>> 16]! &
+    PAIR_CLASS[w5 & 0xffff]! &
+    PAIR_CLASS[w5 >>> 16]! &
+    PAIR_CLASS[w6 & 0xffff]! &
+    PAIR_CLASS[w6 >>> 16]! &
+    PAIR_CLASS[w7 & 0xffff]! &
+    PAIR_CLASS[w7 >>> 16]! &
+    PAIR_CLASS[last & 0xffff]! &
+    PAIR_CLASS[last >>> 16]!;
+  if ((hashClass & NIX32_CHAR) === 0) return -1;
+  // Name: whole words while all four bytes are name characters; the byte at `limit` stops it.
+  k = nameStart >> 2;
+  const fromName = FROM_BYTE[nameStart & 3]!;
+  let w = (words[k]! & fromName) | (LETTERS & ~fromName);
+  while ((PAIR_CLASS[w & 0xffff]! & PAIR_CLASS[w >>> 16]! & NAME_CHAR) !== 0) w = words[++k]!;
+  // The first byte of `w` that is not a name character ends the name (never a padding byte).
+  // Found without branches: they would be taken at random.
+  const lowPair = (PAIR_CLASS[w & 0xffff]! & NAME_CHAR) >> 1;
+  w >>>= lowPair << 4;
+  const end = (k << 2) + (lowPair << 1) + ((CHAR_CLASS[w & 0xff]! & NAME_CHAR) >> 1);
   const nameLength = end - nameStart;
-  if (hashClass === 0 || nameLength === 0 || nameLength > MAX_NAME_LENGTH) return -1;
+  if (nameLength === 0 || nameLength > MAX_NAME_LENGTH || end > limit) return -1;
   if (end < limit && bytes[end] !== 32 /* space */) return -1;
   if (bytes[nameStart] === 46 /* . */) {
     // '.', '..', '.-…' and '..-…' are not names.
@@ -103,8 +156,8 @@ function basenameEnd(bytes: Uint8Array, start: number, limit: number): number {
 }
 
 /** True when `bytes[start, end)` is exactly a valid store path basename. */
-function isBasenameAt(bytes: Uint8Array, start: number, end: number): boolean {
-  return basenameEnd(bytes, start, end) === end;
+function isBasenameAt(bytes: Uint8Array, words: Int32Array, start: number, end: number): boolean {
+  return basenameEnd(bytes, words, start, end) === end;
 }
 
 /** True when `bytes[a, aEnd)` sorts strictly before `bytes[b, bEnd)`. */
@@ -120,18 +173,23 @@ function bytesBefore(bytes: Uint8Array, a: number, aEnd: number, b: number, bEnd
 const encoder = new TextEncoder();
 /** Reused between calls (parsing is synchronous); texts above SCRATCH_LIMIT get their own. */
 let scratch = new Uint8Array(0);
+let scratchWords = new Int32Array(0);
 const SCRATCH_LIMIT = 1 << 16;
 
 /**
  * The text as one byte per UTF-16 code unit, so indices agree with the string's: ASCII as is,
  * anything else as 0xff, which no character class below admits. Byte loops run about twice as
- * fast as `charCodeAt` loops.
+ * fast as `charCodeAt` loops. The buffer's length is a multiple of four, so `wordsOf` views all of
+ * the text.
  */
 function codeUnits(text: string): Uint8Array {
   let bytes = scratch;
   if (bytes.length < text.length) {
-    bytes = new Uint8Array(Math.max(text.length, 2 * bytes.length, 4096));
-    if (bytes.length <= SCRATCH_LIMIT) scratch = bytes;
+    bytes = new Uint8Array((Math.max(text.length, 2 * bytes.length, 4096) + 3) & ~3);
+    if (bytes.length <= SCRATCH_LIMIT) {
+      scratch = bytes;
+      scratchWords = new Int32Array(bytes.buffer);
+    }
   }
   const { read, written } = encoder.encodeInto(text, bytes);
   if (read !== text.length || written !== text.length) {
@@ -141,6 +199,11 @@ function codeUnits(text: string): Uint8Array {
     }
   }
   return bytes;
+}
+
+/** `bytes` (from `codeUnits`) four at a time, as little-endian words. */
+function wordsOf(bytes: Uint8Array): Int32Array {
+  return bytes === scratch ? scratchWords : new Int32Array(bytes.buffer);
 }
 
 let lastStoreDir = '';
@@ -155,14 +218,20 @@ function isCanonicalDir(storeDir: string): boolean {
   return lastStoreDirCanonical;
 }
 
-function checkStorePath(value: string, bytes: Uint8Array, start: number, storeDir: string): void {
+function checkStorePath(
+  value: string,
+  bytes: Uint8Array,
+  words: Int32Array,
+  start: number,
+  storeDir: string,
+): void {
   const n = storeDir.length;
   if (
     value.length > n + 1 &&
     value.charCodeAt(n) === 47 /* / */ &&
     value.startsWith(storeDir) &&
     isCanonicalDir(storeDir) &&
-    isBasenameAt(bytes, start + n + 1, start + value.length)
+    isBasenameAt(bytes, words, start + n + 1, start + value.length)
   ) {
     return;
   }
@@ -232,6 +301,7 @@ function parseAnyHash(value: string): NixHash {
 function parseReferences(
   text: string,
   bytes: Uint8Array,
+  words: Int32Array,
   start: number,
   end: number,
   storeDir: string,
@@ -247,14 +317,17 @@ function parseReferences(
       continue;
     }
     // One pass checks the item and finds its end.
-    let itemEnd = basenameEnd(bytes, at, end);
+    let itemEnd = basenameEnd(bytes, words, at, end);
     if (itemEnd < 0) {
       itemEnd = text.indexOf(' ', at);
       if (itemEnd < 0 || itemEnd > end) itemEnd = end;
       parseStorePathBasename(text.slice(at, itemEnd), storeDir);
     }
-    // Basenames are ASCII, so their byte order is Nix's.
-    if (prev >= 0 && !bytesBefore(bytes, prev, prevEnd, at, itemEnd)) sorted = false;
+    // Basenames are ASCII, so their byte order is Nix's. Most neighbours differ in the first byte.
+    if (prev >= 0) {
+      const d = bytes[at]! - bytes[prev]!;
+      if (d < 0 || (d === 0 && !bytesBefore(bytes, prev, prevEnd, at, itemEnd))) sorted = false;
+    }
     refs.push(text.slice(at, itemEnd));
     prev = at;
     prevEnd = itemEnd;
@@ -300,8 +373,10 @@ export function parseNarInfo(text: string, options: ParseNarInfoOptions = {}): N
   let seen = 0;
 
   const bytes = codeUnits(text);
+  const words = wordsOf(bytes);
   const cr = text.indexOf('\r');
   let lineNo = 0;
+  let expected = STORE_PATH;
   for (let pos = 0; pos < text.length; ) {
     const nl = text.indexOf('\n', pos);
     lineNo++;
@@ -309,14 +384,24 @@ export function parseNarInfo(text: string, options: ParseNarInfoOptions = {}): N
       throw badNarInfo(source, 'carriage return in line (CRLF line endings are not supported)', lineNo);
     }
     if (nl === pos) throw badNarInfo(source, 'empty line', lineNo);
-    // Keys are short: a byte loop finds the colon sooner than a call to indexOf.
+    let key = -1;
     let colon = pos;
-    while (colon < nl && bytes[colon] !== 58 /* : */) colon++;
-    if (colon === nl) throw badNarInfo(source, "expected 'Key: value'", lineNo);
+    // Nix writes the keys in KEYS order: try the one that would come next first, which also
+    // tells where the colon is.
+    const guess = KEY_CODES[expected];
+    if (guess !== undefined && bytes[pos + guess.length] === 58 /* : */ && hasCodesAt(bytes, pos, guess)) {
+      key = expected;
+      colon = pos + guess.length;
+    } else {
+      // Keys are short: a byte loop finds the colon sooner than a call to indexOf.
+      while (colon < nl && bytes[colon] !== 58 /* : */) colon++;
+      if (colon === nl) throw badNarInfo(source, "expected 'Key: value'", lineNo);
+      key = keyAt(bytes, pos, colon);
+    }
     if (bytes[colon + 1] !== 32 /* space */) {
       throw badNarInfo(source, "expected ': ' after the key", lineNo, text.slice(pos, colon));
     }
-    const key = keyAt(bytes, pos, colon);
+    if (key >= 0) expected = key === SIG ? SIG : key + 1;
     if (key >= 0 && key !== SIG) {
       if (seen & (1 << key)) throw badNarInfo(source, `duplicate ${KEYS[key]} line`, lineNo, KEYS[key]);
       seen |= 1 << key;
@@ -328,7 +413,7 @@ export function parseNarInfo(text: string, options: ParseNarInfoOptions = {}): N
       switch (key) {
         case STORE_PATH: {
           const value = text.slice(valueStart, nl);
-          checkStorePath(value, bytes, valueStart, storeDir);
+          checkStorePath(value, bytes, words, valueStart, storeDir);
           storePath = value;
           break;
         }
@@ -353,12 +438,12 @@ export function parseNarInfo(text: string, options: ParseNarInfoOptions = {}): N
           if (narSize === 0) throw new LineError('NarSize is zero');
           break;
         case REFERENCES:
-          references = parseReferences(text, bytes, valueStart, nl, storeDir);
+          references = parseReferences(text, bytes, words, valueStart, nl, storeDir);
           break;
         case DERIVER: {
           const value = text.slice(valueStart, nl);
           if (value !== 'unknown-deriver') {
-            if (!isBasenameAt(bytes, valueStart, nl)) parseStorePathBasename(value, storeDir);
+            if (!isBasenameAt(bytes, words, valueStart, nl)) parseStorePathBasename(value, storeDir);
             deriver = value;
           }
           break;
