@@ -88,20 +88,15 @@ const ZEROS = 0x30303030; // '0000', valid in a hash part
 const LETTERS = 0x61616161; // 'aaaa', valid in a name
 
 /**
- * Reads a store path basename `<32 nix32 chars>-<name>` starting at `bytes[start]` and ending at
- * `limit` or at a space before it; `bytes[limit]` must not be a name character (the callers pass
- * the index of a line's newline). Returns where it ends, or -1 when it is not valid there (the
- * general `parseStorePathBasename` then explains why).
- *
- * `words` views the same bytes four at a time (little-endian), and both halves of a word are
- * checked with PAIR_CLASS: a quarter of the loads of a byte loop. The words on either side of a
- * part that are only partly inside it get their outside bytes replaced by a valid character.
+ * True when the 32 bytes from `start` are nix32 digits. `words` views the same bytes four at a
+ * time (little-endian), and both halves of a word are checked with PAIR_CLASS: a quarter of the
+ * loads of a byte loop. The bytes of the first and last word that are outside the hash part are
+ * replaced by a valid digit.
  */
-function basenameEnd(bytes: Uint8Array, words: Int32Array, start: number, limit: number): number {
-  const nameStart = start + HASH_PART_LENGTH + 1;
-  if (nameStart >= limit || bytes[nameStart - 1] !== 45 /* - */) return -1;
-  // Hash part: eight words, or nine when it does not start on a word boundary.
-  let k = start >> 2;
+function isHashPartAt(words: Int32Array, start: number): boolean {
+  // A local name keeps the bytecode small enough for V8 to inline this into its callers.
+  const pair = PAIR_CLASS;
+  const k = start >> 2;
   const from = FROM_BYTE[start & 3]!;
   const first = (words[k]! & from) | (ZEROS & ~from);
   const w1 = words[k + 1]!;
@@ -111,46 +106,72 @@ function basenameEnd(bytes: Uint8Array, words: Int32Array, start: number, limit:
   const w5 = words[k + 5]!;
   const w6 = words[k + 6]!;
   const w7 = words[k + 7]!;
-  // Aligned: the ninth word is the dash and the name, replaced entirely.
+  // When `start` is a word boundary, the ninth word is entirely outside and replaced.
   const last = (words[k + 8]! & ~from) | (ZEROS & from);
-  const hashClass =
-    PAIR_CLASS[first & 0xffff]! &
-    PAIR_CLASS[first >>> 16]! &
-    PAIR_CLASS[w1 & 0xffff]! &
-    PAIR_CLASS[w1 >>> 16]! &
-    PAIR_CLASS[w2 & 0xffff]! &
-    PAIR_CLASS[w2 >>> 16]! &
-    PAIR_CLASS[w3 & 0xffff]! &
-    PAIR_CLASS[w3 >>> 16]! &
-    PAIR_CLASS[w4 & 0xffff]! &
-    PAIR_CLASS[w4 >>> 16]! &
-    PAIR_CLASS[w5 & 0xffff]! &
-    PAIR_CLASS[w5 >>> 16]! &
-    PAIR_CLASS[w6 & 0xffff]! &
-    PAIR_CLASS[w6 >>> 16]! &
-    PAIR_CLASS[w7 & 0xffff]! &
-    PAIR_CLASS[w7 >>> 16]! &
-    PAIR_CLASS[last & 0xffff]! &
-    PAIR_CLASS[last >>> 16]!;
-  if ((hashClass & NIX32_CHAR) === 0) return -1;
-  // Name: whole words while all four bytes are name characters; the byte at `limit` stops it.
-  k = nameStart >> 2;
-  const fromName = FROM_BYTE[nameStart & 3]!;
-  let w = (words[k]! & fromName) | (LETTERS & ~fromName);
+  return (
+    (pair[first & 0xffff]! &
+      pair[first >>> 16]! &
+      pair[w1 & 0xffff]! &
+      pair[w1 >>> 16]! &
+      pair[w2 & 0xffff]! &
+      pair[w2 >>> 16]! &
+      pair[w3 & 0xffff]! &
+      pair[w3 >>> 16]! &
+      pair[w4 & 0xffff]! &
+      pair[w4 >>> 16]! &
+      pair[w5 & 0xffff]! &
+      pair[w5 >>> 16]! &
+      pair[w6 & 0xffff]! &
+      pair[w6 >>> 16]! &
+      pair[w7 & 0xffff]! &
+      pair[w7 >>> 16]! &
+      pair[last & 0xffff]! &
+      pair[last >>> 16]! &
+      NIX32_CHAR) !==
+    0
+  );
+}
+
+/**
+ * The index of the first byte at or after `start` that is not a name character, found a word at
+ * a time. Something must stop it (the callers' lines end with a newline).
+ */
+function nameEndAt(words: Int32Array, start: number): number {
+  let k = start >> 2;
+  const from = FROM_BYTE[start & 3]!;
+  // The bytes before `start` become name characters.
+  let w = (words[k]! & from) | (LETTERS & ~from);
   while ((PAIR_CLASS[w & 0xffff]! & PAIR_CLASS[w >>> 16]! & NAME_CHAR) !== 0) w = words[++k]!;
-  // The first byte of `w` that is not a name character ends the name (never a padding byte).
-  // Found without branches: they would be taken at random.
+  // The first byte of `w` that is not a name character; found without branches, which would be
+  // taken at random.
   const lowPair = (PAIR_CLASS[w & 0xffff]! & NAME_CHAR) >> 1;
   w >>>= lowPair << 4;
-  const end = (k << 2) + (lowPair << 1) + ((CHAR_CLASS[w & 0xff]! & NAME_CHAR) >> 1);
-  const nameLength = end - nameStart;
-  if (nameLength === 0 || nameLength > MAX_NAME_LENGTH || end > limit) return -1;
-  if (end < limit && bytes[end] !== 32 /* space */) return -1;
-  if (bytes[nameStart] === 46 /* . */) {
-    // '.', '..', '.-…' and '..-…' are not names.
-    const second = nameLength > 1 ? bytes[nameStart + 1]! : -1;
-    if (second === -1 || second === 45) return -1;
-    if (second === 46 && (nameLength === 2 || bytes[nameStart + 2] === 45)) return -1;
+  return (k << 2) + (lowPair << 1) + ((CHAR_CLASS[w & 0xff]! & NAME_CHAR) >> 1);
+}
+
+/** True when the name `bytes[start, end)` (all name characters) is not too long and not '.'-like. */
+function isNameOk(bytes: Uint8Array, start: number, end: number): boolean {
+  const length = end - start;
+  if (length === 0 || length > MAX_NAME_LENGTH) return false;
+  if (bytes[start] !== 46 /* . */) return true;
+  // '.', '..', '.-…' and '..-…' are not names.
+  const second = length > 1 ? bytes[start + 1]! : -1;
+  if (second === -1 || second === 45) return false;
+  return !(second === 46 && (length === 2 || bytes[start + 2] === 45));
+}
+
+/**
+ * Reads a store path basename `<32 nix32 chars>-<name>` starting at `bytes[start]` and ending at
+ * `limit` or at a space before it; `bytes[limit]` must not be a name character (the callers pass
+ * the index of a line's newline). Returns where it ends, or -1 when it is not valid there (the
+ * general `parseStorePathBasename` then explains why).
+ */
+function basenameEnd(bytes: Uint8Array, words: Int32Array, start: number, limit: number): number {
+  const nameStart = start + HASH_PART_LENGTH + 1;
+  if (nameStart >= limit || bytes[nameStart - 1] !== 45 /* - */ || !isHashPartAt(words, start)) return -1;
+  const end = nameEndAt(words, nameStart);
+  if (end > limit || (end < limit && bytes[end] !== 32) /* space */ || !isNameOk(bytes, nameStart, end)) {
+    return -1;
   }
   return end;
 }
@@ -297,7 +318,13 @@ function parseAnyHash(value: string): NixHash {
   }
 }
 
-/** The basenames of a References line, sorted and unique. */
+/** Where each reference starts and ends, two entries per reference; reused between calls. */
+let bounds = new Int32Array(256);
+
+/**
+ * The basenames of a References line, sorted and unique. A first pass checks them and notes where
+ * they are; the second makes the strings, into an array of the right length.
+ */
 function parseReferences(
   text: string,
   bytes: Uint8Array,
@@ -306,10 +333,9 @@ function parseReferences(
   end: number,
   storeDir: string,
 ): string[] {
-  const refs: string[] = [];
+  let found = bounds;
+  let n = 0;
   let sorted = true;
-  let prev = -1;
-  let prevEnd = -1;
   let at = start;
   while (at < end) {
     if (bytes[at] === 32 /* space */) {
@@ -317,22 +343,39 @@ function parseReferences(
       continue;
     }
     // One pass checks the item and finds its end.
-    let itemEnd = basenameEnd(bytes, words, at, end);
+    const nameStart = at + HASH_PART_LENGTH + 1;
+    let itemEnd = -1;
+    if (nameStart < end && bytes[nameStart - 1] === 45 /* - */ && isHashPartAt(words, at)) {
+      itemEnd = nameEndAt(words, nameStart);
+      if (itemEnd > end || (itemEnd < end && bytes[itemEnd] !== 32) || !isNameOk(bytes, nameStart, itemEnd)) {
+        itemEnd = -1;
+      }
+    }
     if (itemEnd < 0) {
       itemEnd = text.indexOf(' ', at);
       if (itemEnd < 0 || itemEnd > end) itemEnd = end;
       parseStorePathBasename(text.slice(at, itemEnd), storeDir);
     }
-    // Basenames are ASCII, so their byte order is Nix's. Most neighbours differ in the first byte.
-    if (prev >= 0) {
+    if (n > 0) {
+      // Basenames are ASCII, so their byte order is Nix's. Most neighbours differ in the first byte.
+      const prev = found[n - 2]!;
       const d = bytes[at]! - bytes[prev]!;
-      if (d < 0 || (d === 0 && !bytesBefore(bytes, prev, prevEnd, at, itemEnd))) sorted = false;
+      if (d < 0 || (d === 0 && !bytesBefore(bytes, prev, found[n - 1]!, at, itemEnd))) sorted = false;
     }
-    refs.push(text.slice(at, itemEnd));
-    prev = at;
-    prevEnd = itemEnd;
-    at = itemEnd;
+    if (n === found.length) {
+      const more = new Int32Array(2 * n);
+      more.set(found);
+      found = more;
+      if (n < SCRATCH_LIMIT) bounds = more;
+    }
+    found[n] = at;
+    found[n + 1] = itemEnd;
+    n += 2;
+    // Skip the one space that usually follows.
+    at = itemEnd + 1;
   }
+  const refs = new Array<string>(n >> 1);
+  for (let i = 0; i < n; i += 2) refs[i >> 1] = text.slice(found[i]!, found[i + 1]!);
   return sorted ? refs : [...new Set(refs)].sort(compareUtf8);
 }
 
