@@ -57,6 +57,7 @@ const DERIVER = keyIndex('Deriver');
 const SIG = keyIndex('Sig');
 const CA = keyIndex('CA');
 const KEY_CODES = KEYS.map((k) => Uint8Array.from(k, (c) => c.charCodeAt(0)));
+const UNKNOWN_DERIVER = Uint8Array.from('unknown-deriver', (c) => c.charCodeAt(0));
 
 /** True when `bytes` holds `codes` at `start`. */
 function hasCodesAt(bytes: Uint8Array, start: number, codes: Uint8Array): boolean {
@@ -133,20 +134,29 @@ function isHashPartAt(words: Int32Array, start: number): boolean {
 }
 
 /**
- * The index of the first byte at or after `start` that is not a name character, found a word at
- * a time. Something must stop it (the callers' lines end with a newline).
+ * The index of the first byte at or after `start` that is not a name character, found two words
+ * at a time. Something must stop it (the callers' lines end with a newline), and one word after
+ * that must be readable (`codeUnits` pads).
  */
 function nameEndAt(words: Int32Array, start: number): number {
+  const pair = PAIR_CLASS;
   let k = start >> 2;
   const from = FROM_BYTE[start & 3]!;
   // The bytes before `start` become name characters.
-  let w = (words[k]! & from) | (LETTERS & ~from);
-  while ((PAIR_CLASS[w & 0xffff]! & PAIR_CLASS[w >>> 16]! & NAME_CHAR) !== 0) w = words[++k]!;
-  // The first byte of `w` that is not a name character; found without branches, which would be
-  // taken at random.
-  const lowPair = (PAIR_CLASS[w & 0xffff]! & NAME_CHAR) >> 1;
+  let a = (words[k]! & from) | (LETTERS & ~from);
+  let b = words[k + 1]!;
+  while ((pair[a & 0xffff]! & pair[a >>> 16]! & pair[b & 0xffff]! & pair[b >>> 16]! & NAME_CHAR) !== 0) {
+    k += 2;
+    a = words[k]!;
+    b = words[k + 1]!;
+  }
+  // The first byte of `a`, then `b`, that is not a name character; found without branches,
+  // which would be taken at random.
+  const aIsName = (pair[a & 0xffff]! & pair[a >>> 16]! & NAME_CHAR) >> 1;
+  let w = a ^ ((a ^ b) & -aIsName);
+  const lowPair = (pair[w & 0xffff]! & NAME_CHAR) >> 1;
   w >>>= lowPair << 4;
-  return (k << 2) + (lowPair << 1) + ((CHAR_CLASS[w & 0xff]! & NAME_CHAR) >> 1);
+  return ((k + aIsName) << 2) + (lowPair << 1) + ((CHAR_CLASS[w & 0xff]! & NAME_CHAR) >> 1);
 }
 
 /** True when the name `bytes[start, end)` (all name characters) is not too long and not '.'-like. */
@@ -196,17 +206,21 @@ const encoder = new TextEncoder();
 let scratch = new Uint8Array(0);
 let scratchWords = new Int32Array(0);
 const SCRATCH_LIMIT = 1 << 16;
+/** How far past the text the checks may read. */
+const PADDING = 64;
 
 /**
  * The text as one byte per UTF-16 code unit, so indices agree with the string's: ASCII as is,
  * anything else as 0xff, which no character class below admits. Byte loops run about twice as
- * fast as `charCodeAt` loops. The buffer's length is a multiple of four, so `wordsOf` views all of
- * the text.
+ * fast as `charCodeAt` loops. The buffer's length is a multiple of four and at least PADDING more
+ * than the text's, so `wordsOf` views all of the text and the checks that look a fixed distance
+ * ahead stay inside it. (What lies past the text is left from earlier texts; every check that
+ * reaches there also covers the text's last newline, which none admits.)
  */
 function codeUnits(text: string): Uint8Array {
   let bytes = scratch;
-  if (bytes.length < text.length) {
-    bytes = new Uint8Array((Math.max(text.length, 2 * bytes.length, 4096) + 3) & ~3);
+  if (bytes.length < text.length + PADDING) {
+    bytes = new Uint8Array((Math.max(text.length + PADDING, 2 * bytes.length, 4096) + 3) & ~3);
     if (bytes.length <= SCRATCH_LIMIT) {
       scratch = bytes;
       scratchWords = new Int32Array(bytes.buffer);
@@ -229,14 +243,41 @@ function wordsOf(bytes: Uint8Array): Int32Array {
 
 let lastStoreDir = '';
 let lastStoreDirCanonical = false;
+let lastStoreDirCodes: Uint8Array | undefined;
 
 /** True when `storeDir` is absolute and already canonical (no `//`, `.`, `..`, trailing `/`). */
 function isCanonicalDir(storeDir: string): boolean {
   if (storeDir !== lastStoreDir) {
     lastStoreDir = storeDir;
     lastStoreDirCanonical = /^(?:\/(?!\.\.?(?:\/|$))[^/]+)+$/.test(storeDir);
+    lastStoreDirCodes =
+      lastStoreDirCanonical && /^[\x20-\x7e]*$/.test(storeDir)
+        ? Uint8Array.from(storeDir, (c) => c.charCodeAt(0))
+        : undefined;
   }
   return lastStoreDirCanonical;
+}
+
+/** The characters of `storeDir` when it is canonical and printable ASCII, else undefined. */
+function storeDirCodes(storeDir: string): Uint8Array | undefined {
+  isCanonicalDir(storeDir);
+  return lastStoreDirCodes;
+}
+
+/** Where a store path basename read from `start` ends at a newline, or -1. */
+function basenameLineEnd(bytes: Uint8Array, words: Int32Array, start: number): number {
+  const nameStart = start + HASH_PART_LENGTH + 1;
+  if (bytes[nameStart - 1] !== 45 /* - */ || !isHashPartAt(words, start)) return -1;
+  const end = nameEndAt(words, nameStart);
+  return bytes[end] === 10 && isNameOk(bytes, nameStart, end) ? end : -1;
+}
+
+/** Where a canonical store path `<storeDir>/<basename>` read from `start` ends at a newline, or -1. */
+function storePathEnd(bytes: Uint8Array, words: Int32Array, start: number, storeDir: string): number {
+  const dir = storeDirCodes(storeDir);
+  if (dir === undefined || bytes[start + dir.length] !== 47 /* / */ || !hasCodesAt(bytes, start, dir))
+    return -1;
+  return basenameLineEnd(bytes, words, start + dir.length + 1);
 }
 
 function checkStorePath(
@@ -293,6 +334,29 @@ function compressionAt(text: string, bytes: Uint8Array, start: number, end: numb
   throw new LineError(`unknown compression method ${JSON.stringify(text.slice(start, end))}`);
 }
 
+/** The index in COMPRESSION_METHODS of the method named from `start` up to a newline, or -1. */
+function compressionIndexAt(bytes: Uint8Array, start: number): number {
+  for (let k = 0; k < COMPRESSION_CODES.length; k++) {
+    const code = COMPRESSION_CODES[k]!;
+    if (bytes[start + code.length] === 10 && hasCodesAt(bytes, start, code)) return k;
+  }
+  return -1;
+}
+
+/** Where the digits from `start` end at a newline, or -1 (none, or something else after them). */
+function digitsEnd(bytes: Uint8Array, start: number): number {
+  let i = start;
+  while ((bytes[i]! - 48) >>> 0 <= 9) i++;
+  return i > start && bytes[i] === 10 ? i : -1;
+}
+
+/** The number written by the digits `bytes[start, end)`, or -1 when it is too large. */
+function sizeAt(bytes: Uint8Array, start: number, end: number): number {
+  let n = 0;
+  for (let i = start; i < end; i++) n = n * 10 + (bytes[i]! - 48);
+  return Number.isSafeInteger(n) ? n : -1;
+}
+
 const SHA256_PREFIX = Uint8Array.from('sha256:', (c) => c.charCodeAt(0));
 
 /** The hash in `text[start, end)`. */
@@ -305,6 +369,16 @@ function parseHashAt(text: string, bytes: Uint8Array, start: number, end: number
     if (digest) return { algorithm: 'sha256', digest };
   }
   return parseAnyHash(text.slice(start, end));
+}
+
+/** Length of `sha256:<52 nix32 digits>`. */
+const SHA256_LINE_LENGTH = 59;
+
+/** The hash `sha256:<nix32>` from `start` up to a newline, or undefined. */
+function sha256LineAt(bytes: Uint8Array, start: number): NixHash | undefined {
+  if (bytes[start + SHA256_LINE_LENGTH] !== 10 || !hasCodesAt(bytes, start, SHA256_PREFIX)) return undefined;
+  const digest = decodeNix32At(bytes, start + SHA256_PREFIX.length, 32);
+  return digest ? { algorithm: 'sha256', digest } : undefined;
 }
 
 function parseAnyHash(value: string): NixHash {
@@ -320,10 +394,16 @@ function parseAnyHash(value: string): NixHash {
 
 /** Where each reference starts and ends, two entries per reference; reused between calls. */
 let bounds = new Int32Array(256);
+/** Where the last `parseReferences(…, -1, …)` found the newline. */
+let referencesEnd = -1;
 
 /**
  * The basenames of a References line, sorted and unique. A first pass checks them and notes where
  * they are; the second makes the strings, into an array of the right length.
+ *
+ * `end` is the line's newline, or -1 to have the character checks find it (then stored in
+ * `referencesEnd`): in that case, undefined means some item needs the general parser, and the
+ * caller should find the newline and call again.
  */
 function parseReferences(
   text: string,
@@ -332,26 +412,30 @@ function parseReferences(
   start: number,
   end: number,
   storeDir: string,
-): string[] {
+): string[] | undefined {
   let found = bounds;
   let n = 0;
   let sorted = true;
+  // Past the newline when it is not known: the scan stops at the first one anyway.
+  const limit = end < 0 ? text.length : end;
   let at = start;
-  while (at < end) {
-    if (bytes[at] === 32 /* space */) {
+  while (at < limit) {
+    const c = bytes[at];
+    if (c === 32 /* space */) {
       at++;
       continue;
     }
-    // One pass checks the item and finds its end.
+    if (c === 10 /* newline */) break;
+    // One pass checks the item and finds its end, at a space or the newline.
     const nameStart = at + HASH_PART_LENGTH + 1;
     let itemEnd = -1;
-    if (nameStart < end && bytes[nameStart - 1] === 45 /* - */ && isHashPartAt(words, at)) {
+    if (nameStart < limit && bytes[nameStart - 1] === 45 /* - */ && isHashPartAt(words, at)) {
       itemEnd = nameEndAt(words, nameStart);
-      if (itemEnd > end || (itemEnd < end && bytes[itemEnd] !== 32) || !isNameOk(bytes, nameStart, itemEnd)) {
-        itemEnd = -1;
-      }
+      const after = bytes[itemEnd];
+      if ((after !== 32 && after !== 10) || !isNameOk(bytes, nameStart, itemEnd)) itemEnd = -1;
     }
     if (itemEnd < 0) {
+      if (end < 0) return undefined;
       itemEnd = text.indexOf(' ', at);
       if (itemEnd < 0 || itemEnd > end) itemEnd = end;
       parseStorePathBasename(text.slice(at, itemEnd), storeDir);
@@ -371,9 +455,12 @@ function parseReferences(
     found[n] = at;
     found[n + 1] = itemEnd;
     n += 2;
+    at = itemEnd;
+    if (bytes[at] === 10) break;
     // Skip the one space that usually follows.
-    at = itemEnd + 1;
+    at++;
   }
+  referencesEnd = at;
   const refs = new Array<string>(n >> 1);
   for (let i = 0; i < n; i += 2) refs[i >> 1] = text.slice(found[i]!, found[i + 1]!);
   return sorted ? refs : [...new Set(refs)].sort(compareUtf8);
@@ -421,8 +508,86 @@ export function parseNarInfo(text: string, options: ParseNarInfoOptions = {}): N
   let lineNo = 0;
   let expected = STORE_PATH;
   for (let pos = 0; pos < text.length; ) {
-    const nl = text.indexOf('\n', pos);
     lineNo++;
+    // Fast path: the key Nix writes next, with a value in the spelling Nix writes, read up to
+    // the newline without looking for it first. Anything else, every error included, goes
+    // through the general path below, which also tells how the line is wrong.
+    const guess = KEY_CODES[expected];
+    if (
+      guess !== undefined &&
+      (seen & (1 << expected)) === 0 &&
+      bytes[pos + guess.length] === 58 /* : */ &&
+      bytes[pos + guess.length + 1] === 32 /* space */ &&
+      hasCodesAt(bytes, pos, guess)
+    ) {
+      const valueStart = pos + guess.length + 2;
+      let end = -1;
+      switch (expected) {
+        case STORE_PATH:
+          end = storePathEnd(bytes, words, valueStart, storeDir);
+          if (end >= 0) storePath = text.slice(valueStart, end);
+          break;
+        case COMPRESSION: {
+          const method = compressionIndexAt(bytes, valueStart);
+          if (method >= 0) {
+            compression = COMPRESSION_METHODS[method];
+            end = valueStart + COMPRESSION_CODES[method]!.length;
+          }
+          break;
+        }
+        case FILE_HASH:
+        case NAR_HASH: {
+          const hash = sha256LineAt(bytes, valueStart);
+          if (hash) {
+            if (expected === FILE_HASH) fileHash = hash;
+            else narHash = hash;
+            end = valueStart + SHA256_LINE_LENGTH;
+          }
+          break;
+        }
+        case FILE_SIZE:
+        case NAR_SIZE: {
+          const digits = digitsEnd(bytes, valueStart);
+          const size = digits < 0 ? -1 : sizeAt(bytes, valueStart, digits);
+          // A NarSize of 0 is an error, explained below.
+          if (size > 0 || (size === 0 && expected === FILE_SIZE)) {
+            if (expected === FILE_SIZE) fileSize = size;
+            else narSize = size;
+            end = digits;
+          }
+          break;
+        }
+        case REFERENCES: {
+          const refs = parseReferences(text, bytes, words, valueStart, -1, storeDir);
+          if (refs) {
+            references = refs;
+            end = referencesEnd;
+          }
+          break;
+        }
+        case DERIVER:
+          if (
+            bytes[valueStart + UNKNOWN_DERIVER.length] === 10 &&
+            hasCodesAt(bytes, valueStart, UNKNOWN_DERIVER)
+          ) {
+            end = valueStart + UNKNOWN_DERIVER.length;
+          } else {
+            end = basenameLineEnd(bytes, words, valueStart);
+            if (end >= 0) deriver = text.slice(valueStart, end);
+          }
+          break;
+        default:
+          // URL, Sig and CA: found with indexOf below.
+          break;
+      }
+      if (end >= 0) {
+        seen |= 1 << expected;
+        expected++;
+        pos = end + 1;
+        continue;
+      }
+    }
+    const nl = text.indexOf('\n', pos);
     if (cr >= 0 && cr < nl) {
       throw badNarInfo(source, 'carriage return in line (CRLF line endings are not supported)', lineNo);
     }
@@ -431,7 +596,6 @@ export function parseNarInfo(text: string, options: ParseNarInfoOptions = {}): N
     let colon = pos;
     // Nix writes the keys in KEYS order: try the one that would come next first, which also
     // tells where the colon is.
-    const guess = KEY_CODES[expected];
     if (guess !== undefined && bytes[pos + guess.length] === 58 /* : */ && hasCodesAt(bytes, pos, guess)) {
       key = expected;
       colon = pos + guess.length;
@@ -481,7 +645,7 @@ export function parseNarInfo(text: string, options: ParseNarInfoOptions = {}): N
           if (narSize === 0) throw new LineError('NarSize is zero');
           break;
         case REFERENCES:
-          references = parseReferences(text, bytes, words, valueStart, nl, storeDir);
+          references = parseReferences(text, bytes, words, valueStart, nl, storeDir)!;
           break;
         case DERIVER: {
           const value = text.slice(valueStart, nl);
