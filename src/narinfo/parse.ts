@@ -441,9 +441,12 @@ function parseReferences(
       parseStorePathBasename(text.slice(at, itemEnd), storeDir);
     }
     if (n > 0) {
-      // Basenames are ASCII, so their byte order is Nix's. Most neighbours differ in the first byte.
+      // Basenames are ASCII, so their byte order is Nix's. Neighbours nearly always differ in the
+      // first bytes of their (checked, 32-character) hash parts.
       const prev = found[n - 2]!;
-      const d = bytes[at]! - bytes[prev]!;
+      let i = 0;
+      while (i < HASH_PART_LENGTH && bytes[prev + i] === bytes[at + i]) i++;
+      const d = i < HASH_PART_LENGTH ? bytes[at + i]! - bytes[prev + i]! : 0;
       if (d < 0 || (d === 0 && !bytesBefore(bytes, prev, found[n - 1]!, at, itemEnd))) sorted = false;
     }
     if (n === found.length) {
