@@ -35,7 +35,7 @@ export interface ParseNarInfoOptions {
 
 // Character classes of store path basenames (nix-formats.md §3), indexed by byte (0xff: not ASCII).
 const NIX32_CHAR = 1;
-const NAME_CHAR = 2; // `>> 1` turns it into 0 or 1
+const NAME_CHAR = 2;
 const CHAR_CLASS = new Uint8Array(256);
 for (const c of '0123456789abcdfghijklmnpqrsvwxyz') CHAR_CLASS[c.charCodeAt(0)]! |= NIX32_CHAR;
 for (const c of '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+-._?=')
@@ -83,10 +83,10 @@ for (let a = 0; a < 128; a++) {
   if (CHAR_CLASS[a] === 0) continue;
   for (let b = 0; b < 128; b++) PAIR_CLASS[a | (b << 8)] = CHAR_CLASS[a]! & CHAR_CLASS[b]!;
 }
-/** Masks keeping the bytes of a little-endian word from byte 0, 1, 2 or 3 on. */
-const FROM_BYTE = Int32Array.of(-1, -1 << 8, -1 << 16, -1 << 24);
-const ZEROS = 0x30303030; // '0000', valid in a hash part
-const LETTERS = 0x61616161; // 'aaaa', valid in a name
+// The hot helpers below read only locals and parameters: module bindings, imported ones most of
+// all, cost V8 extra loads and checks on every read (in a bundle they would not).
+const HASH_LENGTH = HASH_PART_LENGTH;
+const MAX_NAME = MAX_NAME_LENGTH;
 
 /**
  * True when the 32 bytes from `start` are nix32 digits. `words` views the same bytes four at a
@@ -98,8 +98,10 @@ function isHashPartAt(words: Int32Array, start: number): boolean {
   // A local name keeps the bytecode small enough for V8 to inline this into its callers.
   const pair = PAIR_CLASS;
   const k = start >> 2;
-  const from = FROM_BYTE[start & 3]!;
-  const first = (words[k]! & from) | (ZEROS & ~from);
+  // Keeps the bytes of a word from `start` on; the others become '0', a digit.
+  const from = -1 << ((start & 3) << 3);
+  const zeros = 0x30303030;
+  const first = (words[k]! & from) | (zeros & ~from);
   const w1 = words[k + 1]!;
   const w2 = words[k + 2]!;
   const w3 = words[k + 3]!;
@@ -108,7 +110,7 @@ function isHashPartAt(words: Int32Array, start: number): boolean {
   const w6 = words[k + 6]!;
   const w7 = words[k + 7]!;
   // When `start` is a word boundary, the ninth word is entirely outside and replaced.
-  const last = (words[k + 8]! & ~from) | (ZEROS & from);
+  const last = (words[k + 8]! & ~from) | (zeros & from);
   return (
     (pair[first & 0xffff]! &
       pair[first >>> 16]! &
@@ -128,7 +130,7 @@ function isHashPartAt(words: Int32Array, start: number): boolean {
       pair[w7 >>> 16]! &
       pair[last & 0xffff]! &
       pair[last >>> 16]! &
-      NIX32_CHAR) !==
+      1) /* NIX32_CHAR */ !==
     0
   );
 }
@@ -140,29 +142,31 @@ function isHashPartAt(words: Int32Array, start: number): boolean {
  */
 function nameEndAt(words: Int32Array, start: number): number {
   const pair = PAIR_CLASS;
+  const name = 2; // NAME_CHAR; `>> 1` turns it into 0 or 1
   let k = start >> 2;
-  const from = FROM_BYTE[start & 3]!;
-  // The bytes before `start` become name characters.
-  let a = (words[k]! & from) | (LETTERS & ~from);
+  // Keeps the bytes of a word from `start` on; the others become 'a', a name character.
+  const from = -1 << ((start & 3) << 3);
+  let a = (words[k]! & from) | (0x61616161 & ~from);
   let b = words[k + 1]!;
-  while ((pair[a & 0xffff]! & pair[a >>> 16]! & pair[b & 0xffff]! & pair[b >>> 16]! & NAME_CHAR) !== 0) {
+  while ((pair[a & 0xffff]! & pair[a >>> 16]! & pair[b & 0xffff]! & pair[b >>> 16]! & name) !== 0) {
     k += 2;
     a = words[k]!;
     b = words[k + 1]!;
   }
   // The first byte of `a`, then `b`, that is not a name character; found without branches,
   // which would be taken at random.
-  const aIsName = (pair[a & 0xffff]! & pair[a >>> 16]! & NAME_CHAR) >> 1;
+  const aIsName = (pair[a & 0xffff]! & pair[a >>> 16]! & name) >> 1;
   let w = a ^ ((a ^ b) & -aIsName);
-  const lowPair = (pair[w & 0xffff]! & NAME_CHAR) >> 1;
+  const lowPair = (pair[w & 0xffff]! & name) >> 1;
   w >>>= lowPair << 4;
-  return ((k + aIsName) << 2) + (lowPair << 1) + ((CHAR_CLASS[w & 0xff]! & NAME_CHAR) >> 1);
+  // The high byte of a pair whose low byte is a name character: its class decides alone.
+  return ((k + aIsName) << 2) + (lowPair << 1) + ((pair[(w & 0xff) | 0x6100]! & name) >> 1);
 }
 
 /** True when the name `bytes[start, end)` (all name characters) is not too long and not '.'-like. */
 function isNameOk(bytes: Uint8Array, start: number, end: number): boolean {
   const length = end - start;
-  if (length === 0 || length > MAX_NAME_LENGTH) return false;
+  if (length === 0 || length > MAX_NAME) return false;
   if (bytes[start] !== 46 /* . */) return true;
   // '.', '..', '.-…' and '..-…' are not names.
   const second = length > 1 ? bytes[start + 1]! : -1;
@@ -177,7 +181,7 @@ function isNameOk(bytes: Uint8Array, start: number, end: number): boolean {
  * general `parseStorePathBasename` then explains why).
  */
 function basenameEnd(bytes: Uint8Array, words: Int32Array, start: number, limit: number): number {
-  const nameStart = start + HASH_PART_LENGTH + 1;
+  const nameStart = start + HASH_LENGTH + 1;
   if (nameStart >= limit || bytes[nameStart - 1] !== 45 /* - */ || !isHashPartAt(words, start)) return -1;
   const end = nameEndAt(words, nameStart);
   if (end > limit || (end < limit && bytes[end] !== 32) /* space */ || !isNameOk(bytes, nameStart, end)) {
@@ -266,7 +270,7 @@ function storeDirCodes(storeDir: string): Uint8Array | undefined {
 
 /** Where a store path basename read from `start` ends at a newline, or -1. */
 function basenameLineEnd(bytes: Uint8Array, words: Int32Array, start: number): number {
-  const nameStart = start + HASH_PART_LENGTH + 1;
+  const nameStart = start + HASH_LENGTH + 1;
   if (bytes[nameStart - 1] !== 45 /* - */ || !isHashPartAt(words, start)) return -1;
   const end = nameEndAt(words, nameStart);
   return bytes[end] === 10 && isNameOk(bytes, nameStart, end) ? end : -1;
@@ -413,6 +417,7 @@ function parseReferences(
   end: number,
   storeDir: string,
 ): string[] | undefined {
+  const hashLength = HASH_LENGTH;
   let found = bounds;
   let n = 0;
   let sorted = true;
@@ -427,7 +432,7 @@ function parseReferences(
     }
     if (c === 10 /* newline */) break;
     // One pass checks the item and finds its end, at a space or the newline.
-    const nameStart = at + HASH_PART_LENGTH + 1;
+    const nameStart = at + hashLength + 1;
     let itemEnd = -1;
     if (nameStart < limit && bytes[nameStart - 1] === 45 /* - */ && isHashPartAt(words, at)) {
       itemEnd = nameEndAt(words, nameStart);
@@ -445,8 +450,8 @@ function parseReferences(
       // first bytes of their (checked, 32-character) hash parts.
       const prev = found[n - 2]!;
       let i = 0;
-      while (i < HASH_PART_LENGTH && bytes[prev + i] === bytes[at + i]) i++;
-      const d = i < HASH_PART_LENGTH ? bytes[at + i]! - bytes[prev + i]! : 0;
+      while (i < hashLength && bytes[prev + i] === bytes[at + i]) i++;
+      const d = i < hashLength ? bytes[at + i]! - bytes[prev + i]! : 0;
       if (d < 0 || (d === 0 && !bytesBefore(bytes, prev, found[n - 1]!, at, itemEnd))) sorted = false;
     }
     if (n === found.length) {
