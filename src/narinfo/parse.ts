@@ -4,11 +4,13 @@
  * `System:` and other unknown keys) and rejects what Nix would misread (CRLF, a missing `": "`,
  * blank lines) with an error naming the source, line and field.
  *
- * One pass over the text (lines found with `indexOf`, no per-line arrays) and a reused one-byte-per-
- * character copy of it: the common spellings (canonical store paths, `sha256:<nix32>` hashes,
- * sorted references, decimal sizes) are checked with character tables on those bytes, and only
- * what fails there goes through the general parsers, which then produce the error message.
- * Nothing is rendered: `formatNarInfo` decides at write time whether the original text still holds.
+ * One pass over a reused one-byte-per-character copy of the text, no per-line arrays: a line in
+ * the key order and spelling Nix writes (canonical store paths, `sha256:<nix32>` hashes, sorted
+ * references, decimal sizes) is checked with character tables, store path basenames four bytes at
+ * a time, and read up to its newline without looking for it first. Only what fails there goes
+ * through the general path (lines found with `indexOf`) and the general parsers, which then
+ * produce the error message. Nothing is rendered: `formatNarInfo` decides at write time whether
+ * the original text still holds.
  */
 import { NixcacheError } from '../errors.js';
 import type { NixHash } from '../hash/hash.js';
