@@ -4,11 +4,13 @@
  * `System:` and other unknown keys) and rejects what Nix would misread (CRLF, a missing `": "`,
  * blank lines) with an error naming the source, line and field.
  *
- * One pass over the text (lines found with `indexOf`, no per-line arrays) and a reused one-byte-per-
- * character copy of it: the common spellings (canonical store paths, `sha256:<nix32>` hashes,
- * sorted references, decimal sizes) are checked with character tables on those bytes, and only
- * what fails there goes through the general parsers, which then produce the error message.
- * Nothing is rendered: `formatNarInfo` decides at write time whether the original text still holds.
+ * One pass over a reused one-byte-per-character copy of the text, no per-line arrays: a line in
+ * the key order and spelling Nix writes (canonical store paths, `sha256:<nix32>` hashes, sorted
+ * references, decimal sizes) is checked with character tables, store path basenames four bytes at
+ * a time, and read up to its newline without looking for it first. Only what fails there goes
+ * through the general path (lines found with `indexOf`) and the general parsers, which then
+ * produce the error message. Nothing is rendered: `formatNarInfo` decides at write time whether
+ * the original text still holds.
  */
 import { NixcacheError } from '../errors.js';
 import type { NixHash } from '../hash/hash.js';
@@ -57,54 +59,142 @@ const DERIVER = keyIndex('Deriver');
 const SIG = keyIndex('Sig');
 const CA = keyIndex('CA');
 const KEY_CODES = KEYS.map((k) => Uint8Array.from(k, (c) => c.charCodeAt(0)));
+const UNKNOWN_DERIVER = Uint8Array.from('unknown-deriver', (c) => c.charCodeAt(0));
+
+/** True when `bytes` holds `codes` at `start`. */
+function hasCodesAt(bytes: Uint8Array, start: number, codes: Uint8Array): boolean {
+  for (let i = 0; i < codes.length; i++) if (codes[i] !== bytes[start + i]) return false;
+  return true;
+}
 
 /** The index in KEYS of the key in `bytes[start, end)`, or -1 for an unknown key. */
 function keyAt(bytes: Uint8Array, start: number, end: number): number {
-  next: for (let k = 0; k < KEY_CODES.length; k++) {
+  for (let k = 0; k < KEY_CODES.length; k++) {
     const code = KEY_CODES[k]!;
-    if (code.length !== end - start) continue;
-    for (let i = 0; i < code.length; i++) if (code[i] !== bytes[start + i]) continue next;
-    return k;
+    if (code.length === end - start && hasCodesAt(bytes, start, code)) return k;
   }
   return -1;
 }
 
 class LineError extends Error {}
 
+// The same classes for two characters at once, indexed by a 16-bit little-endian pair: the class
+// bits both share. Only pairs of ASCII name characters are non-zero.
+const PAIR_CLASS = new Uint8Array(1 << 16);
+for (let a = 0; a < 128; a++) {
+  if (CHAR_CLASS[a] === 0) continue;
+  for (let b = 0; b < 128; b++) PAIR_CLASS[a | (b << 8)] = CHAR_CLASS[a]! & CHAR_CLASS[b]!;
+}
+// The hot helpers below read only locals and parameters: module bindings, imported ones most of
+// all, cost V8 extra loads and checks on every read (in a bundle they would not).
+const HASH_LENGTH = HASH_PART_LENGTH;
+const MAX_NAME = MAX_NAME_LENGTH;
+
+/**
+ * True when the 32 bytes from `start` are nix32 digits. `words` views the same bytes four at a
+ * time (little-endian), and both halves of a word are checked with PAIR_CLASS: a quarter of the
+ * loads of a byte loop. The bytes of the first and last word that are outside the hash part are
+ * replaced by a valid digit.
+ */
+function isHashPartAt(words: Int32Array, start: number): boolean {
+  // A local name keeps the bytecode small enough for V8 to inline this into its callers.
+  const pair = PAIR_CLASS;
+  const k = start >> 2;
+  // Keeps the bytes of a word from `start` on; the others become '0', a digit.
+  const from = -1 << ((start & 3) << 3);
+  const zeros = 0x30303030;
+  const first = (words[k]! & from) | (zeros & ~from);
+  const w1 = words[k + 1]!;
+  const w2 = words[k + 2]!;
+  const w3 = words[k + 3]!;
+  const w4 = words[k + 4]!;
+  const w5 = words[k + 5]!;
+  const w6 = words[k + 6]!;
+  const w7 = words[k + 7]!;
+  // When `start` is a word boundary, the ninth word is entirely outside and replaced.
+  const last = (words[k + 8]! & ~from) | (zeros & from);
+  return (
+    (pair[first & 0xffff]! &
+      pair[first >>> 16]! &
+      pair[w1 & 0xffff]! &
+      pair[w1 >>> 16]! &
+      pair[w2 & 0xffff]! &
+      pair[w2 >>> 16]! &
+      pair[w3 & 0xffff]! &
+      pair[w3 >>> 16]! &
+      pair[w4 & 0xffff]! &
+      pair[w4 >>> 16]! &
+      pair[w5 & 0xffff]! &
+      pair[w5 >>> 16]! &
+      pair[w6 & 0xffff]! &
+      pair[w6 >>> 16]! &
+      pair[w7 & 0xffff]! &
+      pair[w7 >>> 16]! &
+      pair[last & 0xffff]! &
+      pair[last >>> 16]! &
+      1) /* NIX32_CHAR */ !==
+    0
+  );
+}
+
+/**
+ * The index of the first byte at or after `start` that is not a name character, found two words
+ * at a time. Something must stop it (the callers' lines end with a newline), and one word after
+ * that must be readable (`codeUnits` pads).
+ */
+function nameEndAt(words: Int32Array, start: number): number {
+  const pair = PAIR_CLASS;
+  const name = 2; // NAME_CHAR; `>> 1` turns it into 0 or 1
+  let k = start >> 2;
+  // Keeps the bytes of a word from `start` on; the others become 'a', a name character.
+  const from = -1 << ((start & 3) << 3);
+  let a = (words[k]! & from) | (0x61616161 & ~from);
+  let b = words[k + 1]!;
+  while ((pair[a & 0xffff]! & pair[a >>> 16]! & pair[b & 0xffff]! & pair[b >>> 16]! & name) !== 0) {
+    k += 2;
+    a = words[k]!;
+    b = words[k + 1]!;
+  }
+  // The first byte of `a`, then `b`, that is not a name character; found without branches,
+  // which would be taken at random.
+  const aIsName = (pair[a & 0xffff]! & pair[a >>> 16]! & name) >> 1;
+  let w = a ^ ((a ^ b) & -aIsName);
+  const lowPair = (pair[w & 0xffff]! & name) >> 1;
+  w >>>= lowPair << 4;
+  // The high byte of a pair whose low byte is a name character: its class decides alone.
+  return ((k + aIsName) << 2) + (lowPair << 1) + ((pair[(w & 0xff) | 0x6100]! & name) >> 1);
+}
+
+/** True when the name `bytes[start, end)` (all name characters) is not too long and not '.'-like. */
+function isNameOk(bytes: Uint8Array, start: number, end: number): boolean {
+  const length = end - start;
+  if (length === 0 || length > MAX_NAME) return false;
+  if (bytes[start] !== 46 /* . */) return true;
+  // '.', '..', '.-…' and '..-…' are not names.
+  const second = length > 1 ? bytes[start + 1]! : -1;
+  if (second === -1 || second === 45) return false;
+  return !(second === 46 && (length === 2 || bytes[start + 2] === 45));
+}
+
 /**
  * Reads a store path basename `<32 nix32 chars>-<name>` starting at `bytes[start]` and ending at
- * `limit` or at a space before it. Returns where it ends, or -1 when it is not valid there (the
+ * `limit` or at a space before it; `bytes[limit]` must not be a name character (the callers pass
+ * the index of a line's newline). Returns where it ends, or -1 when it is not valid there (the
  * general `parseStorePathBasename` then explains why).
  */
-function basenameEnd(bytes: Uint8Array, start: number, limit: number): number {
-  const nameStart = start + HASH_PART_LENGTH + 1;
-  if (nameStart >= limit || bytes[nameStart - 1] !== 45 /* - */) return -1;
-  // Classes are and-ed together and tested once: fewer branches than a test per character.
-  let hashClass = NIX32_CHAR;
-  for (let i = start; i < nameStart - 1; i += 4) {
-    hashClass &=
-      CHAR_CLASS[bytes[i]!]! &
-      CHAR_CLASS[bytes[i + 1]!]! &
-      CHAR_CLASS[bytes[i + 2]!]! &
-      CHAR_CLASS[bytes[i + 3]!]!;
-  }
-  let end = nameStart;
-  while (end < limit && (CHAR_CLASS[bytes[end]!]! & NAME_CHAR) !== 0) end++;
-  const nameLength = end - nameStart;
-  if (hashClass === 0 || nameLength === 0 || nameLength > MAX_NAME_LENGTH) return -1;
-  if (end < limit && bytes[end] !== 32 /* space */) return -1;
-  if (bytes[nameStart] === 46 /* . */) {
-    // '.', '..', '.-…' and '..-…' are not names.
-    const second = nameLength > 1 ? bytes[nameStart + 1]! : -1;
-    if (second === -1 || second === 45) return -1;
-    if (second === 46 && (nameLength === 2 || bytes[nameStart + 2] === 45)) return -1;
+function basenameEnd(bytes: Uint8Array, words: Int32Array, start: number, limit: number): number {
+  const nameStart = start + HASH_LENGTH + 1;
+  if (nameStart >= limit || bytes[nameStart - 1] !== 45 /* - */ || !isHashPartAt(words, start)) return -1;
+  const end = nameEndAt(words, nameStart);
+  if (end > limit || (end < limit && bytes[end] !== 32) /* space */ || !isNameOk(bytes, nameStart, end)) {
+    return -1;
   }
   return end;
 }
 
 /** True when `bytes[start, end)` is exactly a valid store path basename. */
-function isBasenameAt(bytes: Uint8Array, start: number, end: number): boolean {
-  return basenameEnd(bytes, start, end) === end;
+function isBasenameAt(bytes: Uint8Array, words: Int32Array, start: number, end: number): boolean {
+  return basenameEnd(bytes, words, start, end) === end;
 }
 
 /** True when `bytes[a, aEnd)` sorts strictly before `bytes[b, bEnd)`. */
@@ -120,18 +210,27 @@ function bytesBefore(bytes: Uint8Array, a: number, aEnd: number, b: number, bEnd
 const encoder = new TextEncoder();
 /** Reused between calls (parsing is synchronous); texts above SCRATCH_LIMIT get their own. */
 let scratch = new Uint8Array(0);
+let scratchWords = new Int32Array(0);
 const SCRATCH_LIMIT = 1 << 16;
+/** How far past the text the checks may read. */
+const PADDING = 64;
 
 /**
  * The text as one byte per UTF-16 code unit, so indices agree with the string's: ASCII as is,
  * anything else as 0xff, which no character class below admits. Byte loops run about twice as
- * fast as `charCodeAt` loops.
+ * fast as `charCodeAt` loops. The buffer's length is a multiple of four and at least PADDING more
+ * than the text's, so `wordsOf` views all of the text and the checks that look a fixed distance
+ * ahead stay inside it. (What lies past the text is left from earlier texts; every check that
+ * reaches there also covers the text's last newline, which none admits.)
  */
 function codeUnits(text: string): Uint8Array {
   let bytes = scratch;
-  if (bytes.length < text.length) {
-    bytes = new Uint8Array(Math.max(text.length, 2 * bytes.length, 4096));
-    if (bytes.length <= SCRATCH_LIMIT) scratch = bytes;
+  if (bytes.length < text.length + PADDING) {
+    bytes = new Uint8Array((Math.max(text.length + PADDING, 2 * bytes.length, 4096) + 3) & ~3);
+    if (bytes.length <= SCRATCH_LIMIT) {
+      scratch = bytes;
+      scratchWords = new Int32Array(bytes.buffer);
+    }
   }
   const { read, written } = encoder.encodeInto(text, bytes);
   if (read !== text.length || written !== text.length) {
@@ -143,26 +242,64 @@ function codeUnits(text: string): Uint8Array {
   return bytes;
 }
 
+/** `bytes` (from `codeUnits`) four at a time, as little-endian words. */
+function wordsOf(bytes: Uint8Array): Int32Array {
+  return bytes === scratch ? scratchWords : new Int32Array(bytes.buffer);
+}
+
 let lastStoreDir = '';
 let lastStoreDirCanonical = false;
+let lastStoreDirCodes: Uint8Array | undefined;
 
 /** True when `storeDir` is absolute and already canonical (no `//`, `.`, `..`, trailing `/`). */
 function isCanonicalDir(storeDir: string): boolean {
   if (storeDir !== lastStoreDir) {
     lastStoreDir = storeDir;
     lastStoreDirCanonical = /^(?:\/(?!\.\.?(?:\/|$))[^/]+)+$/.test(storeDir);
+    lastStoreDirCodes =
+      lastStoreDirCanonical && /^[\x20-\x7e]*$/.test(storeDir)
+        ? Uint8Array.from(storeDir, (c) => c.charCodeAt(0))
+        : undefined;
   }
   return lastStoreDirCanonical;
 }
 
-function checkStorePath(value: string, bytes: Uint8Array, start: number, storeDir: string): void {
+/** The characters of `storeDir` when it is canonical and printable ASCII, else undefined. */
+function storeDirCodes(storeDir: string): Uint8Array | undefined {
+  isCanonicalDir(storeDir);
+  return lastStoreDirCodes;
+}
+
+/** Where a store path basename read from `start` ends at a newline, or -1. */
+function basenameLineEnd(bytes: Uint8Array, words: Int32Array, start: number): number {
+  const nameStart = start + HASH_LENGTH + 1;
+  if (bytes[nameStart - 1] !== 45 /* - */ || !isHashPartAt(words, start)) return -1;
+  const end = nameEndAt(words, nameStart);
+  return bytes[end] === 10 && isNameOk(bytes, nameStart, end) ? end : -1;
+}
+
+/** Where a canonical store path `<storeDir>/<basename>` read from `start` ends at a newline, or -1. */
+function storePathEnd(bytes: Uint8Array, words: Int32Array, start: number, storeDir: string): number {
+  const dir = storeDirCodes(storeDir);
+  if (dir === undefined || bytes[start + dir.length] !== 47 /* / */ || !hasCodesAt(bytes, start, dir))
+    return -1;
+  return basenameLineEnd(bytes, words, start + dir.length + 1);
+}
+
+function checkStorePath(
+  value: string,
+  bytes: Uint8Array,
+  words: Int32Array,
+  start: number,
+  storeDir: string,
+): void {
   const n = storeDir.length;
   if (
     value.length > n + 1 &&
     value.charCodeAt(n) === 47 /* / */ &&
     value.startsWith(storeDir) &&
     isCanonicalDir(storeDir) &&
-    isBasenameAt(bytes, start + n + 1, start + value.length)
+    isBasenameAt(bytes, words, start + n + 1, start + value.length)
   ) {
     return;
   }
@@ -203,6 +340,29 @@ function compressionAt(text: string, bytes: Uint8Array, start: number, end: numb
   throw new LineError(`unknown compression method ${JSON.stringify(text.slice(start, end))}`);
 }
 
+/** The index in COMPRESSION_METHODS of the method named from `start` up to a newline, or -1. */
+function compressionIndexAt(bytes: Uint8Array, start: number): number {
+  for (let k = 0; k < COMPRESSION_CODES.length; k++) {
+    const code = COMPRESSION_CODES[k]!;
+    if (bytes[start + code.length] === 10 && hasCodesAt(bytes, start, code)) return k;
+  }
+  return -1;
+}
+
+/** Where the digits from `start` end at a newline, or -1 (none, or something else after them). */
+function digitsEnd(bytes: Uint8Array, start: number): number {
+  let i = start;
+  while ((bytes[i]! - 48) >>> 0 <= 9) i++;
+  return i > start && bytes[i] === 10 ? i : -1;
+}
+
+/** The number written by the digits `bytes[start, end)`, or -1 when it is too large. */
+function sizeAt(bytes: Uint8Array, start: number, end: number): number {
+  let n = 0;
+  for (let i = start; i < end; i++) n = n * 10 + (bytes[i]! - 48);
+  return Number.isSafeInteger(n) ? n : -1;
+}
+
 const SHA256_PREFIX = Uint8Array.from('sha256:', (c) => c.charCodeAt(0));
 
 /** The hash in `text[start, end)`. */
@@ -217,6 +377,16 @@ function parseHashAt(text: string, bytes: Uint8Array, start: number, end: number
   return parseAnyHash(text.slice(start, end));
 }
 
+/** Length of `sha256:<52 nix32 digits>`. */
+const SHA256_LINE_LENGTH = 59;
+
+/** The hash `sha256:<nix32>` from `start` up to a newline, or undefined. */
+function sha256LineAt(bytes: Uint8Array, start: number): NixHash | undefined {
+  if (bytes[start + SHA256_LINE_LENGTH] !== 10 || !hasCodesAt(bytes, start, SHA256_PREFIX)) return undefined;
+  const digest = decodeNix32At(bytes, start + SHA256_PREFIX.length, 32);
+  return digest ? { algorithm: 'sha256', digest } : undefined;
+}
+
 function parseAnyHash(value: string): NixHash {
   if (!value.includes(':') && !value.includes('-')) {
     throw new LineError(`expected <algorithm>:<digest> or an SRI hash, got ${JSON.stringify(value)}`);
@@ -228,38 +398,81 @@ function parseAnyHash(value: string): NixHash {
   }
 }
 
-/** The basenames of a References line, sorted and unique. */
+/** Where each reference starts and ends, two entries per reference; reused between calls. */
+let bounds = new Int32Array(256);
+/** Where the last `parseReferences(…, -1, …)` found the newline. */
+let referencesEnd = -1;
+
+/**
+ * The basenames of a References line, sorted and unique. A first pass checks them and notes where
+ * they are; the second makes the strings, into an array of the right length.
+ *
+ * `end` is the line's newline, or -1 to have the character checks find it (then stored in
+ * `referencesEnd`): in that case, undefined means some item needs the general parser, and the
+ * caller should find the newline and call again.
+ */
 function parseReferences(
   text: string,
   bytes: Uint8Array,
+  words: Int32Array,
   start: number,
   end: number,
   storeDir: string,
-): string[] {
-  const refs: string[] = [];
+): string[] | undefined {
+  const hashLength = HASH_LENGTH;
+  let found = bounds;
+  let n = 0;
   let sorted = true;
-  let prev = -1;
-  let prevEnd = -1;
+  // Past the newline when it is not known: the scan stops at the first one anyway.
+  const limit = end < 0 ? text.length : end;
   let at = start;
-  while (at < end) {
-    if (bytes[at] === 32 /* space */) {
+  while (at < limit) {
+    const c = bytes[at];
+    if (c === 32 /* space */) {
       at++;
       continue;
     }
-    // One pass checks the item and finds its end.
-    let itemEnd = basenameEnd(bytes, at, end);
+    if (c === 10 /* newline */) break;
+    // One pass checks the item and finds its end, at a space or the newline.
+    const nameStart = at + hashLength + 1;
+    let itemEnd = -1;
+    if (nameStart < limit && bytes[nameStart - 1] === 45 /* - */ && isHashPartAt(words, at)) {
+      itemEnd = nameEndAt(words, nameStart);
+      const after = bytes[itemEnd];
+      if ((after !== 32 && after !== 10) || !isNameOk(bytes, nameStart, itemEnd)) itemEnd = -1;
+    }
     if (itemEnd < 0) {
+      if (end < 0) return undefined;
       itemEnd = text.indexOf(' ', at);
       if (itemEnd < 0 || itemEnd > end) itemEnd = end;
       parseStorePathBasename(text.slice(at, itemEnd), storeDir);
     }
-    // Basenames are ASCII, so their byte order is Nix's.
-    if (prev >= 0 && !bytesBefore(bytes, prev, prevEnd, at, itemEnd)) sorted = false;
-    refs.push(text.slice(at, itemEnd));
-    prev = at;
-    prevEnd = itemEnd;
+    if (n > 0) {
+      // Basenames are ASCII, so their byte order is Nix's. Neighbours nearly always differ in the
+      // first bytes of their (checked, 32-character) hash parts.
+      const prev = found[n - 2]!;
+      let i = 0;
+      while (i < hashLength && bytes[prev + i] === bytes[at + i]) i++;
+      const d = i < hashLength ? bytes[at + i]! - bytes[prev + i]! : 0;
+      if (d < 0 || (d === 0 && !bytesBefore(bytes, prev, found[n - 1]!, at, itemEnd))) sorted = false;
+    }
+    if (n === found.length) {
+      const more = new Int32Array(2 * n);
+      more.set(found);
+      found = more;
+      if (n < SCRATCH_LIMIT) bounds = more;
+    }
+    found[n] = at;
+    found[n + 1] = itemEnd;
+    n += 2;
     at = itemEnd;
+    if (bytes[at] === 10) break;
+    // Skip the one space that usually follows.
+    at++;
   }
+  referencesEnd = at;
+  const refs = new Array<string>(n >> 1);
+  for (let i = 0; i < n; i += 2) refs[i >> 1] = text.slice(found[i]!, found[i + 1]!);
   return sorted ? refs : [...new Set(refs)].sort(compareUtf8);
 }
 
@@ -300,23 +513,112 @@ export function parseNarInfo(text: string, options: ParseNarInfoOptions = {}): N
   let seen = 0;
 
   const bytes = codeUnits(text);
+  const words = wordsOf(bytes);
   const cr = text.indexOf('\r');
   let lineNo = 0;
+  let expected = STORE_PATH;
   for (let pos = 0; pos < text.length; ) {
-    const nl = text.indexOf('\n', pos);
     lineNo++;
+    // Fast path: the key Nix writes next, with a value in the spelling Nix writes, read up to
+    // the newline without looking for it first. Anything else, every error included, goes
+    // through the general path below, which also tells how the line is wrong.
+    const guess = KEY_CODES[expected];
+    if (
+      guess !== undefined &&
+      (seen & (1 << expected)) === 0 &&
+      bytes[pos + guess.length] === 58 /* : */ &&
+      bytes[pos + guess.length + 1] === 32 /* space */ &&
+      hasCodesAt(bytes, pos, guess)
+    ) {
+      const valueStart = pos + guess.length + 2;
+      let end = -1;
+      switch (expected) {
+        case STORE_PATH:
+          end = storePathEnd(bytes, words, valueStart, storeDir);
+          if (end >= 0) storePath = text.slice(valueStart, end);
+          break;
+        case COMPRESSION: {
+          const method = compressionIndexAt(bytes, valueStart);
+          if (method >= 0) {
+            compression = COMPRESSION_METHODS[method];
+            end = valueStart + COMPRESSION_CODES[method]!.length;
+          }
+          break;
+        }
+        case FILE_HASH:
+        case NAR_HASH: {
+          const hash = sha256LineAt(bytes, valueStart);
+          if (hash) {
+            if (expected === FILE_HASH) fileHash = hash;
+            else narHash = hash;
+            end = valueStart + SHA256_LINE_LENGTH;
+          }
+          break;
+        }
+        case FILE_SIZE:
+        case NAR_SIZE: {
+          const digits = digitsEnd(bytes, valueStart);
+          const size = digits < 0 ? -1 : sizeAt(bytes, valueStart, digits);
+          // A NarSize of 0 is an error, explained below.
+          if (size > 0 || (size === 0 && expected === FILE_SIZE)) {
+            if (expected === FILE_SIZE) fileSize = size;
+            else narSize = size;
+            end = digits;
+          }
+          break;
+        }
+        case REFERENCES: {
+          const refs = parseReferences(text, bytes, words, valueStart, -1, storeDir);
+          if (refs) {
+            references = refs;
+            end = referencesEnd;
+          }
+          break;
+        }
+        case DERIVER:
+          if (
+            bytes[valueStart + UNKNOWN_DERIVER.length] === 10 &&
+            hasCodesAt(bytes, valueStart, UNKNOWN_DERIVER)
+          ) {
+            end = valueStart + UNKNOWN_DERIVER.length;
+          } else {
+            end = basenameLineEnd(bytes, words, valueStart);
+            if (end >= 0) deriver = text.slice(valueStart, end);
+          }
+          break;
+        default:
+          // URL, Sig and CA: found with indexOf below.
+          break;
+      }
+      if (end >= 0) {
+        seen |= 1 << expected;
+        expected++;
+        pos = end + 1;
+        continue;
+      }
+    }
+    const nl = text.indexOf('\n', pos);
     if (cr >= 0 && cr < nl) {
       throw badNarInfo(source, 'carriage return in line (CRLF line endings are not supported)', lineNo);
     }
     if (nl === pos) throw badNarInfo(source, 'empty line', lineNo);
-    // Keys are short: a byte loop finds the colon sooner than a call to indexOf.
+    let key = -1;
     let colon = pos;
-    while (colon < nl && bytes[colon] !== 58 /* : */) colon++;
-    if (colon === nl) throw badNarInfo(source, "expected 'Key: value'", lineNo);
+    // Nix writes the keys in KEYS order: try the one that would come next first, which also
+    // tells where the colon is.
+    if (guess !== undefined && bytes[pos + guess.length] === 58 /* : */ && hasCodesAt(bytes, pos, guess)) {
+      key = expected;
+      colon = pos + guess.length;
+    } else {
+      // Keys are short: a byte loop finds the colon sooner than a call to indexOf.
+      while (colon < nl && bytes[colon] !== 58 /* : */) colon++;
+      if (colon === nl) throw badNarInfo(source, "expected 'Key: value'", lineNo);
+      key = keyAt(bytes, pos, colon);
+    }
     if (bytes[colon + 1] !== 32 /* space */) {
       throw badNarInfo(source, "expected ': ' after the key", lineNo, text.slice(pos, colon));
     }
-    const key = keyAt(bytes, pos, colon);
+    if (key >= 0) expected = key === SIG ? SIG : key + 1;
     if (key >= 0 && key !== SIG) {
       if (seen & (1 << key)) throw badNarInfo(source, `duplicate ${KEYS[key]} line`, lineNo, KEYS[key]);
       seen |= 1 << key;
@@ -328,7 +630,7 @@ export function parseNarInfo(text: string, options: ParseNarInfoOptions = {}): N
       switch (key) {
         case STORE_PATH: {
           const value = text.slice(valueStart, nl);
-          checkStorePath(value, bytes, valueStart, storeDir);
+          checkStorePath(value, bytes, words, valueStart, storeDir);
           storePath = value;
           break;
         }
@@ -353,12 +655,12 @@ export function parseNarInfo(text: string, options: ParseNarInfoOptions = {}): N
           if (narSize === 0) throw new LineError('NarSize is zero');
           break;
         case REFERENCES:
-          references = parseReferences(text, bytes, valueStart, nl, storeDir);
+          references = parseReferences(text, bytes, words, valueStart, nl, storeDir)!;
           break;
         case DERIVER: {
           const value = text.slice(valueStart, nl);
           if (value !== 'unknown-deriver') {
-            if (!isBasenameAt(bytes, valueStart, nl)) parseStorePathBasename(value, storeDir);
+            if (!isBasenameAt(bytes, words, valueStart, nl)) parseStorePathBasename(value, storeDir);
             deriver = value;
           }
           break;

@@ -69,6 +69,42 @@ describe('narinfo fast paths agree with the general parsers', () => {
     );
   });
 
+  it('gives the same answers at every offset of a basename in the text (the checks read words)', () => {
+    // Also hash parts with exactly one bad character, anywhere in them.
+    const oneBadHash = fc
+      .tuple(
+        fc.string({ unit: nix32Char, minLength: 32, maxLength: 32 }),
+        fc.nat(31),
+        fc.constantFrom(...'eotuAZ-_.é '),
+      )
+      .map(([h, i, c]) => `${h.slice(0, i)}${c}${h.slice(i + 1)}`);
+    const basenames = fc.oneof(
+      trickyBasename,
+      fc.tuple(oneBadHash, trickyName).map(([h, n]) => `${h}-${n}`),
+    );
+    fc.assert(
+      fc.property(basenames, fc.nat(3), (b, shift) => {
+        const valid = accepts(() => parseStorePathBasename(b));
+        const items = b.split(' ').filter((x) => x !== '');
+        const longerUrl = (text: string) => text.replace(/^URL: (.*)$/m, `URL: $1${'x'.repeat(shift)}`);
+        expect(
+          accepts(() => parseNarInfo(withLine('References', `References: ${' '.repeat(shift)}${b}`))),
+        ).toBe(items.every((x) => accepts(() => parseStorePathBasename(x))));
+        expect(accepts(() => parseNarInfo(longerUrl(withLine('Deriver', `Deriver: ${b}`))))).toBe(
+          b === 'unknown-deriver' || valid,
+        );
+        const storeDir = '/store'.slice(0, 2 + shift);
+        const full = `${storeDir}/${b}`;
+        const pathValid =
+          accepts(() => parseStorePath(full, storeDir)) &&
+          formatStorePath(parseStorePath(full, storeDir)) === full;
+        const text = withLine('StorePath', `StorePath: ${full}`);
+        expect(accepts(() => parseNarInfo(text, { storeDir }))).toBe(pathValid);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('sorts and de-duplicates references however they are spaced', () => {
     fc.assert(
       fc.property(
