@@ -15,6 +15,7 @@ import { Worker } from 'node:worker_threads';
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const loaded = import(workerData.liblzma);
+loaded.catch(() => {}); // reported with the first input
 parentPort.on('message', async ({ id, input, preset, check }) => {
   try {
     const lzma = await loaded;
@@ -61,6 +62,20 @@ function start(): Worker {
   w.on('error', gone);
   w.on('exit', (code) => gone(new Error(`xz worker exited (code ${code})`)));
   return w;
+}
+
+/**
+ * Starts the worker ahead of the first input (it takes tens of milliseconds to load liblzma),
+ * e.g. while a push is still finding out what to upload. Does nothing when it runs already, and
+ * never fails: a problem shows with the first input.
+ */
+export function startXzWorker(): void {
+  if (process.env.NIXCACHE_XZ_INLINE === '1') return;
+  try {
+    worker ??= start();
+  } catch {
+    // node-liblzma is not installed: compressBytes reports MISSING_DEPENDENCY.
+  }
 }
 
 /**

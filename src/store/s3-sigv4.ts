@@ -37,13 +37,17 @@ export function s3Path(parts: string): string {
   return `/${parts.split('/').map(encodeSegment).join('/')}`;
 }
 
-/** `20260102T030405Z` and `20260102` for a time. */
+let lastDate: { second: number; value: { dateTime: string; date: string } } | undefined;
+
+/** `20260102T030405Z` and `20260102` for a time (the same second reuses the last answer). */
 export function amzDate(time: number): { dateTime: string; date: string } {
-  const dateTime = new Date(time)
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d{3}/, '');
-  return { dateTime, date: dateTime.slice(0, 8) };
+  const second = Math.floor(time / 1000);
+  if (lastDate?.second !== second) {
+    const iso = new Date(second * 1000).toISOString(); // 2026-01-02T03:04:05.000Z
+    const dateTime = `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`;
+    lastDate = { second, value: { dateTime, date: dateTime.slice(0, 8) } };
+  }
+  return lastDate.value;
 }
 
 /** Signing keys by secret, day, region and service (a push signs thousands of requests a day). */

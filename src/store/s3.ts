@@ -599,7 +599,10 @@ export class S3Backend implements StorageBackend {
       options.signal?.throwIfAborted();
       let etag: string | undefined;
       if (mode === 'buffered') {
-        const bytes = await collect(guarded(), size ?? 0);
+        // A whole body of the declared size needs no reading (nor a copy).
+        const bytes =
+          body instanceof Uint8Array && body.length === size ? body : await collect(guarded(), size ?? 0);
+        if (bytes === body) received = bytes.length;
         const fast =
           this.#fastPut && bytes.length <= FAST_PUT_MAX_BYTES
             ? await this.#fastPut.put({

@@ -125,5 +125,13 @@ describe('signV4 (direct PutObject)', () => {
     expect(s3Path('b/nar/x y+z.nar')).toBe('/b/nar/x%20y%2Bz.nar');
     expect(s3Path("b/a!'()*~._-")).toBe('/b/a%21%27%28%29%2A~._-');
     expect(amzDate(time)).toEqual({ dateTime: '20261203T123456Z', date: '20261203' });
+    expect(amzDate(Date.UTC(2026, 11, 31, 23, 59, 59, 999))).toEqual({
+      dateTime: '20261231T235959Z',
+      date: '20261231',
+    });
+    expect(amzDate(Date.UTC(2027, 0, 1, 0, 0, 0, 1))).toEqual({
+      dateTime: '20270101T000000Z',
+      date: '20270101',
+    });
   });
 });
