@@ -12,8 +12,9 @@
  * final, the caller reports CONFLICT as for the SDK's 412) or "not done": anything else (another
  * HTTP error, a redirect, a clock-skew refusal, a network failure, a timeout) returns undefined
  * and the caller sends the same request through the SDK, which retries, corrects skew and names
- * the error as before. A 4xx other than 412 also turns the direct path off for the rest of the
- * backend's life, since the server may not like something about it. Only an abort is thrown.
+ * the error as before. A 4xx other than 412, or three attempts in a row without an HTTP answer,
+ * also turn the direct path off for the rest of the backend's life, since the server (or the
+ * network) may not like something about it. Only an abort is thrown.
  */
 import { createHash } from 'node:crypto';
 import http from 'node:http';
@@ -22,6 +23,8 @@ import { type SigV4Credentials, s3Path, signV4 } from './s3-sigv4.js';
 
 /** Largest body sent directly (larger ones take the SDK's path, streamed or multipart). */
 export const FAST_PUT_MAX_BYTES = 5 * 1024 * 1024;
+/** Direct attempts in a row without an HTTP answer after which the SDK sends everything. */
+const MAX_FAILURES_IN_A_ROW = 3;
 /** Most bytes of a response read (success bodies are empty; errors are a short XML document). */
 const MAX_RESPONSE_BYTES = 64 * 1024;
 
@@ -72,6 +75,8 @@ export function fastPutOrigin(endpoint: string | undefined): URL | undefined {
 /** Direct small PutObjects to one endpoint; see the module comment. */
 export class FastPut {
   #enabled = true;
+  /** Direct attempts in a row that got no HTTP answer (the SDK then sent them). */
+  #failuresInARow = 0;
   readonly #origin: URL;
   readonly #agent: http.Agent;
   readonly #request: typeof http.request;
@@ -133,8 +138,12 @@ export class FastPut {
       result = await this.#send(path, headers, body, signal);
     } catch {
       if (signal?.aborted) throw signal.reason;
+      // A network that fails only our requests (an IPv6 or TLS setup the SDK handles and we do
+      // not, say) must not cost every write two attempts.
+      if (++this.#failuresInARow >= MAX_FAILURES_IN_A_ROW) this.#enabled = false;
       return undefined;
     }
+    this.#failuresInARow = 0;
     if (result.status >= 200 && result.status < 300) return { etag: result.etag ?? '' };
     if (result.status === 412) {
       const code = /<Code>([^<]*)<\/Code>/.exec(result.body)?.[1] ?? 'PreconditionFailed';
@@ -155,7 +164,8 @@ export class FastPut {
     return new Promise((resolve, reject) => {
       const req = this.#request({
         protocol: this.#origin.protocol,
-        hostname: this.#origin.hostname,
+        // An IPv6 literal without its brackets (http.request would look `[::1]` up as a name).
+        hostname: this.#origin.hostname.replace(/^\[(.*)\]$/, '$1'),
         port: this.#origin.port || undefined,
         method: 'PUT',
         path,

@@ -132,6 +132,28 @@ describe('S3Backend direct small PutObject', () => {
     expect(await read(b, 'reset.narinfo')).toBe('ok');
   });
 
+  it('three direct attempts in a row without an HTTP answer turn the direct path off', async () => {
+    const b = open();
+    proxy.onRequest = (r) => (r.method === 'PUT' && !viaSdk(r.url) ? faults.reset : undefined);
+    proxy.clear();
+    try {
+      for (const k of ['r1', 'r2', 'r3', 'r4'])
+        await b.put(`${k}.narinfo`, new TextEncoder().encode(k), { contentType: 'text/x-nix-narinfo' });
+    } finally {
+      proxy.onRequest = undefined;
+    }
+    expect(proxy.find('PUT').map((r) => viaSdk(r.url))).toEqual([
+      false,
+      true,
+      false,
+      true,
+      false,
+      true,
+      true,
+    ]);
+    expect(await read(b, 'r4.narinfo')).toBe('r4');
+  });
+
   it('a 403 gives the SDK error, and turns the direct path off for the backend', async () => {
     const b = open();
     proxy.onRequest = (r) => (r.url.includes('denied') ? faults.accessDenied : undefined);
