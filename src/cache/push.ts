@@ -9,6 +9,7 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { warmUpCompressBytes } from '../compression/compress.js';
 import { NixcacheError } from '../errors.js';
 import { formatHash, hashEquals, type NixHash, parseHash } from '../hash/hash.js';
 import { dumpPath } from '../nar/node/dump.js';
@@ -152,6 +153,8 @@ export async function pushPaths(
   const emit = options.onProgress ?? (() => {});
   // Bad paths fail here, before the store directory is read or the cache written.
   for (const p of paths) parseStorePathBasename(basenameOf(p), logical);
+  // Small NARs are compressed in a worker thread: start it while the paths are looked up.
+  warmUpCompressBytes(store.config.compression);
   const entries = await storeEntries(physicalDir, logical);
   const candidates = [...entries.keys()];
   const keys = options.secretKeys ?? [];

@@ -258,6 +258,22 @@ export async function compressBytes(
 }
 
 /**
+ * Gets what {@link compressBytes} of `method` needs ready ahead of the first input (for xz: the
+ * worker thread that encodes small inputs), so that a caller can overlap it with other work.
+ * Never fails; a problem shows with the first input.
+ *
+ * @example warmUpCompressBytes(store.config.compression)
+ */
+export function warmUpCompressBytes(method: string): void {
+  if (method === 'xz') {
+    import('./xz-worker.js').then(
+      (m) => m.startXzWorker(),
+      () => {},
+    );
+  }
+}
+
+/**
  * Decompresses a byte stream written with one of the methods Nix uses for NARs (as named in a
  * narinfo's `Compression:` field). Streaming with bounded memory; concatenated streams/frames/
  * members are decoded as one, as Nix does.

@@ -4,6 +4,7 @@
  * body fails with `TOO_LARGE` naming the endpoint instead of filling memory (issue 10).
  * GetObject bodies are streams and are capped by their consumers instead.
  */
+import { Transform } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { tooLarge } from './limits.js';
 
@@ -11,7 +12,7 @@ import { tooLarge } from './limits.js';
 const STREAMED = new Set(['GetObjectCommand']);
 
 interface RawResponse {
-  response?: { body?: unknown; statusCode?: number };
+  response?: { body?: unknown; statusCode?: number; headers?: Record<string, string | undefined> };
 }
 
 /**
@@ -28,7 +29,10 @@ export function capSdkResponses(client: S3Client, limit: number, endpoint: strin
       const result = await next(args);
       const body = result.response?.body as NodeJS.ReadableStream | undefined;
       if (STREAMED.has(context.commandName ?? '') || !body || typeof body.pipe !== 'function') return result;
-      const { Transform } = await import('node:stream');
+      // A declared length within the cap bounds the body already (the HTTP parser reads no
+      // more than Content-Length): most responses (PutObject, HeadObject) are empty.
+      const declared = Number(result.response?.headers?.['content-length'] ?? Number.NaN);
+      if (Number.isInteger(declared) && declared >= 0 && declared <= limit) return result;
       let seen = 0;
       const what = `${context.commandName?.replace(/Command$/, '') ?? 'S3'} response`;
       const capped = new Transform({

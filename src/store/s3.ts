@@ -7,9 +7,13 @@
  *   requires them: with the SDK's defaults a streamed PutObject is sent with aws-chunked framing
  *   and a CRC32 trailer, which S3-compatible servers store inside the object (measured with
  *   s3rver) or reject (R2, Garage: nix-formats.md §13).
- * - Writes: a single streamed PutObject when the size is known and small enough; otherwise a
- *   multipart upload through `@aws-sdk/lib-storage` with at most 10,000 parts and a bounded
- *   number of parts in memory. A body that fails midway leaves no object under the key, and a
+ * - Writes: a small body in memory (a narinfo, most NARs of a system closure) on an `endpoint=`
+ *   store with path-style addressing goes out as one signed request of our own
+ *   (`s3-fast-put.ts`: the SDK costs more CPU per small object than compressing it), with the
+ *   SDK's credentials, Content-MD5 and a signed payload SHA-256; anything but success is sent
+ *   again through the SDK. Otherwise a single PutObject when the size is known and small
+ *   enough; otherwise a multipart upload through `@aws-sdk/lib-storage` with at most 10,000
+ *   parts and a bounded number of parts in memory. A body that fails midway leaves no object under the key, and a
  *   failed multipart upload is aborted.
  * - Reads: 404 and 403 both mean absent (nix-formats.md §7.3).
  * - Bucket administration for `initCache`: create the bucket here; anonymous read (bucket policy)
@@ -48,6 +52,7 @@ import type {
   StorageBackend,
 } from './backend.js';
 import { DEFAULT_MAX_SMALL_OBJECT_BYTES } from './limits.js';
+import { FAST_PUT_MAX_BYTES, FastPut, fastPutOrigin } from './s3-fast-put.js';
 import {
   abortS3MultipartUpload,
   deleteS3Objects,
@@ -109,6 +114,12 @@ export interface S3BackendOptions extends NetworkTimeouts {
    * reused. Whole-cache runs keep tens of narinfo GETs/HEADs in flight.
    */
   readonly maxSockets?: number;
+  /**
+   * Send small in-memory PutObjects (up to 5 MiB) as one signed HTTP request instead of through
+   * the SDK, on an `endpoint=` store with path-style addressing (default true; see
+   * `s3-fast-put.ts`). Anything but success falls back to the SDK for that request.
+   */
+  readonly fastPut?: boolean;
 }
 
 /** What {@link S3Backend.ensureBucket} did. */
@@ -256,6 +267,8 @@ export class S3Backend implements StorageBackend {
   readonly #listPageSize: number | undefined;
   /** Where credentials come from, for messages. */
   readonly #credentialsFrom: string;
+  /** Direct small PutObjects (S3-compatible endpoints, path-style), undefined when not used. */
+  readonly #fastPut: FastPut | undefined;
 
   /**
    * @throws {NixcacheError} BAD_ARGUMENT when the config is not an s3:// store with a bucket.
@@ -290,10 +303,24 @@ export class S3Backend implements StorageBackend {
     if (options.client) {
       this.client = options.client;
       this.#ownsClient = false;
+      this.#fastPut = undefined;
     } else {
-      this.client = new S3Client(s3ClientConfig(config, options));
+      const clientConfig = s3ClientConfig(config, options);
+      this.client = new S3Client(clientConfig);
       capSdkResponses(this.client, DEFAULT_MAX_SMALL_OBJECT_BYTES, this.endpointUrl);
       this.#ownsClient = true;
+      const origin = clientConfig.forcePathStyle ? fastPutOrigin(config.endpoint) : undefined;
+      const credentials = this.client.config.credentials;
+      this.#fastPut =
+        origin && options.fastPut !== false
+          ? new FastPut(origin, {
+              region: config.region,
+              credentials: () => credentials(),
+              maxSockets: options.maxSockets ?? DEFAULT_MAX_SOCKETS,
+              connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+              idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+            })
+          : undefined;
     }
   }
 
@@ -572,7 +599,24 @@ export class S3Backend implements StorageBackend {
       options.signal?.throwIfAborted();
       let etag: string | undefined;
       if (mode === 'buffered') {
-        const bytes = await collect(guarded(), size ?? 0);
+        // A whole body of the declared size needs no reading (nor a copy).
+        const bytes =
+          body instanceof Uint8Array && body.length === size ? body : await collect(guarded(), size ?? 0);
+        if (bytes === body) received = bytes.length;
+        const fast =
+          this.#fastPut && bytes.length <= FAST_PUT_MAX_BYTES
+            ? await this.#fastPut.put({
+                path: `${this.bucket}/${params.Key}`,
+                body: bytes,
+                headers: fastPutHeaders(params),
+                signal,
+              })
+            : undefined;
+        if (fast?.preconditionFailed) {
+          const { code, message } = fast.preconditionFailed;
+          throw { name: code, Code: code, message, $metadata: { httpStatusCode: 412 } };
+        }
+        if (fast) return { size: received, ...(fast.etag !== '' && { etag: fast.etag }) };
         const res = await this.client.send(
           new PutObjectCommand({
             ...params,
@@ -865,8 +909,20 @@ export class S3Backend implements StorageBackend {
    * @example await backend.close()
    */
   async close(): Promise<void> {
+    this.#fastPut?.close();
     if (this.#ownsClient) this.client.destroy();
   }
+}
+
+/** The headers of a PutObject's parameters, for {@link FastPut}. */
+function fastPutHeaders(params: PutObjectCommandInput): Record<string, string> {
+  return {
+    ...(params.ContentType !== undefined && { 'content-type': params.ContentType }),
+    ...(params.ContentEncoding !== undefined && { 'content-encoding': params.ContentEncoding }),
+    ...(params.StorageClass !== undefined && { 'x-amz-storage-class': params.StorageClass }),
+    ...(params.IfMatch !== undefined && { 'if-match': params.IfMatch }),
+    ...(params.IfNoneMatch !== undefined && { 'if-none-match': params.IfNoneMatch }),
+  };
 }
 
 /** Reads a stream into one buffer of the expected size. */

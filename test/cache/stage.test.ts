@@ -97,3 +97,28 @@ describe('compressBytes', () => {
     });
   });
 });
+
+describe('xz of small inputs in the worker thread', () => {
+  it('gives the bytes liblzma gives on the calling thread, for views into larger buffers, many at once', async () => {
+    const { xzInWorker } = await import('../../src/compression/xz-worker.js');
+    const lzma = await import('node-liblzma');
+    const big = sampleNar(200_000);
+    const views = Array.from({ length: 24 }, (_, i) => big.subarray(i * 97, i * 97 + 500 + i * 3000));
+    const outs = await Promise.all(views.map((v) => xzInWorker(v, 4)));
+    for (const [i, v] of views.entries()) {
+      expect(Buffer.from(outs[i]!)).toEqual(
+        lzma.xzSync(Buffer.from(v), { preset: 4, check: lzma.check.CRC64 }),
+      );
+      expect(await collectBytes(decompress('xz', [outs[i]!]))).toEqual(v);
+    }
+    // The caller's buffers are left alone (the worker gets copies).
+    expect(big.byteLength).toBe(sampleNar(200_000).byteLength);
+  });
+
+  it('reports a liblzma failure, and keeps working afterwards', async () => {
+    const { xzInWorker } = await import('../../src/compression/xz-worker.js');
+    await expect(xzInWorker(new Uint8Array(10), 42)).rejects.toThrow();
+    const out = await xzInWorker(new TextEncoder().encode('still here'), 4);
+    expect(new TextDecoder().decode(await collectBytes(decompress('xz', [out])))).toBe('still here');
+  });
+});

@@ -1,0 +1,137 @@
+/**
+ * The SigV4 signer of the direct small PutObject (src/store/s3-sigv4.ts) against the SDK's own
+ * signer (@smithy/signature-v4, what @aws-sdk/client-s3 signs with): the same request, headers and
+ * time must give the same Authorization header. s3rver checks no signatures, so this is where a
+ * signing mistake shows.
+ */
+import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { describe, expect, it } from 'vitest';
+import { amzDate, s3Path, signV4 } from '../../src/store/s3-sigv4.js';
+
+/** The SDK's hash interface on node:crypto (HMAC when given a secret). */
+class Sha256 {
+  readonly #hash: Hash | Hmac;
+  constructor(secret?: string | Uint8Array) {
+    this.#hash = secret === undefined ? createHash('sha256') : createHmac('sha256', secret);
+  }
+  update(data: string | Uint8Array): void {
+    this.#hash.update(data);
+  }
+  async digest(): Promise<Uint8Array> {
+    return this.#hash.digest();
+  }
+}
+
+async function sdkAuthorization(
+  path: string,
+  headers: Record<string, string>,
+  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string },
+  region: string,
+  time: number,
+): Promise<Record<string, string>> {
+  const signer = new SignatureV4({
+    credentials,
+    region,
+    service: 's3',
+    sha256: Sha256 as never,
+    uriEscapePath: false,
+    applyChecksum: true,
+  });
+  const signed = await signer.sign(
+    {
+      method: 'PUT',
+      protocol: 'http:',
+      hostname: headers.host!.split(':')[0]!,
+      path,
+      headers: { ...headers },
+      query: {},
+    } as never,
+    { signingDate: new Date(time) },
+  );
+  return (signed as unknown as { headers: Record<string, string> }).headers;
+}
+
+describe('signV4 (direct PutObject)', () => {
+  const time = Date.UTC(2026, 11, 3, 12, 34, 56);
+  const body = new TextEncoder().encode('StorePath: /nix/store/x\n');
+  const payloadHash = createHash('sha256').update(body).digest('hex');
+
+  const cases: {
+    name: string;
+    key: string;
+    extra: Record<string, string>;
+    sessionToken?: string;
+    region: string;
+  }[] = [
+    {
+      name: 'a narinfo',
+      key: 'cache/abc.narinfo',
+      extra: { 'content-type': 'text/x-nix-narinfo' },
+      region: 'us-east-1',
+    },
+    {
+      name: 'a NAR under a prefix, another region, storage class',
+      key: 'cache/some prefix/nar/0a1b.nar.xz',
+      extra: { 'content-type': 'application/x-nix-nar', 'x-amz-storage-class': 'STANDARD_IA' },
+      region: 'eu-west-2',
+    },
+    {
+      name: 'a conditional compressed write with a session token',
+      key: "cache/odd (key)!*'~.ls",
+      extra: {
+        'content-type': 'application/json',
+        'content-encoding': 'br',
+        'if-match': '"0123abcd"',
+        'if-none-match': '*',
+      },
+      sessionToken: 'FwoGZXIvYXdzEXAMPLE//token+with/slashes==',
+      region: 'us-east-1',
+    },
+  ];
+
+  for (const c of cases) {
+    it(`signs ${c.name} exactly as the SDK does`, async () => {
+      const credentials = {
+        accessKeyId: 'AKIDEXAMPLE',
+        secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
+        ...(c.sessionToken !== undefined && { sessionToken: c.sessionToken }),
+      };
+      const path = s3Path(c.key);
+      const headers: Record<string, string> = {
+        ...c.extra,
+        host: '127.0.0.1:9000',
+        'content-length': String(body.length),
+        'content-md5': createHash('md5').update(body).digest('base64'),
+      };
+      const sdkHeaders = await sdkAuthorization(
+        path,
+        {
+          ...headers,
+          'x-amz-content-sha256': payloadHash,
+        },
+        credentials,
+        c.region,
+        time,
+      );
+      signV4({ method: 'PUT', path, headers, payloadHash }, credentials, c.region, 's3', time);
+      expect(headers.authorization).toBe(sdkHeaders.authorization);
+      expect(headers['x-amz-date']).toBe(sdkHeaders['x-amz-date']);
+      if (c.sessionToken) expect(headers['x-amz-security-token']).toBe(c.sessionToken);
+    });
+  }
+
+  it('encodes keys segment by segment, as S3 expects', () => {
+    expect(s3Path('b/nar/x y+z.nar')).toBe('/b/nar/x%20y%2Bz.nar');
+    expect(s3Path("b/a!'()*~._-")).toBe('/b/a%21%27%28%29%2A~._-');
+    expect(amzDate(time)).toEqual({ dateTime: '20261203T123456Z', date: '20261203' });
+    expect(amzDate(Date.UTC(2026, 11, 31, 23, 59, 59, 999))).toEqual({
+      dateTime: '20261231T235959Z',
+      date: '20261231',
+    });
+    expect(amzDate(Date.UTC(2027, 0, 1, 0, 0, 0, 1))).toEqual({
+      dateTime: '20270101T000000Z',
+      date: '20270101',
+    });
+  });
+});
