@@ -1,13 +1,12 @@
 /**
  * `hashPath`: the NAR hash of a file tree, what `nix hash path` prints (nix-formats.md §6.2,
- * §10.4), computed without building the NAR: framing goes through a reused buffer and file
- * contents are read into one reused 1 MiB buffer and hashed with node:crypto. Node only.
+ * §10.4), computed without building the NAR: framing and file contents are written into one
+ * reused 256 KiB chunk, hashed with node:crypto each time it fills. Node only.
  */
 import { createHash } from 'node:crypto';
 import type { HashAlgorithm } from '../../hash/algorithm.js';
 import type { NixHash } from '../../hash/hash.js';
-import { NarEncoder } from '../write.js';
-import { walkTree } from './walk.js';
+import { ChunkWriter, REUSED_CHUNK, walkTree } from './walk.js';
 
 /** Options of `hashPath`. */
 export interface HashPathOptions {
@@ -36,13 +35,13 @@ export async function hashPath(
 ): Promise<HashPathResult> {
   const algorithm = options.algorithm ?? 'sha256';
   const h = createHash(algorithm);
-  const enc = new NarEncoder((bytes) => h.update(bytes), { reuseBuffer: true, bufferSize: 256 * 1024 });
+  const out = new ChunkWriter((chunk) => h.update(chunk), REUSED_CHUNK, true);
   const root =
     typeof fsPath === 'string' ? fsPath : Buffer.from(fsPath.buffer, fsPath.byteOffset, fsPath.length);
-  for await (const _ of walkTree(root, enc, { signal: options.signal, reuseBuffers: true })) {
-    // the walk feeds the hasher through the encoder
+  for await (const _ of walkTree(root, out, { signal: options.signal })) {
+    // the walk feeds the hasher through the writer
   }
-  enc.flush();
+  out.flush();
   const d = h.digest();
-  return { hash: { algorithm, digest: new Uint8Array(d.buffer, d.byteOffset, d.length) }, narSize: enc.size };
+  return { hash: { algorithm, digest: new Uint8Array(d.buffer, d.byteOffset, d.length) }, narSize: out.size };
 }
