@@ -12,7 +12,7 @@ import { toHex, utf8 } from '../../src/internal/bytes.js';
 import { collectBytes } from '../../src/internal/iter.js';
 import { type NarWriteEntry, readNar, writeNar } from '../../src/nar/index.js';
 import { dumpPath, hashPath, restorePath } from '../../src/nar/node/index.js';
-import { FRESH_CHUNK, REUSED_CHUNK } from '../../src/nar/node/walk.js';
+import { ASYNC_FROM, FRESH_CHUNK, REUSED_CHUNK } from '../../src/nar/node/walk.js';
 import { corpusPath, describeWithCorpus } from '../helpers/env.js';
 import {
   arbTree,
@@ -182,6 +182,31 @@ describe('dumpPath and hashPath', () => {
         expect(toHex(hash.digest)).toBe(createHash('sha256').update(expected).digest('hex'));
       }
     }
+  });
+
+  it('large files read ahead: stopping early or failing closes every file', async () => {
+    const d = fresh('ahead');
+    fs.mkdirSync(d);
+    const big = new Uint8Array(ASYNC_FROM * 3 + 11).fill(0x5a);
+    for (let i = 0; i < 6; i++) fs.writeFileSync(join(d, `big${i}`), big);
+    fs.writeFileSync(join(d, 'small'), 'x');
+    const openFds = () => fs.readdirSync('/proc/self/fd').length;
+    const before = openFds();
+    for await (const _ of dumpPath(d)) break;
+    expect(openFds()).toBe(before);
+    // A fifo after the large files: the walk fails while their pieces are still being read.
+    execFileSync('mkfifo', [join(d, 'zz-pipe')]);
+    await expect(collectBytes(dumpPath(d))).rejects.toMatchObject({ code: 'UNSUPPORTED' });
+    await expect(hashPath(d)).rejects.toMatchObject({ code: 'UNSUPPORTED' });
+    expect(openFds()).toBe(before);
+    fs.rmSync(join(d, 'zz-pipe'));
+    const entries: NarWriteEntry[] = [{ path: '', type: 'directory' }];
+    for (let i = 0; i < 6; i++) entries.push({ path: `big${i}`, type: 'regular', contents: big });
+    entries.push({ path: 'small', type: 'regular', contents: utf8('x') });
+    const expected = await collectBytes(writeNar(entries));
+    expect(same(await collectBytes(dumpPath(d)), expected)).toBe(true);
+    expect(toHex((await hashPath(d)).hash.digest)).toBe(createHash('sha256').update(expected).digest('hex'));
+    expect(openFds()).toBe(before);
   });
 
   it('sorts raw names bytewise and handles names that are not UTF-8', async () => {

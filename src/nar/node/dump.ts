@@ -2,7 +2,7 @@
  * `dumpPath`: the NAR serialisation of a file tree, byte for byte what `nix-store --dump`
  * writes (nix-formats.md §6.1, §6.2). Node only.
  */
-import { ChunkWriter, FRESH_CHUNK, walkTree } from './walk.js';
+import { NarProducer } from './walk.js';
 
 /** Options of `dumpPath`. */
 export interface DumpPathOptions {
@@ -14,9 +14,10 @@ export interface DumpPathOptions {
  * Streams the NAR of the file, symlink or directory at `fsPath`. Directory entries are written
  * in bytewise order of their raw names (non-UTF-8 names work), symlinks are not followed,
  * a file is executable when its owner-execute bit is set. Every chunk is a fresh buffer the
- * caller may keep: file contents are read straight into chunks of up to 1 MiB that also carry
- * the framing. Filesystem calls are synchronous (see the performance notes in walk.ts); the
- * generator yields whenever a chunk is full.
+ * caller may keep, of at most 1 MiB: small files are read straight into chunks that also carry
+ * the framing, files of 512 KiB or more are read in 1 MiB pieces in the thread pool while the
+ * walk goes on (at most 16 MiB ahead of the caller). Other filesystem calls are synchronous
+ * (see the performance notes in walk.ts).
  *
  * @throws {NixcacheError} IO when the tree cannot be read (or a file shrinks while read),
  *   UNSUPPORTED for fifos, sockets and devices, BAD_NAR when the tree reaches depth `NAR_MAX_DEPTH` (4096),
@@ -28,19 +29,16 @@ export async function* dumpPath(
   fsPath: string | Uint8Array,
   options: DumpPathOptions = {},
 ): AsyncGenerator<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  const out = new ChunkWriter((chunk) => chunks.push(chunk), FRESH_CHUNK, false);
   const root =
     typeof fsPath === 'string' ? fsPath : Buffer.from(fsPath.buffer, fsPath.byteOffset, fsPath.length);
-  for await (const _ of walkTree(root, out, {
-    signal: options.signal,
-    hasOutput: () => chunks.length > 0,
-  })) {
-    if (chunks.length > 0) {
-      yield* chunks;
-      chunks.length = 0;
+  const nar = new NarProducer(root, { signal: options.signal, reuse: false });
+  try {
+    for (;;) {
+      const chunk = await nar.next();
+      if (chunk === undefined) return;
+      yield chunk;
     }
+  } finally {
+    await nar.close();
   }
-  out.flush();
-  yield* chunks;
 }

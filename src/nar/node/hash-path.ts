@@ -1,12 +1,13 @@
 /**
  * `hashPath`: the NAR hash of a file tree, what `nix hash path` prints (nix-formats.md §6.2,
- * §10.4), computed without building the NAR: framing and file contents are written into one
- * reused 256 KiB chunk, hashed with node:crypto each time it fills. Node only.
+ * §10.4), computed without keeping the NAR: framing and small files are written into reused
+ * 256 KiB chunks, large files read in reused 1 MiB pieces in the thread pool while the walk
+ * and the hashing (node:crypto) go on. Node only.
  */
 import { createHash } from 'node:crypto';
 import type { HashAlgorithm } from '../../hash/algorithm.js';
 import type { NixHash } from '../../hash/hash.js';
-import { ChunkWriter, REUSED_CHUNK, walkTree } from './walk.js';
+import { NarProducer } from './walk.js';
 
 /** Options of `hashPath`. */
 export interface HashPathOptions {
@@ -35,13 +36,19 @@ export async function hashPath(
 ): Promise<HashPathResult> {
   const algorithm = options.algorithm ?? 'sha256';
   const h = createHash(algorithm);
-  const out = new ChunkWriter((chunk) => h.update(chunk), REUSED_CHUNK, true);
   const root =
     typeof fsPath === 'string' ? fsPath : Buffer.from(fsPath.buffer, fsPath.byteOffset, fsPath.length);
-  for await (const _ of walkTree(root, out, { signal: options.signal })) {
-    // the walk feeds the hasher through the writer
+  const nar = new NarProducer(root, { signal: options.signal, reuse: true });
+  try {
+    for (;;) {
+      const chunk = await nar.next();
+      if (chunk === undefined) break;
+      h.update(chunk);
+      nar.release(chunk);
+    }
+  } finally {
+    await nar.close();
   }
-  out.flush();
   const d = h.digest();
-  return { hash: { algorithm, digest: new Uint8Array(d.buffer, d.byteOffset, d.length) }, narSize: out.size };
+  return { hash: { algorithm, digest: new Uint8Array(d.buffer, d.byteOffset, d.length) }, narSize: nar.size };
 }

@@ -7,19 +7,22 @@
  * Performance notes (measured on a ~10,000-file, 310 MB node_modules tree, see bench/nar.ts;
  * the work is system calls, so what counts is how many there are and how little JS runs
  * around each):
- * - File system calls are synchronous, as Nix's are: libuv's thread pool costs a round trip
- *   per call and measured 4x slower on many small files. The walk still yields whenever it has
- *   output, and gives the event loop a turn every few milliseconds, so one call blocks the loop
- *   at most for a single lstat/readdir/read of at most one chunk.
+ * - The walk's file system calls are synchronous, as Nix's are: libuv's thread pool costs a
+ *   round trip per call and measured 4x slower on many small files. It gives the event loop a
+ *   turn every few milliseconds, so it blocks the loop at most for one lstat/readdir/small read.
  * - Directories are listed with their entry types (d_type), so a child directory or symlink
  *   needs no lstat, and a regular file is opened (O_NOFOLLOW | O_NONBLOCK) and fstat'ed instead
  *   of lstat'ed and opened: one path lookup per file rather than two. Whenever what is found
  *   disagrees with the listing (the tree changed, or the file system gave no type), that node is
  *   walked again the plain way, lstat first, which also produces the usual errors.
- * - Contents are read straight into the output chunk (no copy): `dumpPath` hands out fresh
- *   1 MiB chunks (the caller owns each), `hashPath` reuses one 256 KiB chunk and hashes it when
- *   full, so the bytes are still in this core's cache when they are hashed. Framing is written
- *   into the same chunks, names as UTF-8 straight from the listed strings.
+ * - Small files are read straight into the output chunk (no copy), framing and names (UTF-8
+ *   straight from the listed strings) written into the same chunk.
+ * - Files of `ASYNC_FROM` (512 KiB) or more are read in 1 MiB pieces in the thread pool, two at
+ *   a time, while the walk goes on (up to `LOOKAHEAD` bytes of output ahead of the consumer):
+ *   their copying overlaps the walk's calls and, when hashing, the hashing. A round trip per
+ *   MiB is cheap, unlike one per small file.
+ * - `dumpPath` hands out fresh chunks (the caller owns each); `hashPath` takes its chunks from a
+ *   pool and gives them back once hashed, so its memory stays warm and is never faulted in again.
  * - Listings come back from libuv sorted with strcmp (byte order); the walk checks that and
  *   sorts only when needed. Names are read as strings, and re-read as Buffers when one is not
  *   valid UTF-8, so raw names always round-trip; UTF-16 order equals UTF-8 byte order only
@@ -31,10 +34,31 @@ import { FRAME, NAR_MAX_DEPTH, writeU64 } from '../wire.js';
 
 /** Chunk size when chunks are handed out (dumping); each is a fresh buffer. */
 export const FRESH_CHUNK = 1024 * 1024;
-/** Chunk size when the chunk is consumed at once and reused (hashing). */
+/** Chunk size when chunks are consumed at once and reused (hashing). */
 export const REUSED_CHUNK = 256 * 1024;
+/** Files at least this large are read in the thread pool while the walk goes on. */
+export const ASYNC_FROM = 512 * 1024;
+/** Size of the pieces those files are read in. */
+const PIECE = 1024 * 1024;
+/** Pieces being read at once. */
+const MAX_INFLIGHT = 2;
+/** How far (bytes of output in memory, not yet handed out) the walk may run ahead of the consumer. */
+const LOOKAHEAD = 16 * 1024 * 1024;
+/** Large files open at once (each waiting for its pieces to be read). */
+const MAX_OPEN = 8;
 /** Give the event loop a turn at least this often (ms). */
 const SLICE_MS = 10;
+
+// The framing tokens, read once (not through the module namespace on every use).
+const T_CLOSE = FRAME.close;
+const T_CLOSE_ENTRY = FRAME.closeEntry;
+const T_HEADER = FRAME.header;
+const T_REGULAR = FRAME.regular;
+const T_REGULAR_EXECUTABLE = FRAME.regularExecutable;
+const T_SYMLINK = FRAME.symlink;
+const T_DIRECTORY = FRAME.directory;
+const T_ENTRY_NAME = FRAME.entryName;
+const T_NODE_TYPE = FRAME.nodeType;
 
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
@@ -91,25 +115,45 @@ function join(dir: FsPath, name: FsPath): FsPath {
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** Where buffers come from: fresh ones (handed out for good) or a pool (consumed, then released). */
+class Buffers {
+  private readonly pool = new Map<number, ArrayBuffer[]>();
+  constructor(private readonly reuse: boolean) {}
+
+  get(size: number): Buffer {
+    if (this.reuse) {
+      const ab = this.pool.get(size)?.pop();
+      if (ab !== undefined) return Buffer.from(ab);
+    }
+    return Buffer.allocUnsafe(size);
+  }
+
+  release(bytes: Uint8Array): void {
+    if (!this.reuse) return;
+    const ab = bytes.buffer as ArrayBuffer;
+    let list = this.pool.get(ab.byteLength);
+    if (list === undefined) {
+      list = [];
+      this.pool.set(ab.byteLength, list);
+    }
+    if (list.length < 64) list.push(ab);
+  }
+}
+
 /**
- * The output: NAR bytes written into `buf`. A full chunk goes to `sink`; with `reuse` the same
- * buffer is then written again (the sink consumed it), otherwise a fresh one is allocated and
- * the sink keeps the old one.
+ * Framing and small contents: NAR bytes written into `buf`, a chunk handed to `sink` when it is
+ * full (or before a large file's contents, which are read on their own).
  */
 export class ChunkWriter {
-  /** NAR bytes produced so far, including those still in `buf`. */
-  size = 0;
   buf: Buffer;
   len = 0;
-  private readonly chunkSize: number;
-  private readonly reuse: boolean;
-  private readonly sink: (chunk: Uint8Array) => void;
 
-  constructor(sink: (chunk: Uint8Array) => void, chunkSize: number, reuse: boolean) {
-    this.sink = sink;
-    this.chunkSize = chunkSize;
-    this.reuse = reuse;
-    this.buf = Buffer.allocUnsafe(chunkSize);
+  constructor(
+    private readonly buffers: Buffers,
+    private readonly chunkSize: number,
+    private readonly sink: (chunk: Uint8Array) => void,
+  ) {
+    this.buf = buffers.get(chunkSize);
   }
 
   /** Hands out the bytes written so far (if any) and starts a new chunk. */
@@ -117,12 +161,11 @@ export class ChunkWriter {
     if (this.len === 0) return;
     const b = this.buf;
     this.sink(new Uint8Array(b.buffer, b.byteOffset, this.len));
-    this.size += this.len;
     this.len = 0;
-    if (!this.reuse) this.buf = Buffer.allocUnsafe(this.chunkSize);
+    this.buf = this.buffers.get(this.chunkSize);
   }
 
-  /** Free bytes in the current chunk, flushing first when fewer than `n`. */
+  /** Makes sure `n` bytes are free in the current chunk, flushing first when not. */
   room(n: number): void {
     if (this.buf.length - this.len < n) this.flush();
   }
@@ -155,18 +198,12 @@ export class ChunkWriter {
 
   /** Zero padding after `size` content bytes, then `)`. */
   endContents(size: number): void {
-    this.room(8 + FRAME.close.length);
+    this.room(8 + T_CLOSE.length);
     let end = this.len;
     for (let i = size & 7; i !== 0 && i < 8; i++) this.buf[end++] = 0;
     this.len = end;
-    this.put(FRAME.close);
+    this.put(T_CLOSE);
   }
-}
-
-export interface WalkOptions {
-  readonly signal?: AbortSignal | undefined;
-  /** True when the writer's sink holds chunks the caller should hand out (the walk then yields). */
-  readonly hasOutput?: () => boolean;
 }
 
 interface Listing {
@@ -232,6 +269,35 @@ interface Frame {
   readonly depth: number;
 }
 
+/** A large file whose contents are read in the thread pool, piece by piece. */
+interface BigFile {
+  readonly fd: number;
+  readonly path: FsPath;
+  readonly size: number;
+  /** Pieces not yet read (the fd is closed when this reaches 0). */
+  left: number;
+  closed: boolean;
+}
+
+/** One piece of a large file: read into `buf` in the thread pool. */
+interface Piece {
+  readonly file: BigFile;
+  readonly pos: number;
+  readonly len: number;
+  started: boolean;
+  done: boolean;
+  error?: NixcacheError;
+  view?: Uint8Array;
+  promise?: Promise<void>;
+}
+
+/** An output chunk in order: ready bytes, a piece being read, or the error that ended the walk. */
+interface Item {
+  view?: Uint8Array;
+  piece?: Piece;
+  error?: unknown;
+}
+
 /** Tries `fn`; on an fs error (not one of ours) returns undefined. */
 function attempt<T>(fn: () => T): T | undefined {
   try {
@@ -242,20 +308,123 @@ function attempt<T>(fn: () => T): T | undefined {
   }
 }
 
+export interface NarProducerOptions {
+  readonly signal?: AbortSignal | undefined;
+  /** Each chunk is consumed before the next `next()` and handed back with `release` (hashing). */
+  readonly reuse: boolean;
+}
+
 /**
- * Serialises the tree at `root` into `out`. An async generator so that the caller can hand out
- * the writer's chunks as they are produced (it yields nothing itself: it yields when
- * `hasOutput()` says the caller has something to drain).
+ * The NAR of the tree at `root`, produced chunk by chunk with `next()`. The walk runs
+ * synchronously between awaits; contents of large files are read in the thread pool while the
+ * walk goes on (up to `LOOKAHEAD` bytes ahead), and chunks always come out in archive order.
+ * Call `close()` when stopping early or after an error (it waits for reads in flight and
+ * closes their files).
  */
-export async function* walkTree(root: FsPath, out: ChunkWriter, options: WalkOptions): AsyncGenerator<void> {
-  const hasOutput = options.hasOutput ?? (() => false);
-  const stack: Frame[] = [];
-  const { signal } = options;
-  let sliceStart = performance.now();
-  let sinceCheck = 0;
+export class NarProducer {
+  /** NAR bytes handed out so far (at the end: the NAR size). */
+  size = 0;
+  private readonly buffers: Buffers;
+  private readonly reuse: boolean;
+  private readonly out: ChunkWriter;
+  private readonly signal: AbortSignal | undefined;
+  private readonly items: (Item | undefined)[] = [];
+  private head = 0;
+  private queued = 0;
+  private readonly toStart: Piece[] = [];
+  private startAt = 0;
+  private inflight = 0;
+  private readonly reading = new Set<Promise<void>>();
+  private closing = false;
+  private readonly openFiles = new Set<BigFile>();
+  private readonly stack: Frame[] = [];
+  private path: FsPath;
+  private depth = 0;
+  private listed = UNKNOWN;
+  private started = false;
+  private finished = false;
+  private sliceStart = performance.now();
+  private sinceCheck = 0;
+
+  constructor(root: FsPath, options: NarProducerOptions) {
+    this.reuse = options.reuse;
+    this.buffers = new Buffers(options.reuse);
+    this.signal = options.signal;
+    this.path = root;
+    this.out = new ChunkWriter(this.buffers, options.reuse ? REUSED_CHUNK : FRESH_CHUNK, (view) => {
+      this.items.push({ view });
+      this.queued += view.length;
+    });
+  }
+
+  /** The next chunk, or undefined after the last. */
+  async next(): Promise<Uint8Array | undefined> {
+    for (;;) {
+      const item = this.items[this.head];
+      if (item !== undefined) {
+        const piece = item.piece;
+        if (piece === undefined || piece.done) {
+          const error = piece === undefined ? item.error : piece.error;
+          if (error !== undefined) throw error;
+          const view = piece === undefined ? item.view! : piece.view!;
+          this.items[this.head++] = undefined;
+          if (this.head > 1024 && this.head * 2 > this.items.length) {
+            this.items.splice(0, this.head);
+            this.head = 0;
+          }
+          this.queued -= view.length;
+          this.size += view.length;
+          return view;
+        }
+      }
+      if (
+        !this.finished &&
+        (item === undefined || (this.queued < LOOKAHEAD && this.openFiles.size < MAX_OPEN))
+      ) {
+        try {
+          this.step();
+        } catch (e) {
+          // Reported in archive order, after every chunk before it.
+          this.finished = true;
+          this.items.push({ error: e });
+        }
+        if (++this.sinceCheck >= 32) {
+          this.sinceCheck = 0;
+          checkAbort(this.signal);
+          if (performance.now() - this.sliceStart > SLICE_MS) {
+            await turn();
+            this.sliceStart = performance.now();
+          }
+        }
+        continue;
+      }
+      if (item === undefined) return undefined;
+      // The head is a piece still being read and the walk may not run further ahead.
+      if (item.piece!.promise === undefined) this.startReads();
+      await item.piece!.promise;
+      this.sliceStart = performance.now();
+      checkAbort(this.signal);
+    }
+  }
+
+  /** Hands a chunk's buffer back for reuse (only with `reuse`). */
+  release(chunk: Uint8Array): void {
+    this.buffers.release(chunk);
+  }
+
+  /** Waits for reads in flight and closes every file still open. */
+  async close(): Promise<void> {
+    this.finished = true;
+    this.closing = true;
+    await Promise.all([...this.reading]);
+    for (const f of this.openFiles) closeQuietly(f);
+    this.openFiles.clear();
+    this.items.length = 0;
+    this.head = 0;
+  }
 
   /** Opens `path` for reading and checks it is a regular file; undefined when it is not one. */
-  const openRegular = (path: FsPath, listed: boolean): { fd: number; st: fs.Stats } | undefined => {
+  private openRegular(path: FsPath, listed: boolean): { fd: number; st: fs.Stats } | undefined {
     let fd: number;
     try {
       fd = fs.openSync(path, listed ? O_READ_LISTED : O_READ);
@@ -279,21 +448,25 @@ export async function* walkTree(root: FsPath, out: ChunkWriter, options: WalkOpt
       });
     }
     return { fd, st };
-  };
+  }
 
-  checkAbort(signal);
-  out.put(FRAME.header);
-  let path: FsPath = root;
-  let depth = 0;
-  let listed = UNKNOWN;
-  for (;;) {
-    // Emit the node at `path`; `listed` is what its directory listing said it is.
-    let kind = listed;
+  /** Writes the node at `path` (and the framing up to the next node, or the end). */
+  private step(): void {
+    const out = this.out;
+    const path = this.path;
+    const depth = this.depth;
+    if (!this.started) {
+      this.started = true;
+      checkAbort(this.signal);
+      out.put(T_HEADER);
+    }
+    // `listed` is what the directory listing said the node is.
+    let kind = this.listed;
     let file: { fd: number; st: fs.Stats } | undefined;
     let listing: Listing | undefined;
     let target: Buffer | undefined;
     if (kind === REGULAR) {
-      file = openRegular(path, true);
+      file = this.openRegular(path, true);
       if (file === undefined) kind = UNKNOWN;
     } else if (kind === DIRECTORY) {
       listing = attempt(() => listDirectory(path));
@@ -312,7 +485,7 @@ export async function* walkTree(root: FsPath, out: ChunkWriter, options: WalkOpt
       }
       if (mode === S_IFREG) {
         kind = REGULAR;
-        file = openRegular(path, false);
+        file = this.openRegular(path, false);
       } else if (mode === S_IFDIR) {
         kind = DIRECTORY;
         try {
@@ -337,44 +510,39 @@ export async function* walkTree(root: FsPath, out: ChunkWriter, options: WalkOpt
     if (kind === REGULAR) {
       const { fd, st } = file!;
       const size = st.size;
+      let keepOpen = false;
       try {
-        out.put((st.mode & 0o100) !== 0 ? FRAME.regularExecutable : FRAME.regular);
+        out.put((st.mode & 0o100) !== 0 ? T_REGULAR_EXECUTABLE : T_REGULAR);
         out.putU64(size);
-        let pos = 0;
-        while (pos < size) {
-          if (out.len === out.buf.length) {
-            out.flush();
-            if (hasOutput()) {
-              yield;
-              checkAbort(signal);
+        if (size >= ASYNC_FROM) {
+          this.readLater(fd, path, size);
+          keepOpen = true;
+        } else {
+          let pos = 0;
+          while (pos < size) {
+            if (out.len === out.buf.length) out.flush();
+            let got: number;
+            try {
+              got = fs.readSync(fd, out.buf, out.len, Math.min(size - pos, out.buf.length - out.len), pos);
+            } catch (e) {
+              throw ioError(e, 'read', path);
             }
-            if (performance.now() - sliceStart > SLICE_MS) {
-              await turn();
-              sliceStart = performance.now();
-            }
-            checkAbort(signal);
+            if (got === 0) throw changed(path, pos, size);
+            out.len += got;
+            pos += got;
           }
-          let got: number;
-          try {
-            got = fs.readSync(fd, out.buf, out.len, Math.min(size - pos, out.buf.length - out.len), pos);
-          } catch (e) {
-            throw ioError(e, 'read', path);
-          }
-          if (got === 0) throw changed(path, pos, size);
-          out.len += got;
-          pos += got;
         }
       } finally {
-        fs.closeSync(fd);
+        if (!keepOpen) fs.closeSync(fd);
       }
       out.endContents(size);
-      if (depth > 0) out.put(FRAME.close);
+      if (depth > 0) out.put(T_CLOSE);
     } else if (kind === SYMLINK) {
-      out.put(FRAME.symlink);
+      out.put(T_SYMLINK);
       out.putStr(target!);
-      out.put(depth > 0 ? FRAME.closeEntry : FRAME.close);
+      out.put(depth > 0 ? T_CLOSE_ENTRY : T_CLOSE);
     } else {
-      out.put(FRAME.directory);
+      out.put(T_DIRECTORY);
       const { names } = listing!;
       if (names.length > 0 && depth + 1 >= NAR_MAX_DEPTH) {
         throw new NixcacheError(
@@ -383,41 +551,103 @@ export async function* walkTree(root: FsPath, out: ChunkWriter, options: WalkOpt
           { path: show(path) },
         );
       }
-      stack.push({ path, listing: listing!, index: 0, depth });
+      this.stack.push({ path, listing: listing!, index: 0, depth });
     }
 
     // Find the next node: the next child of the innermost unfinished directory.
-    let next: FsPath | undefined;
+    const stack = this.stack;
     while (stack.length > 0) {
       const top = stack[stack.length - 1]!;
       const { names, types } = top.listing;
       if (top.index < names.length) {
         const i = top.index++;
         const name = names[i]!;
-        out.put(FRAME.entryName);
+        out.put(T_ENTRY_NAME);
         out.putStr(name);
-        out.put(FRAME.nodeType);
-        next = join(top.path, name);
-        listed = types[i]!;
-        depth = top.depth + 1;
-        break;
+        out.put(T_NODE_TYPE);
+        this.path = join(top.path, name);
+        this.listed = types[i]!;
+        this.depth = top.depth + 1;
+        return;
       }
       stack.pop();
-      out.put(top.depth > 0 ? FRAME.closeEntry : FRAME.close);
+      out.put(top.depth > 0 ? T_CLOSE_ENTRY : T_CLOSE);
     }
-    if (next === undefined) return;
-    path = next;
-    if (hasOutput()) {
-      yield;
-      checkAbort(signal);
+    out.flush();
+    this.finished = true;
+  }
+
+  /** Queues the contents of a large open file as pieces read in the thread pool. */
+  private readLater(fd: number, path: FsPath, size: number): void {
+    this.out.flush();
+    const file: BigFile = { fd, path, size, left: Math.ceil(size / PIECE), closed: false };
+    this.openFiles.add(file);
+    for (let pos = 0; pos < size; pos += PIECE) {
+      const piece: Piece = { file, pos, len: Math.min(PIECE, size - pos), started: false, done: false };
+      this.items.push({ piece });
+      this.toStart.push(piece);
     }
-    if (++sinceCheck >= 32) {
-      sinceCheck = 0;
-      if (performance.now() - sliceStart > SLICE_MS) {
-        await turn();
-        sliceStart = performance.now();
+    this.startReads();
+  }
+
+  private startReads(): void {
+    while (!this.closing && this.inflight < MAX_INFLIGHT && this.startAt < this.toStart.length) {
+      const piece = this.toStart[this.startAt++]!;
+      if (this.startAt > 1024 && this.startAt * 2 > this.toStart.length) {
+        this.toStart.splice(0, this.startAt);
+        this.startAt = 0;
       }
-      checkAbort(signal);
+      this.inflight++;
+      this.queued += piece.len;
+      piece.started = true;
+      const promise: Promise<void> = this.read(piece).then(
+        () => this.settle(piece, promise),
+        (e: unknown) => {
+          piece.error = e instanceof NixcacheError ? e : ioError(e, 'read', piece.file.path);
+          this.settle(piece, promise);
+        },
+      );
+      piece.promise = promise;
+      this.reading.add(promise);
     }
+  }
+
+  private settle(piece: Piece, promise: Promise<void>): void {
+    piece.done = true;
+    this.inflight--;
+    this.reading.delete(promise);
+    const file = piece.file;
+    if (--file.left === 0) {
+      closeQuietly(file);
+      this.openFiles.delete(file);
+    }
+    this.startReads();
+  }
+
+  private read(piece: Piece): Promise<void> {
+    const { file, pos, len } = piece;
+    const buf = this.buffers.get(this.reuse ? PIECE : len);
+    return new Promise((resolve, reject) => {
+      const more = (n: number): void => {
+        fs.read(file.fd, buf, n, len - n, pos + n, (err, got) => {
+          if (err) return reject(ioError(err, 'read', file.path));
+          if (got === 0) return reject(changed(file.path, pos + n, file.size));
+          if (n + got < len) return more(n + got);
+          piece.view = new Uint8Array(buf.buffer, buf.byteOffset, len);
+          resolve();
+        });
+      };
+      more(0);
+    });
+  }
+}
+
+function closeQuietly(file: BigFile): void {
+  if (file.closed) return;
+  file.closed = true;
+  try {
+    fs.closeSync(file.fd);
+  } catch {
+    // nothing to do: the file was only read
   }
 }
