@@ -14,10 +14,9 @@ export interface DumpPathOptions {
  * Streams the NAR of the file, symlink or directory at `fsPath`. Directory entries are written
  * in bytewise order of their raw names (non-UTF-8 names work), symlinks are not followed,
  * a file is executable when its owner-execute bit is set. Every chunk is a fresh buffer the
- * caller may keep, of at most 1 MiB: small files are read straight into chunks that also carry
- * the framing, files of 512 KiB or more are read in 1 MiB pieces in the thread pool while the
- * walk goes on (at most 16 MiB ahead of the caller). Other filesystem calls are synchronous
- * (see the performance notes in walk.ts).
+ * caller may keep, of at most 1 MiB: file contents are read straight into chunks that also
+ * carry the framing, and each chunk is handed out as soon as it is full. Filesystem calls are
+ * synchronous (see the performance notes in walk.ts).
  *
  * @throws {NixcacheError} IO when the tree cannot be read (or a file shrinks while read),
  *   UNSUPPORTED for fifos, sockets and devices, BAD_NAR when the tree reaches depth `NAR_MAX_DEPTH` (4096),

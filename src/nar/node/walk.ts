@@ -17,10 +17,12 @@
  *   walked again the plain way, lstat first, which also produces the usual errors.
  * - Small files are read straight into the output chunk (no copy), framing and names (UTF-8
  *   straight from the listed strings) written into the same chunk.
- * - Files of `ASYNC_FROM` (512 KiB) or more are read in 1 MiB pieces in the thread pool, two at
- *   a time, while the walk goes on (up to `LOOKAHEAD` bytes of output ahead of the consumer):
- *   their copying overlaps the walk's calls and, when hashing, the hashing. A round trip per
- *   MiB is cheap, unlike one per small file.
+ * - When hashing, files of `ASYNC_FROM` (512 KiB) or more are read in 1 MiB pieces in the
+ *   thread pool, two at a time, while the walk and the hashing go on (up to `LOOKAHEAD` bytes
+ *   ahead): a round trip per MiB is cheap, unlike one per small file. Not when dumping: there
+ *   the pieces are fresh buffers, and keeping them alive across awaits made V8 promote them and
+ *   run several more full GCs per dump (measured slower). A large file being dumped is read
+ *   synchronously, one chunk per step, so each chunk is handed out before the next is read.
  * - `dumpPath` hands out fresh chunks (the caller owns each); `hashPath` takes its chunks from a
  *   pool and gives them back once hashed, so its memory stays warm and is never faulted in again.
  * - Listings come back from libuv sorted with strcmp (byte order); the walk checks that and
@@ -326,6 +328,8 @@ export class NarProducer {
   size = 0;
   private readonly buffers: Buffers;
   private readonly reuse: boolean;
+  /** Files at least this large are read in the thread pool (only when hashing, see the notes). */
+  private readonly asyncFrom: number;
   private readonly out: ChunkWriter;
   private readonly signal: AbortSignal | undefined;
   private readonly items: (Item | undefined)[] = [];
@@ -337,6 +341,8 @@ export class NarProducer {
   private readonly reading = new Set<Promise<void>>();
   private closing = false;
   private readonly openFiles = new Set<BigFile>();
+  /** The file being read synchronously, across steps. */
+  private current: { fd: number; path: FsPath; size: number; pos: number } | undefined;
   private readonly stack: Frame[] = [];
   private path: FsPath;
   private depth = 0;
@@ -348,6 +354,7 @@ export class NarProducer {
 
   constructor(root: FsPath, options: NarProducerOptions) {
     this.reuse = options.reuse;
+    this.asyncFrom = options.reuse ? ASYNC_FROM : Number.POSITIVE_INFINITY;
     this.buffers = new Buffers(options.reuse);
     this.signal = options.signal;
     this.path = root;
@@ -417,6 +424,15 @@ export class NarProducer {
     this.finished = true;
     this.closing = true;
     await Promise.all([...this.reading]);
+    if (this.current !== undefined) {
+      const { fd } = this.current;
+      this.current = undefined;
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // only read
+      }
+    }
     for (const f of this.openFiles) closeQuietly(f);
     this.openFiles.clear();
     this.items.length = 0;
@@ -450,8 +466,51 @@ export class NarProducer {
     return { fd, st };
   }
 
+  /**
+   * Reads the current file into the output until it is done (then closes it, ends its node
+   * and moves to the next one: true) or a chunk was handed out with more to read (false).
+   */
+  private readCurrent(): boolean {
+    const cur = this.current!;
+    const out = this.out;
+    const { fd, path, size } = cur;
+    let pos = cur.pos;
+    try {
+      while (pos < size) {
+        if (out.len === out.buf.length) {
+          out.flush();
+          cur.pos = pos;
+          return false;
+        }
+        let got: number;
+        try {
+          got = fs.readSync(fd, out.buf, out.len, Math.min(size - pos, out.buf.length - out.len), pos);
+        } catch (e) {
+          throw ioError(e, 'read', path);
+        }
+        if (got === 0) throw changed(path, pos, size);
+        out.len += got;
+        pos += got;
+      }
+    } catch (e) {
+      this.current = undefined;
+      fs.closeSync(fd);
+      throw e;
+    }
+    this.current = undefined;
+    fs.closeSync(fd);
+    out.endContents(size);
+    if (this.depth > 0) out.put(T_CLOSE);
+    this.advance();
+    return true;
+  }
+
   /** Writes the node at `path` (and the framing up to the next node, or the end). */
   private step(): void {
+    if (this.current !== undefined) {
+      this.readCurrent();
+      return;
+    }
     const out = this.out;
     const path = this.path;
     const depth = this.depth;
@@ -510,33 +569,22 @@ export class NarProducer {
     if (kind === REGULAR) {
       const { fd, st } = file!;
       const size = st.size;
-      let keepOpen = false;
       try {
         out.put((st.mode & 0o100) !== 0 ? T_REGULAR_EXECUTABLE : T_REGULAR);
         out.putU64(size);
-        if (size >= ASYNC_FROM) {
-          this.readLater(fd, path, size);
-          keepOpen = true;
-        } else {
-          let pos = 0;
-          while (pos < size) {
-            if (out.len === out.buf.length) out.flush();
-            let got: number;
-            try {
-              got = fs.readSync(fd, out.buf, out.len, Math.min(size - pos, out.buf.length - out.len), pos);
-            } catch (e) {
-              throw ioError(e, 'read', path);
-            }
-            if (got === 0) throw changed(path, pos, size);
-            out.len += got;
-            pos += got;
-          }
-        }
-      } finally {
-        if (!keepOpen) fs.closeSync(fd);
+      } catch (e) {
+        fs.closeSync(fd);
+        throw e;
       }
-      out.endContents(size);
-      if (depth > 0) out.put(T_CLOSE);
+      if (size >= this.asyncFrom) {
+        this.readLater(fd, path, size);
+        out.endContents(size);
+        if (depth > 0) out.put(T_CLOSE);
+      } else {
+        this.current = { fd, path, size, pos: 0 };
+        this.readCurrent(); // moves on to the next node once the file is read
+        return;
+      }
     } else if (kind === SYMLINK) {
       out.put(T_SYMLINK);
       out.putStr(target!);
@@ -554,7 +602,12 @@ export class NarProducer {
       this.stack.push({ path, listing: listing!, index: 0, depth });
     }
 
-    // Find the next node: the next child of the innermost unfinished directory.
+    this.advance();
+  }
+
+  /** Moves to the next node, the next child of the innermost unfinished directory (or ends). */
+  private advance(): void {
+    const out = this.out;
     const stack = this.stack;
     while (stack.length > 0) {
       const top = stack[stack.length - 1]!;
