@@ -366,6 +366,7 @@ export class NarProducer {
 
   /** The next chunk, or undefined after the last. */
   async next(): Promise<Uint8Array | undefined> {
+    checkAbort(this.signal);
     for (;;) {
       const item = this.items[this.head];
       if (item !== undefined) {
