@@ -101,6 +101,9 @@ describe('dumpPath and hashPath', () => {
         materialise(tree, p);
         const expected = await collectBytes(writeNar(treeEntries(tree)));
         expect(same(await collectBytes(dumpPath(p)), expected)).toBe(true);
+        const copies: Uint8Array[] = [];
+        for await (const c of dumpPath(p, { reuseChunks: true })) copies.push(c.slice());
+        expect(same(Buffer.concat(copies), expected)).toBe(true);
         const { hash, narSize } = await hashPath(p);
         expect(narSize).toBe(expected.length);
         expect(toHex(hash.digest)).toBe(createHash('sha256').update(expected).digest('hex'));
@@ -206,6 +209,16 @@ describe('dumpPath and hashPath', () => {
     const expected = await collectBytes(writeNar(entries));
     expect(same(await collectBytes(dumpPath(d)), expected)).toBe(true);
     expect(toHex((await hashPath(d)).hash.digest)).toBe(createHash('sha256').update(expected).digest('hex'));
+    // reuseChunks: each chunk is consumed before the next is asked for.
+    const h = createHash('sha256');
+    let size = 0;
+    for await (const c of dumpPath(d, { reuseChunks: true })) {
+      h.update(c);
+      size += c.length;
+    }
+    expect(size).toBe(expected.length);
+    expect(h.digest('hex')).toBe(createHash('sha256').update(expected).digest('hex'));
+    for await (const _ of dumpPath(d, { reuseChunks: true })) break;
     expect(openFds()).toBe(before);
   });
 

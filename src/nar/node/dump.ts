@@ -8,6 +8,14 @@ import { NarProducer } from './walk.js';
 export interface DumpPathOptions {
   /** Aborts the walk with an ABORTED error. */
   readonly signal?: AbortSignal;
+  /**
+   * Each chunk is valid only until the next one is asked for: its memory is then reused. For
+   * consumers that are done with a chunk when they ask for the next (a synchronous write, a
+   * hash). Avoids allocating the whole NAR in fresh buffers (page faults and, above all, the full
+   * GCs V8 runs for that much memory) and lets large files be read ahead in the thread pool.
+   * Default false: every chunk is the caller's to keep.
+   */
+  readonly reuseChunks?: boolean;
 }
 
 /**
@@ -30,12 +38,14 @@ export async function* dumpPath(
 ): AsyncGenerator<Uint8Array> {
   const root =
     typeof fsPath === 'string' ? fsPath : Buffer.from(fsPath.buffer, fsPath.byteOffset, fsPath.length);
-  const nar = new NarProducer(root, { signal: options.signal, reuse: false });
+  const reuse = options.reuseChunks ?? false;
+  const nar = new NarProducer(root, { signal: options.signal, reuse });
   try {
     for (;;) {
       const chunk = await nar.next();
       if (chunk === undefined) return;
       yield chunk;
+      if (reuse) nar.release(chunk);
     }
   } finally {
     await nar.close();
