@@ -17,14 +17,16 @@
  *   walked again the plain way, lstat first, which also produces the usual errors.
  * - Small files are read straight into the output chunk (no copy), framing and names (UTF-8
  *   straight from the listed strings) written into the same chunk.
- * - When hashing, files of `ASYNC_FROM` (512 KiB) or more are read in 1 MiB pieces in the
- *   thread pool, two at a time, while the walk and the hashing go on (up to `LOOKAHEAD` bytes
- *   ahead): a round trip per MiB is cheap, unlike one per small file. Not when dumping: there
- *   the pieces are fresh buffers, and keeping them alive across awaits made V8 promote them and
- *   run several more full GCs per dump (measured slower). A large file being dumped is read
- *   synchronously, one chunk per step, so each chunk is handed out before the next is read.
- * - `dumpPath` hands out fresh chunks (the caller owns each); `hashPath` takes its chunks from a
- *   pool and gives them back once hashed, so its memory stays warm and is never faulted in again.
+ * - With reused chunks (`hashPath`, `dumpPath` with `reuseChunks`) files of `ASYNC_FROM`
+ *   (512 KiB) or more are read in 1 MiB pieces in the thread pool, two at a time, while the walk
+ *   (and the hashing) go on, up to `LOOKAHEAD` bytes ahead: a round trip per MiB is cheap, unlike
+ *   one per small file. Not with fresh chunks: keeping fresh pieces alive across awaits made V8
+ *   promote them and run several more full GCs per dump (measured slower); there a large file
+ *   is read synchronously, one chunk per step, each chunk handed out before the next is read.
+ * - Fresh chunks (plain `dumpPath`: the caller owns each) cost what allocating the whole NAR
+ *   costs: page faults, and a full GC per ~64 MB of them (V8's external-memory limit), which
+ *   is slow in a large heap. Reused chunks come from a pool and go back once consumed, so their
+ *   memory stays warm and none of that happens.
  * - Listings come back from libuv sorted with strcmp (byte order); the walk checks that and
  *   sorts only when needed. Names are read as strings, and re-read as Buffers when one is not
  *   valid UTF-8, so raw names always round-trip; UTF-16 order equals UTF-8 byte order only
