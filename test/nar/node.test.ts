@@ -218,6 +218,13 @@ describe('dumpPath and hashPath', () => {
     }
     expect(size).toBe(expected.length);
     expect(h.digest('hex')).toBe(createHash('sha256').update(expected).digest('hex'));
+    // A slow consumer (reads ahead are held back, nothing is lost or reordered).
+    const slow = createHash('sha256');
+    for await (const c of dumpPath(d, { reuseChunks: true })) {
+      slow.update(c);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    expect(slow.digest('hex')).toBe(createHash('sha256').update(expected).digest('hex'));
     for await (const _ of dumpPath(d, { reuseChunks: true })) break;
     expect(openFds()).toBe(before);
   });

@@ -384,6 +384,7 @@ export class NarProducer {
           }
           this.queued -= view.length;
           this.size += view.length;
+          if (this.startAt < this.toStart.length) this.startReads();
           return view;
         }
       }
@@ -410,7 +411,7 @@ export class NarProducer {
       }
       if (item === undefined) return undefined;
       // The head is a piece still being read and the walk may not run further ahead.
-      if (item.piece!.promise === undefined) this.startReads();
+      if (item.piece!.promise === undefined) this.startReads(true);
       await item.piece!.promise;
       this.sliceStart = performance.now();
       checkAbort(this.signal);
@@ -646,8 +647,18 @@ export class NarProducer {
     this.startReads();
   }
 
-  private startReads(): void {
-    while (!this.closing && this.inflight < MAX_INFLIGHT && this.startAt < this.toStart.length) {
+  /**
+   * Starts reading the next pieces, in archive order, while fewer than `MAX_INFLIGHT` are being
+   * read and the output in memory stays under `LOOKAHEAD` (a slow consumer holds reads back).
+   * With `head`, the next piece starts regardless of `LOOKAHEAD`: it is the one the consumer waits for.
+   */
+  private startReads(head = false): void {
+    while (
+      !this.closing &&
+      this.startAt < this.toStart.length &&
+      ((head && this.inflight === 0) || (this.inflight < MAX_INFLIGHT && this.queued < LOOKAHEAD))
+    ) {
+      head = false;
       const piece = this.toStart[this.startAt++]!;
       if (this.startAt > 1024 && this.startAt * 2 > this.toStart.length) {
         this.toStart.splice(0, this.startAt);
