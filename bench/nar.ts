@@ -1,7 +1,8 @@
 /**
  * NAR benchmarks (nix-formats.md §6): `hashPath` vs `nix hash path` vs the machine's sha256 limit
  * (`sha256sum` over the concatenation of the tree's files), and `dumpPath` vs `nix-store --dump`
- * (both to /dev/null), on the runner's ≥ 200 MB tree. Sides alternate every round; medians and
+ * (both to /dev/null; ours also with `reuseChunks`, which that consumer allows), on the runner's
+ * ≥ 200 MB tree. Sides alternate every round; medians and
  * ratios go through the harness. Nix columns are skipped (with a note) without nix.
  */
 import { execFileSync } from 'node:child_process';
@@ -65,6 +66,10 @@ export async function benchNar(tree: string, tmp: string, rounds: number): Promi
       ours: async () => {
         for await (const chunk of dumpPath(tree)) fs.writeSync(devnull, chunk);
       },
+      // The same consumer (a synchronous write) is done with each chunk when it asks for the next.
+      reuse: async () => {
+        for await (const chunk of dumpPath(tree, { reuseChunks: true })) fs.writeSync(devnull, chunk);
+      },
       nix: hasNix ? () => execFileSync('sh', ['-c', 'nix-store --dump "$0" > /dev/null', tree]) : undefined,
     },
     rounds,
@@ -77,6 +82,15 @@ export async function benchNar(tree: string, tmp: string, rounds: number): Promi
     name: 'dumpPath > /dev/null',
     unit: 'MB/s',
     ours: mb / dump.ours!,
+    anchors: { 'nix-store --dump > /dev/null': dump.nix && mb / dump.nix },
+    higherIsBetter: true,
+    ...(note && { note }),
+  });
+  record({
+    group: 'nar',
+    name: 'dumpPath { reuseChunks } > /dev/null',
+    unit: 'MB/s',
+    ours: mb / dump.reuse!,
     anchors: { 'nix-store --dump > /dev/null': dump.nix && mb / dump.nix },
     higherIsBetter: true,
     ...(note && { note }),

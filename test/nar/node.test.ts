@@ -8,10 +8,11 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NixcacheError } from '../../src/errors.js';
 import { formatHash } from '../../src/hash/index.js';
-import { toHex } from '../../src/internal/bytes.js';
+import { toHex, utf8 } from '../../src/internal/bytes.js';
 import { collectBytes } from '../../src/internal/iter.js';
-import { readNar, writeNar } from '../../src/nar/index.js';
+import { type NarWriteEntry, readNar, writeNar } from '../../src/nar/index.js';
 import { dumpPath, hashPath, restorePath } from '../../src/nar/node/index.js';
+import { ASYNC_FROM, FRESH_CHUNK, REUSED_CHUNK } from '../../src/nar/node/walk.js';
 import { corpusPath, describeWithCorpus } from '../helpers/env.js';
 import {
   arbTree,
@@ -100,6 +101,9 @@ describe('dumpPath and hashPath', () => {
         materialise(tree, p);
         const expected = await collectBytes(writeNar(treeEntries(tree)));
         expect(same(await collectBytes(dumpPath(p)), expected)).toBe(true);
+        const copies: Uint8Array[] = [];
+        for await (const c of dumpPath(p, { reuseChunks: true })) copies.push(c.slice());
+        expect(same(Buffer.concat(copies), expected)).toBe(true);
         const { hash, narSize } = await hashPath(p);
         expect(narSize).toBe(expected.length);
         expect(toHex(hash.digest)).toBe(createHash('sha256').update(expected).digest('hex'));
@@ -125,6 +129,104 @@ describe('dumpPath and hashPath', () => {
     expect(toHex((await hashPath(p, { algorithm: 'sha512' })).hash.digest)).toBe(
       createHash('sha512').update(nar).digest('hex'),
     );
+  });
+
+  it('many files of odd sizes across chunk boundaries (framing split at unaligned offsets)', async () => {
+    const d = fresh('odd');
+    fs.mkdirSync(d);
+    fs.mkdirSync(join(d, 'sub'));
+    const entries: NarWriteEntry[] = [
+      { path: '', type: 'directory' },
+      { path: 'sub', type: 'directory' },
+    ];
+    let seed = 7;
+    for (let i = 0; i < 120; i++) {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      // Sizes from 0 to ~70 KiB, most not multiples of 8; names of varying lengths.
+      const size = i % 10 === 0 ? 0 : (seed % 70000) + (i % 7);
+      const name = `f${i.toString().padStart(3, '0')}${'x'.repeat(i % 13)}`;
+      const data = new Uint8Array(size);
+      for (let j = 0; j < size; j++) data[j] = (j * 13 + i) & 0xff;
+      fs.writeFileSync(join(d, 'sub', name), data, { mode: i % 3 === 0 ? 0o755 : 0o644 });
+      entries.push({
+        path: `sub/${name}`,
+        type: 'regular',
+        executable: i % 3 === 0,
+        contents: data,
+      });
+    }
+    const expected = await collectBytes(writeNar(entries));
+    expect(expected.length).toBeGreaterThan(3 * 1024 * 1024);
+    expect(same(await collectBytes(dumpPath(d)), expected)).toBe(true);
+    const { hash, narSize } = await hashPath(d);
+    expect(narSize).toBe(expected.length);
+    expect(toHex(hash.digest)).toBe(createHash('sha256').update(expected).digest('hex'));
+  });
+
+  it('contents ending just before a chunk boundary (padding and the next name in a new chunk)', async () => {
+    // A directory's NAR up to the first byte of its first entry 'a' (a regular file) is 232 bytes.
+    for (const chunk of [REUSED_CHUNK, FRESH_CHUNK]) {
+      for (const k of [1, 3, 7, 13, 23, 29]) {
+        const d = fresh('edge');
+        fs.mkdirSync(d);
+        const a = new Uint8Array(chunk - 232 - k).fill(0x61);
+        fs.writeFileSync(join(d, 'a'), a);
+        fs.writeFileSync(join(d, 'bcdefghijkl'), 'hello');
+        const expected = await collectBytes(
+          writeNar([
+            { path: '', type: 'directory' },
+            { path: 'a', type: 'regular', contents: a },
+            { path: 'bcdefghijkl', type: 'regular', contents: utf8('hello') },
+          ]),
+        );
+        expect(same(await collectBytes(dumpPath(d)), expected)).toBe(true);
+        const { hash, narSize } = await hashPath(d);
+        expect(narSize).toBe(expected.length);
+        expect(toHex(hash.digest)).toBe(createHash('sha256').update(expected).digest('hex'));
+      }
+    }
+  });
+
+  it('large files read ahead: stopping early or failing closes every file', async () => {
+    const d = fresh('ahead');
+    fs.mkdirSync(d);
+    const big = new Uint8Array(ASYNC_FROM * 3 + 11).fill(0x5a);
+    for (let i = 0; i < 6; i++) fs.writeFileSync(join(d, `big${i}`), big);
+    fs.writeFileSync(join(d, 'small'), 'x');
+    const openFds = () => fs.readdirSync('/proc/self/fd').length;
+    const before = openFds();
+    for await (const _ of dumpPath(d)) break;
+    expect(openFds()).toBe(before);
+    // A fifo after the large files: the walk fails while their pieces are still being read.
+    execFileSync('mkfifo', [join(d, 'zz-pipe')]);
+    await expect(collectBytes(dumpPath(d))).rejects.toMatchObject({ code: 'UNSUPPORTED' });
+    await expect(hashPath(d)).rejects.toMatchObject({ code: 'UNSUPPORTED' });
+    expect(openFds()).toBe(before);
+    fs.rmSync(join(d, 'zz-pipe'));
+    const entries: NarWriteEntry[] = [{ path: '', type: 'directory' }];
+    for (let i = 0; i < 6; i++) entries.push({ path: `big${i}`, type: 'regular', contents: big });
+    entries.push({ path: 'small', type: 'regular', contents: utf8('x') });
+    const expected = await collectBytes(writeNar(entries));
+    expect(same(await collectBytes(dumpPath(d)), expected)).toBe(true);
+    expect(toHex((await hashPath(d)).hash.digest)).toBe(createHash('sha256').update(expected).digest('hex'));
+    // reuseChunks: each chunk is consumed before the next is asked for.
+    const h = createHash('sha256');
+    let size = 0;
+    for await (const c of dumpPath(d, { reuseChunks: true })) {
+      h.update(c);
+      size += c.length;
+    }
+    expect(size).toBe(expected.length);
+    expect(h.digest('hex')).toBe(createHash('sha256').update(expected).digest('hex'));
+    // A slow consumer (reads ahead are held back, nothing is lost or reordered).
+    const slow = createHash('sha256');
+    for await (const c of dumpPath(d, { reuseChunks: true })) {
+      slow.update(c);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    expect(slow.digest('hex')).toBe(createHash('sha256').update(expected).digest('hex'));
+    for await (const _ of dumpPath(d, { reuseChunks: true })) break;
+    expect(openFds()).toBe(before);
   });
 
   it('sorts raw names bytewise and handles names that are not UTF-8', async () => {

@@ -1,13 +1,13 @@
 /**
  * `hashPath`: the NAR hash of a file tree, what `nix hash path` prints (nix-formats.md §6.2,
- * §10.4), computed without building the NAR: framing goes through a reused buffer and file
- * contents are read into one reused 1 MiB buffer and hashed with node:crypto. Node only.
+ * §10.4), computed without keeping the NAR: framing and small files are written into reused
+ * 256 KiB chunks, large files read in reused 1 MiB pieces in the thread pool while the walk
+ * and the hashing (node:crypto) go on. Node only.
  */
 import { createHash } from 'node:crypto';
 import type { HashAlgorithm } from '../../hash/algorithm.js';
 import type { NixHash } from '../../hash/hash.js';
-import { NarEncoder } from '../write.js';
-import { walkTree } from './walk.js';
+import { NarProducer } from './walk.js';
 
 /** Options of `hashPath`. */
 export interface HashPathOptions {
@@ -36,13 +36,19 @@ export async function hashPath(
 ): Promise<HashPathResult> {
   const algorithm = options.algorithm ?? 'sha256';
   const h = createHash(algorithm);
-  const enc = new NarEncoder((bytes) => h.update(bytes), { reuseBuffer: true, bufferSize: 256 * 1024 });
   const root =
     typeof fsPath === 'string' ? fsPath : Buffer.from(fsPath.buffer, fsPath.byteOffset, fsPath.length);
-  for await (const _ of walkTree(root, enc, { signal: options.signal, reuseBuffers: true })) {
-    // the walk feeds the hasher through the encoder
+  const nar = new NarProducer(root, { signal: options.signal, reuse: true });
+  try {
+    for (;;) {
+      const chunk = await nar.next();
+      if (chunk === undefined) break;
+      h.update(chunk);
+      nar.release(chunk);
+    }
+  } finally {
+    await nar.close();
   }
-  enc.flush();
   const d = h.digest();
-  return { hash: { algorithm, digest: new Uint8Array(d.buffer, d.byteOffset, d.length) }, narSize: enc.size };
+  return { hash: { algorithm, digest: new Uint8Array(d.buffer, d.byteOffset, d.length) }, narSize: nar.size };
 }

@@ -1,57 +1,82 @@
 /**
  * The filesystem walk behind `dumpPath` and `hashPath` (nix-formats.md §6.2): what Nix's
- * `dumpPath` serialises, fed straight into a `NarEncoder`. Names are sorted bytewise by their
+ * `dumpPath` serialises, written straight into output chunks. Names are sorted bytewise by their
  * raw bytes, symlinks are never followed, `executable` is the owner-execute bit, other file
  * types and depth ≥ `NAR_MAX_DEPTH` (4096) are errors. Not exported from the package.
  *
- * Performance notes (measured on an ~8300-file, 330 MB tree, see bench/nar.ts):
- * - Metadata calls and small files use synchronous fs calls, as Nix does: libuv's thread pool
- *   costs a round trip per call and measured 4x slower on many small files (200 ms vs 45 ms
- *   for 8000 files). The walk still yields whenever it has output, and gives the event loop a
- *   turn every few milliseconds, so one call blocks the loop at most for a single
- *   lstat/readdir/read.
- * - Hashing reads everything synchronously into one reused 1 MiB buffer: the bytes are still in
- *   this core's cache when they are hashed. Thread-pool read-ahead measured ~15% slower here.
- * - Dumping hands out fresh buffers (the caller owns every chunk): large files are read
- *   synchronously in fresh 256 KiB pieces. Thread-pool read-ahead measured slower here (a 200 MB
- *   file: 62-92 ms against 55-58 ms synchronous; `nix-store --dump` 65 ms), since the reads
- *   come from the page cache and the round trips cost more than they overlap.
- * - Directory listings are read as strings and sorted natively when that equals byte order
- *   (no character at or above U+D800); they are re-read as Buffers when a name is not valid
- *   UTF-8, so raw names always round-trip.
+ * Performance notes (measured on a ~10,000-file, 310 MB node_modules tree, see bench/nar.ts;
+ * the work is system calls, so what counts is how many there are and how little JS runs
+ * around each):
+ * - The walk's file system calls are synchronous, as Nix's are: libuv's thread pool costs a
+ *   round trip per call and measured 4x slower on many small files. It gives the event loop a
+ *   turn every few milliseconds, so it blocks the loop at most for one lstat/readdir/small read.
+ * - Directories are listed with their entry types (d_type), so a child directory or symlink
+ *   needs no lstat, and a regular file is opened (O_NOFOLLOW | O_NONBLOCK) and fstat'ed instead
+ *   of lstat'ed and opened: one path lookup per file rather than two. Whenever what is found
+ *   disagrees with the listing (the tree changed, or the file system gave no type), that node is
+ *   walked again the plain way, lstat first, which also produces the usual errors.
+ * - Small files are read straight into the output chunk (no copy), framing and names (UTF-8
+ *   straight from the listed strings) written into the same chunk.
+ * - With reused chunks (`hashPath`, `dumpPath` with `reuseChunks`) files of `ASYNC_FROM`
+ *   (512 KiB) or more are read in 1 MiB pieces in the thread pool, two at a time, while the walk
+ *   (and the hashing) go on, up to `LOOKAHEAD` bytes ahead: a round trip per MiB is cheap, unlike
+ *   one per small file. Not with fresh chunks: keeping fresh pieces alive across awaits made V8
+ *   promote them and run several more full GCs per dump (measured slower); there a large file
+ *   is read synchronously, one chunk per step, each chunk handed out before the next is read.
+ * - Fresh chunks (plain `dumpPath`: the caller owns each) cost what allocating the whole NAR
+ *   costs: page faults, and a full GC per ~64 MB of them (V8's external-memory limit), which
+ *   is slow in a large heap. Reused chunks come from a pool and go back once consumed, so their
+ *   memory stays warm and none of that happens.
+ * - Listings come back from libuv sorted with strcmp (byte order); the walk checks that and
+ *   sorts only when needed. Names are read as strings, and re-read as Buffers when one is not
+ *   valid UTF-8, so raw names always round-trip; UTF-16 order equals UTF-8 byte order only
+ *   below U+D800, so names with such characters are compared as bytes.
  */
 import * as fs from 'node:fs';
 import { NixcacheError } from '../../errors.js';
-import { NAR_MAX_DEPTH } from '../wire.js';
-import type { NarEncoder } from '../write.js';
+import { FRAME, NAR_MAX_DEPTH, writeU64 } from '../wire.js';
 
-/** Read size when hashing (one reused buffer). */
-const BIG_READ_SIZE = 1024 * 1024;
-/**
- * Piece size when pieces are handed out (dumping): each is a fresh buffer, and glibc serves
- * 256 KiB from recycled heap memory where 1 MiB means fresh, page-faulting mmaps.
- */
-const FRESH_READ_SIZE = 256 * 1024;
-/** Files at least this large are handed out in pieces rather than one buffer. */
-const PIECES_FROM = 512 * 1024;
-/** Chunks below this size are copied into the encoder's buffer, so a scratch buffer can be reused. */
-const COPY_BELOW = 16 * 1024;
+/** Chunk size when chunks are handed out (dumping); each is a fresh buffer. */
+export const FRESH_CHUNK = 1024 * 1024;
+/** Chunk size when chunks are consumed at once and reused (hashing). */
+export const REUSED_CHUNK = 256 * 1024;
+/** Files at least this large are read in the thread pool while the walk goes on. */
+export const ASYNC_FROM = 512 * 1024;
+/** Size of the pieces those files are read in. */
+const PIECE = 1024 * 1024;
+/** Pieces being read at once. */
+const MAX_INFLIGHT = 2;
+/** How far (bytes of output in memory, not yet handed out) the walk may run ahead of the consumer. */
+const LOOKAHEAD = 16 * 1024 * 1024;
+/** Large files open at once (each waiting for its pieces to be read). */
+const MAX_OPEN = 8;
 /** Give the event loop a turn at least this often (ms). */
 const SLICE_MS = 10;
 
-export interface WalkOptions {
-  readonly signal?: AbortSignal | undefined;
-  /** The encoder's sink consumes chunks synchronously (hashing): reuse one read buffer. */
-  readonly reuseBuffers: boolean;
-  /** True when the encoder's sink holds output the caller should hand out (the walk then yields). */
-  readonly hasOutput?: () => boolean;
-}
+// The framing tokens, read once (not through the module namespace on every use).
+const T_CLOSE = FRAME.close;
+const T_CLOSE_ENTRY = FRAME.closeEntry;
+const T_HEADER = FRAME.header;
+const T_REGULAR = FRAME.regular;
+const T_REGULAR_EXECUTABLE = FRAME.regularExecutable;
+const T_SYMLINK = FRAME.symlink;
+const T_DIRECTORY = FRAME.directory;
+const T_ENTRY_NAME = FRAME.entryName;
+const T_NODE_TYPE = FRAME.nodeType;
 
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
 const S_IFLNK = 0o120000;
 const O_READ = fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0);
+/** For files the listing says are regular: never block opening a fifo that replaced one. */
+const O_READ_LISTED = O_READ | (fs.constants.O_NONBLOCK ?? 0);
+
+/** What the listing says a child is. */
+const UNKNOWN = 0;
+const REGULAR = 1;
+const DIRECTORY = 2;
+const SYMLINK = 3;
 
 type FsPath = string | Buffer;
 
@@ -75,6 +100,14 @@ function checkAbort(signal: AbortSignal | undefined): void {
     throw new NixcacheError('ABORTED', 'filesystem walk aborted', {}, { cause: signal.reason });
 }
 
+function changed(p: FsPath, pos: number, size: number): NixcacheError {
+  return new NixcacheError(
+    'IO',
+    `file '${show(p)}' changed while it was being read (got ${pos} of ${size} bytes)`,
+    { path: show(p) },
+  );
+}
+
 const SLASH = Buffer.from('/');
 
 function join(dir: FsPath, name: FsPath): FsPath {
@@ -84,198 +117,604 @@ function join(dir: FsPath, name: FsPath): FsPath {
   return Buffer.concat([d, SLASH, n], d.length + 1 + n.length);
 }
 
-function fresh(size: number): Uint8Array {
-  const b = Buffer.allocUnsafe(size);
-  return new Uint8Array(b.buffer, b.byteOffset, size);
-}
-
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-/** Lists a directory sorted bytewise by raw name; names that are not valid UTF-8 stay Buffers. */
-function listDirectory(p: FsPath): FsPath[] {
-  try {
-    const names = fs.readdirSync(p);
-    let ascii = true;
-    for (const n of names) {
-      if (n.includes('\ufffd')) {
-        return fs.readdirSync(p, { encoding: 'buffer' }).sort(Buffer.compare);
-      }
-      // UTF-16 code unit order equals UTF-8 byte order below the surrogates.
-      if (ascii && /[\ud800-\uffff]/.test(n)) ascii = false;
+/** Where buffers come from: fresh ones (handed out for good) or a pool (consumed, then released). */
+class Buffers {
+  private readonly pool = new Map<number, ArrayBuffer[]>();
+  constructor(private readonly reuse: boolean) {}
+
+  get(size: number): Buffer {
+    if (this.reuse) {
+      const ab = this.pool.get(size)?.pop();
+      if (ab !== undefined) return Buffer.from(ab);
     }
-    if (ascii) return names.sort();
-    return names.map((n) => Buffer.from(n)).sort(Buffer.compare);
-  } catch (e) {
-    throw ioError(e, 'read directory', p);
+    return Buffer.allocUnsafe(size);
+  }
+
+  release(bytes: Uint8Array): void {
+    if (!this.reuse) return;
+    const ab = bytes.buffer as ArrayBuffer;
+    let list = this.pool.get(ab.byteLength);
+    if (list === undefined) {
+      list = [];
+      this.pool.set(ab.byteLength, list);
+    }
+    if (list.length < 64) list.push(ab);
   }
 }
 
-function changed(p: FsPath, pos: number, size: number): NixcacheError {
-  return new NixcacheError(
-    'IO',
-    `file '${show(p)}' changed while it was being read (got ${pos} of ${size} bytes)`,
-    {
-      path: show(p),
-    },
-  );
+/**
+ * Framing and small contents: NAR bytes written into `buf`, a chunk handed to `sink` when it is
+ * full (or before a large file's contents, which are read on their own).
+ */
+export class ChunkWriter {
+  buf: Buffer;
+  len = 0;
+
+  constructor(
+    private readonly buffers: Buffers,
+    private readonly chunkSize: number,
+    private readonly sink: (chunk: Uint8Array) => void,
+  ) {
+    this.buf = buffers.get(chunkSize);
+  }
+
+  /** Hands out the bytes written so far (if any) and starts a new chunk. */
+  flush(): void {
+    if (this.len === 0) return;
+    const b = this.buf;
+    this.sink(new Uint8Array(b.buffer, b.byteOffset, this.len));
+    this.len = 0;
+    this.buf = this.buffers.get(this.chunkSize);
+  }
+
+  /** Makes sure `n` bytes are free in the current chunk, flushing first when not. */
+  room(n: number): void {
+    if (this.buf.length - this.len < n) this.flush();
+  }
+
+  /** Appends pre-encoded framing (short: always fits in an empty chunk). */
+  put(bytes: Uint8Array): void {
+    if (this.buf.length - this.len < bytes.length) this.flush();
+    this.buf.set(bytes, this.len);
+    this.len += bytes.length;
+  }
+
+  /** Appends `str(bytes)` or `str(utf8(text))` for a name or symlink target (at most a few KiB). */
+  putStr(s: FsPath): void {
+    const max = typeof s === 'string' ? s.length * 3 : s.length;
+    this.room(max + 16);
+    const b = this.buf;
+    const at = this.len;
+    const n = typeof s === 'string' ? b.write(s, at + 8) : s.copy(b, at + 8);
+    writeU64(b, at, n);
+    let end = at + 8 + n;
+    for (let i = n & 7; i !== 0 && i < 8; i++) b[end++] = 0;
+    this.len = end;
+  }
+
+  putU64(n: number): void {
+    this.room(8);
+    writeU64(this.buf, this.len, n);
+    this.len += 8;
+  }
+
+  /** Zero padding after `size` content bytes, then `)`. */
+  endContents(size: number): void {
+    this.room(8 + T_CLOSE.length);
+    let end = this.len;
+    for (let i = size & 7; i !== 0 && i < 8; i++) this.buf[end++] = 0;
+    this.len = end;
+    this.put(T_CLOSE);
+  }
+}
+
+interface Listing {
+  readonly names: FsPath[];
+  readonly types: number[];
+}
+
+function typeOf(d: fs.Dirent<string | Buffer>): number {
+  if (d.isFile()) return REGULAR;
+  if (d.isDirectory()) return DIRECTORY;
+  if (d.isSymbolicLink()) return SYMLINK;
+  return UNKNOWN;
+}
+
+// Characters whose UTF-16 order differs from UTF-8 byte order (and U+FFFD, what readdir puts in
+// place of bytes that are not UTF-8).
+const NOT_SIMPLE = /[\ud800-\uffff]/;
+
+/**
+ * Lists a directory with entry types, sorted bytewise by raw name; names that are not valid
+ * UTF-8 stay Buffers. Throws the raw fs error.
+ */
+function listDirectory(p: FsPath): Listing {
+  const dirents = fs.readdirSync(p, { withFileTypes: true });
+  const count = dirents.length;
+  const names: FsPath[] = new Array(count);
+  const types: number[] = new Array(count);
+  let simple = true;
+  let sorted = true;
+  let prev = '';
+  for (let i = 0; i < count; i++) {
+    const d = dirents[i]!;
+    const n = d.name;
+    if (NOT_SIMPLE.test(n)) {
+      if (n.includes('\ufffd')) return listRaw(p);
+      simple = false;
+    }
+    if (n <= prev) sorted = false;
+    prev = n;
+    names[i] = n;
+    types[i] = typeOf(d);
+  }
+  if (simple && sorted) return { names, types };
+  const order = names.map((_, i) => i);
+  if (simple) order.sort((a, b) => (names[a]! < names[b]! ? -1 : 1));
+  else {
+    const raw = names.map((n) => Buffer.from(n as string));
+    order.sort((a, b) => Buffer.compare(raw[a]!, raw[b]!));
+  }
+  return { names: order.map((i) => names[i]!), types: order.map((i) => types[i]!) };
+}
+
+function listRaw(p: FsPath): Listing {
+  const dirents = fs.readdirSync(p, { withFileTypes: true, encoding: 'buffer' });
+  dirents.sort((a, b) => Buffer.compare(a.name, b.name));
+  return { names: dirents.map((d) => d.name), types: dirents.map(typeOf) };
 }
 
 interface Frame {
   readonly path: FsPath;
-  readonly children: FsPath[];
+  readonly listing: Listing;
   index: number;
   readonly depth: number;
 }
 
-/**
- * Serialises the tree at `root` into `enc`. An async generator so that the caller can hand out
- * the encoder's output as it is produced (it yields nothing itself: it yields when
- * `hasOutput()` says the caller has something to drain).
- */
-export async function* walkTree(root: FsPath, enc: NarEncoder, options: WalkOptions): AsyncGenerator<void> {
-  const reuse = options.reuseBuffers;
-  const hasOutput = options.hasOutput ?? (() => false);
-  const scratch = new Uint8Array(reuse ? BIG_READ_SIZE : COPY_BELOW);
-  const stack: Frame[] = [];
-  const { signal } = options;
-  let sliceStart = performance.now();
+/** A large file whose contents are read in the thread pool, piece by piece. */
+interface BigFile {
+  readonly fd: number;
+  readonly path: FsPath;
+  readonly size: number;
+  /** Pieces not yet read (the fd is closed when this reaches 0). */
+  left: number;
+  closed: boolean;
+}
 
-  checkAbort(signal);
-  enc.begin();
-  let path: FsPath = root;
-  let depth = 0;
-  for (;;) {
-    // Emit the node at `path`.
+/** One piece of a large file: read into `buf` in the thread pool. */
+interface Piece {
+  readonly file: BigFile;
+  readonly pos: number;
+  readonly len: number;
+  started: boolean;
+  done: boolean;
+  error?: NixcacheError;
+  view?: Uint8Array;
+  promise?: Promise<void>;
+}
+
+/** An output chunk in order: ready bytes, a piece being read, or the error that ended the walk. */
+interface Item {
+  view?: Uint8Array;
+  piece?: Piece;
+  error?: unknown;
+}
+
+/** Tries `fn`; on an fs error (not one of ours) returns undefined. */
+function attempt<T>(fn: () => T): T | undefined {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof NixcacheError) throw e;
+    return undefined;
+  }
+}
+
+export interface NarProducerOptions {
+  readonly signal?: AbortSignal | undefined;
+  /** Each chunk is consumed before the next `next()` and handed back with `release` (hashing). */
+  readonly reuse: boolean;
+}
+
+/**
+ * The NAR of the tree at `root`, produced chunk by chunk with `next()`. The walk runs
+ * synchronously between awaits; contents of large files are read in the thread pool while the
+ * walk goes on (up to `LOOKAHEAD` bytes ahead), and chunks always come out in archive order.
+ * Call `close()` when stopping early or after an error (it waits for reads in flight and
+ * closes their files).
+ */
+export class NarProducer {
+  /** NAR bytes handed out so far (at the end: the NAR size). */
+  size = 0;
+  private readonly buffers: Buffers;
+  private readonly reuse: boolean;
+  /** Files at least this large are read in the thread pool (only when hashing, see the notes). */
+  private readonly asyncFrom: number;
+  private readonly out: ChunkWriter;
+  private readonly signal: AbortSignal | undefined;
+  private readonly items: (Item | undefined)[] = [];
+  private head = 0;
+  private queued = 0;
+  private readonly toStart: Piece[] = [];
+  private startAt = 0;
+  private inflight = 0;
+  private readonly reading = new Set<Promise<void>>();
+  private closing = false;
+  private readonly openFiles = new Set<BigFile>();
+  /** The file being read synchronously, across steps. */
+  private current: { fd: number; path: FsPath; size: number; pos: number } | undefined;
+  private readonly stack: Frame[] = [];
+  private path: FsPath;
+  private depth = 0;
+  private listed = UNKNOWN;
+  private started = false;
+  private finished = false;
+  private sliceStart = performance.now();
+  private sinceCheck = 0;
+
+  constructor(root: FsPath, options: NarProducerOptions) {
+    this.reuse = options.reuse;
+    this.asyncFrom = options.reuse ? ASYNC_FROM : Number.POSITIVE_INFINITY;
+    this.buffers = new Buffers(options.reuse);
+    this.signal = options.signal;
+    this.path = root;
+    this.out = new ChunkWriter(this.buffers, options.reuse ? REUSED_CHUNK : FRESH_CHUNK, (view) => {
+      this.items.push({ view });
+      this.queued += view.length;
+    });
+  }
+
+  /** The next chunk, or undefined after the last. */
+  async next(): Promise<Uint8Array | undefined> {
+    checkAbort(this.signal);
+    for (;;) {
+      const item = this.items[this.head];
+      if (item !== undefined) {
+        const piece = item.piece;
+        if (piece === undefined || piece.done) {
+          const error = piece === undefined ? item.error : piece.error;
+          if (error !== undefined) throw error;
+          const view = piece === undefined ? item.view! : piece.view!;
+          this.items[this.head++] = undefined;
+          if (this.head > 1024 && this.head * 2 > this.items.length) {
+            this.items.splice(0, this.head);
+            this.head = 0;
+          }
+          this.queued -= view.length;
+          this.size += view.length;
+          if (this.startAt < this.toStart.length) this.startReads();
+          return view;
+        }
+      }
+      if (
+        !this.finished &&
+        (item === undefined || (this.queued < LOOKAHEAD && this.openFiles.size < MAX_OPEN))
+      ) {
+        try {
+          this.step();
+        } catch (e) {
+          // Reported in archive order, after every chunk before it.
+          this.finished = true;
+          this.items.push({ error: e });
+        }
+        if (++this.sinceCheck >= 32) {
+          this.sinceCheck = 0;
+          checkAbort(this.signal);
+          if (performance.now() - this.sliceStart > SLICE_MS) {
+            await turn();
+            this.sliceStart = performance.now();
+          }
+        }
+        continue;
+      }
+      if (item === undefined) return undefined;
+      // The head is a piece still being read and the walk may not run further ahead.
+      if (item.piece!.promise === undefined) this.startReads(true);
+      await item.piece!.promise;
+      this.sliceStart = performance.now();
+      checkAbort(this.signal);
+    }
+  }
+
+  /** Hands a chunk's buffer back for reuse (only with `reuse`). */
+  release(chunk: Uint8Array): void {
+    this.buffers.release(chunk);
+  }
+
+  /** Waits for reads in flight and closes every file still open. */
+  async close(): Promise<void> {
+    this.finished = true;
+    this.closing = true;
+    await Promise.all([...this.reading]);
+    if (this.current !== undefined) {
+      const { fd } = this.current;
+      this.current = undefined;
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // only read
+      }
+    }
+    for (const f of this.openFiles) closeQuietly(f);
+    this.openFiles.clear();
+    this.items.length = 0;
+    this.head = 0;
+  }
+
+  /** Opens `path` for reading and checks it is a regular file; undefined when it is not one. */
+  private openRegular(path: FsPath, listed: boolean): { fd: number; st: fs.Stats } | undefined {
+    let fd: number;
+    try {
+      fd = fs.openSync(path, listed ? O_READ_LISTED : O_READ);
+    } catch (e) {
+      if (listed) return undefined;
+      throw ioError(e, 'open', path);
+    }
     let st: fs.Stats;
     try {
-      st = fs.lstatSync(path);
+      st = fs.fstatSync(fd);
     } catch (e) {
-      throw ioError(e, 'lstat', path);
+      fs.closeSync(fd);
+      if (listed) return undefined;
+      throw ioError(e, 'fstat', path);
     }
-    const type = st.mode & S_IFMT;
-    if (type === S_IFREG) {
-      const size = st.size;
-      enc.regular((st.mode & 0o100) !== 0, size);
-      if (size > 0) {
-        let fd: number;
-        try {
-          fd = fs.openSync(path, O_READ);
-        } catch (e) {
-          throw ioError(e, 'open', path);
-        }
-        try {
-          if (reuse) {
-            // Hashing: one reused buffer, synchronous reads.
-            let pos = 0;
-            while (pos < size) {
-              let got: number;
-              try {
-                got = fs.readSync(fd, scratch, 0, Math.min(scratch.length, size - pos), pos);
-              } catch (e) {
-                throw ioError(e, 'read', path);
-              }
-              if (got === 0) throw changed(path, pos, size);
-              enc.data(got === scratch.length ? scratch : scratch.subarray(0, got));
-              pos += got;
-              if (performance.now() - sliceStart > SLICE_MS) {
-                await turn();
-                sliceStart = performance.now();
-                checkAbort(signal);
-              }
-            }
-          } else if (size < PIECES_FROM) {
-            const buf = size < COPY_BELOW ? scratch : fresh(size);
-            let n = 0;
-            while (n < size) {
-              let got: number;
-              try {
-                got = fs.readSync(fd, buf, n, size - n, n);
-              } catch (e) {
-                throw ioError(e, 'read', path);
-              }
-              if (got === 0) throw changed(path, n, size);
-              n += got;
-            }
-            enc.data(n === buf.length ? buf : buf.subarray(0, n));
-          } else {
-            // Large files: fresh pieces read synchronously (the caller owns each piece).
-            let pos = 0;
-            while (pos < size) {
-              const want = Math.min(FRESH_READ_SIZE, size - pos);
-              const buf = fresh(want);
-              let n = 0;
-              while (n < want) {
-                let got: number;
-                try {
-                  got = fs.readSync(fd, buf, n, want - n, pos + n);
-                } catch (e) {
-                  throw ioError(e, 'read', path);
-                }
-                if (got === 0) throw changed(path, pos + n, size);
-                n += got;
-              }
-              pos += want;
-              enc.data(buf);
-              if (hasOutput()) yield;
-              if (performance.now() - sliceStart > SLICE_MS) {
-                await turn();
-                sliceStart = performance.now();
-              }
-              checkAbort(signal);
-            }
-          }
-        } finally {
-          fs.closeSync(fd);
-        }
-      }
-      enc.endRegular(size);
-      if (depth > 0) enc.endEntry();
-    } else if (type === S_IFLNK) {
-      try {
-        enc.symlink(fs.readlinkSync(path, { encoding: 'buffer' }));
-      } catch (e) {
-        throw ioError(e, 'read symlink', path);
-      }
-      if (depth > 0) enc.endEntry();
-    } else if (type === S_IFDIR) {
-      enc.directory();
-      const children = listDirectory(path);
-      if (children.length > 0 && depth + 1 >= NAR_MAX_DEPTH) {
-        throw new NixcacheError(
-          'BAD_NAR',
-          `path '${show(join(path, children[0]!))}' exceeds maximum NAR directory depth of ${NAR_MAX_DEPTH}`,
-          { path: show(path) },
-        );
-      }
-      stack.push({ path, children, index: 0, depth });
-    } else {
-      throw new NixcacheError('UNSUPPORTED', `file '${show(path)}' has an unsupported type`, {
+    if ((st.mode & S_IFMT) !== S_IFREG) {
+      fs.closeSync(fd);
+      if (listed) return undefined;
+      throw new NixcacheError('IO', `file '${show(path)}' changed while it was being read`, {
         path: show(path),
       });
     }
+    return { fd, st };
+  }
 
-    // Find the next node: the next child of the innermost unfinished directory.
-    let next: FsPath | undefined;
+  /**
+   * Reads the current file into the output until it is done (then closes it, ends its node
+   * and moves to the next one: true) or a chunk was handed out with more to read (false).
+   */
+  private readCurrent(): boolean {
+    const cur = this.current!;
+    const out = this.out;
+    const { fd, path, size } = cur;
+    let pos = cur.pos;
+    try {
+      while (pos < size) {
+        if (out.len === out.buf.length) {
+          out.flush();
+          cur.pos = pos;
+          return false;
+        }
+        let got: number;
+        try {
+          got = fs.readSync(fd, out.buf, out.len, Math.min(size - pos, out.buf.length - out.len), pos);
+        } catch (e) {
+          throw ioError(e, 'read', path);
+        }
+        if (got === 0) throw changed(path, pos, size);
+        out.len += got;
+        pos += got;
+      }
+    } catch (e) {
+      this.current = undefined;
+      fs.closeSync(fd);
+      throw e;
+    }
+    this.current = undefined;
+    fs.closeSync(fd);
+    out.endContents(size);
+    if (this.depth > 0) out.put(T_CLOSE);
+    this.advance();
+    return true;
+  }
+
+  /** Writes the node at `path` (and the framing up to the next node, or the end). */
+  private step(): void {
+    if (this.current !== undefined) {
+      this.readCurrent();
+      return;
+    }
+    const out = this.out;
+    const path = this.path;
+    const depth = this.depth;
+    if (!this.started) {
+      this.started = true;
+      checkAbort(this.signal);
+      out.put(T_HEADER);
+    }
+    // `listed` is what the directory listing said the node is.
+    let kind = this.listed;
+    let file: { fd: number; st: fs.Stats } | undefined;
+    let listing: Listing | undefined;
+    let target: Buffer | undefined;
+    if (kind === REGULAR) {
+      file = this.openRegular(path, true);
+      if (file === undefined) kind = UNKNOWN;
+    } else if (kind === DIRECTORY) {
+      listing = attempt(() => listDirectory(path));
+      if (listing === undefined) kind = UNKNOWN;
+    } else if (kind === SYMLINK) {
+      target = attempt(() => fs.readlinkSync(path, { encoding: 'buffer' }));
+      if (target === undefined) kind = UNKNOWN;
+    }
+    if (kind === UNKNOWN) {
+      // The plain way: lstat, then act on what it says (and report errors).
+      let mode: number;
+      try {
+        mode = fs.lstatSync(path).mode & S_IFMT;
+      } catch (e) {
+        throw ioError(e, 'lstat', path);
+      }
+      if (mode === S_IFREG) {
+        kind = REGULAR;
+        file = this.openRegular(path, false);
+      } else if (mode === S_IFDIR) {
+        kind = DIRECTORY;
+        try {
+          listing = listDirectory(path);
+        } catch (e) {
+          throw ioError(e, 'read directory', path);
+        }
+      } else if (mode === S_IFLNK) {
+        kind = SYMLINK;
+        try {
+          target = fs.readlinkSync(path, { encoding: 'buffer' });
+        } catch (e) {
+          throw ioError(e, 'read symlink', path);
+        }
+      } else {
+        throw new NixcacheError('UNSUPPORTED', `file '${show(path)}' has an unsupported type`, {
+          path: show(path),
+        });
+      }
+    }
+
+    if (kind === REGULAR) {
+      const { fd, st } = file!;
+      const size = st.size;
+      try {
+        out.put((st.mode & 0o100) !== 0 ? T_REGULAR_EXECUTABLE : T_REGULAR);
+        out.putU64(size);
+      } catch (e) {
+        fs.closeSync(fd);
+        throw e;
+      }
+      if (size >= this.asyncFrom) {
+        this.readLater(fd, path, size);
+        out.endContents(size);
+        if (depth > 0) out.put(T_CLOSE);
+      } else {
+        this.current = { fd, path, size, pos: 0 };
+        this.readCurrent(); // moves on to the next node once the file is read
+        return;
+      }
+    } else if (kind === SYMLINK) {
+      out.put(T_SYMLINK);
+      out.putStr(target!);
+      out.put(depth > 0 ? T_CLOSE_ENTRY : T_CLOSE);
+    } else {
+      out.put(T_DIRECTORY);
+      const { names } = listing!;
+      if (names.length > 0 && depth + 1 >= NAR_MAX_DEPTH) {
+        throw new NixcacheError(
+          'BAD_NAR',
+          `path '${show(join(path, names[0]!))}' exceeds maximum NAR directory depth of ${NAR_MAX_DEPTH}`,
+          { path: show(path) },
+        );
+      }
+      this.stack.push({ path, listing: listing!, index: 0, depth });
+    }
+
+    this.advance();
+  }
+
+  /** Moves to the next node, the next child of the innermost unfinished directory (or ends). */
+  private advance(): void {
+    const out = this.out;
+    const stack = this.stack;
     while (stack.length > 0) {
       const top = stack[stack.length - 1]!;
-      if (top.index < top.children.length) {
-        const child = top.children[top.index++]!;
-        enc.entry(typeof child === 'string' ? Buffer.from(child) : child);
-        next = join(top.path, child);
-        depth = top.depth + 1;
-        break;
+      const { names, types } = top.listing;
+      if (top.index < names.length) {
+        const i = top.index++;
+        const name = names[i]!;
+        out.put(T_ENTRY_NAME);
+        out.putStr(name);
+        out.put(T_NODE_TYPE);
+        this.path = join(top.path, name);
+        this.listed = types[i]!;
+        this.depth = top.depth + 1;
+        return;
       }
       stack.pop();
-      enc.endDirectory();
-      if (top.depth > 0) enc.endEntry();
+      out.put(top.depth > 0 ? T_CLOSE_ENTRY : T_CLOSE);
     }
-    if (next === undefined) return;
-    path = next;
-    if (hasOutput()) yield;
-    if (performance.now() - sliceStart > SLICE_MS) {
-      await turn();
-      sliceStart = performance.now();
+    out.flush();
+    this.finished = true;
+  }
+
+  /** Queues the contents of a large open file as pieces read in the thread pool. */
+  private readLater(fd: number, path: FsPath, size: number): void {
+    this.out.flush();
+    const file: BigFile = { fd, path, size, left: Math.ceil(size / PIECE), closed: false };
+    this.openFiles.add(file);
+    for (let pos = 0; pos < size; pos += PIECE) {
+      const piece: Piece = { file, pos, len: Math.min(PIECE, size - pos), started: false, done: false };
+      this.items.push({ piece });
+      this.toStart.push(piece);
     }
-    checkAbort(signal);
+    this.startReads();
+  }
+
+  /**
+   * Starts reading the next pieces, in archive order, while fewer than `MAX_INFLIGHT` are being
+   * read and the output in memory stays under `LOOKAHEAD` (a slow consumer holds reads back).
+   * With `head`, the next piece starts regardless of `LOOKAHEAD`: it is the one the consumer waits for.
+   */
+  private startReads(head = false): void {
+    while (
+      !this.closing &&
+      this.startAt < this.toStart.length &&
+      ((head && this.inflight === 0) || (this.inflight < MAX_INFLIGHT && this.queued < LOOKAHEAD))
+    ) {
+      head = false;
+      const piece = this.toStart[this.startAt++]!;
+      if (this.startAt > 1024 && this.startAt * 2 > this.toStart.length) {
+        this.toStart.splice(0, this.startAt);
+        this.startAt = 0;
+      }
+      this.inflight++;
+      this.queued += piece.len;
+      piece.started = true;
+      const promise: Promise<void> = this.read(piece).then(
+        () => this.settle(piece, promise),
+        (e: unknown) => {
+          piece.error = e instanceof NixcacheError ? e : ioError(e, 'read', piece.file.path);
+          this.settle(piece, promise);
+        },
+      );
+      piece.promise = promise;
+      this.reading.add(promise);
+    }
+  }
+
+  private settle(piece: Piece, promise: Promise<void>): void {
+    piece.done = true;
+    this.inflight--;
+    this.reading.delete(promise);
+    const file = piece.file;
+    if (--file.left === 0) {
+      closeQuietly(file);
+      this.openFiles.delete(file);
+    }
+    this.startReads();
+  }
+
+  private read(piece: Piece): Promise<void> {
+    const { file, pos, len } = piece;
+    const buf = this.buffers.get(this.reuse ? PIECE : len);
+    return new Promise((resolve, reject) => {
+      const more = (n: number): void => {
+        fs.read(file.fd, buf, n, len - n, pos + n, (err, got) => {
+          if (err) return reject(ioError(err, 'read', file.path));
+          if (got === 0) return reject(changed(file.path, pos + n, file.size));
+          if (n + got < len) return more(n + got);
+          piece.view = new Uint8Array(buf.buffer, buf.byteOffset, len);
+          resolve();
+        });
+      };
+      more(0);
+    });
+  }
+}
+
+function closeQuietly(file: BigFile): void {
+  if (file.closed) return;
+  file.closed = true;
+  try {
+    fs.closeSync(file.fd);
+  } catch {
+    // nothing to do: the file was only read
   }
 }
