@@ -484,6 +484,224 @@ function badNarInfo(source: string, reason: string, line?: number, field?: strin
   );
 }
 
+/** What the lines read so far have said. */
+class Fields {
+  storePath: string | undefined = undefined;
+  url: string | undefined = undefined;
+  compression: CompressionMethod | undefined = undefined;
+  fileHash: NixHash | undefined = undefined;
+  fileSize: number | undefined = undefined;
+  narHash: NixHash | undefined = undefined;
+  narSize: number | undefined = undefined;
+  references: string[] = [];
+  deriver: string | undefined = undefined;
+  ca: string | undefined = undefined;
+  readonly sigs: string[] = [];
+  /** Bit i: key i has been read. */
+  seen = 0;
+  /** The key Nix would write next. */
+  expected = STORE_PATH;
+}
+
+/**
+ * Fast path: a line with the key Nix writes next and a value in the spelling Nix writes, read up
+ * to the newline without looking for it first. Returns where the line ends, or -1 when it is
+ * anything else (every error included), which `readLine` then reads and explains.
+ */
+function readUsualLine(
+  f: Fields,
+  text: string,
+  bytes: Uint8Array,
+  words: Int32Array,
+  pos: number,
+  storeDir: string,
+): number {
+  const guess = KEY_CODES[f.expected];
+  if (
+    guess !== undefined &&
+    (f.seen & (1 << f.expected)) === 0 &&
+    bytes[pos + guess.length] === 58 /* : */ &&
+    bytes[pos + guess.length + 1] === 32 /* space */ &&
+    hasCodesAt(bytes, pos, guess)
+  ) {
+    const valueStart = pos + guess.length + 2;
+    let end = -1;
+    switch (f.expected) {
+      case STORE_PATH:
+        end = storePathEnd(bytes, words, valueStart, storeDir);
+        if (end >= 0) f.storePath = text.slice(valueStart, end);
+        break;
+      case COMPRESSION: {
+        const method = compressionIndexAt(bytes, valueStart);
+        if (method >= 0) {
+          f.compression = COMPRESSION_METHODS[method];
+          end = valueStart + COMPRESSION_CODES[method]!.length;
+        }
+        break;
+      }
+      case FILE_HASH:
+      case NAR_HASH: {
+        const hash = sha256LineAt(bytes, valueStart);
+        if (hash) {
+          if (f.expected === FILE_HASH) f.fileHash = hash;
+          else f.narHash = hash;
+          end = valueStart + SHA256_LINE_LENGTH;
+        }
+        break;
+      }
+      case FILE_SIZE:
+      case NAR_SIZE: {
+        const digits = digitsEnd(bytes, valueStart);
+        const size = digits < 0 ? -1 : sizeAt(bytes, valueStart, digits);
+        // A NarSize of 0 is an error, explained below.
+        if (size > 0 || (size === 0 && f.expected === FILE_SIZE)) {
+          if (f.expected === FILE_SIZE) f.fileSize = size;
+          else f.narSize = size;
+          end = digits;
+        }
+        break;
+      }
+      case REFERENCES: {
+        const refs = parseReferences(text, bytes, words, valueStart, -1, storeDir);
+        if (refs) {
+          f.references = refs;
+          end = referencesEnd;
+        }
+        break;
+      }
+      case DERIVER:
+        if (
+          bytes[valueStart + UNKNOWN_DERIVER.length] === 10 &&
+          hasCodesAt(bytes, valueStart, UNKNOWN_DERIVER)
+        ) {
+          end = valueStart + UNKNOWN_DERIVER.length;
+        } else {
+          end = basenameLineEnd(bytes, words, valueStart);
+          if (end >= 0) f.deriver = text.slice(valueStart, end);
+        }
+        break;
+      default:
+        // URL, Sig and CA: found with indexOf below.
+        break;
+    }
+    if (end >= 0) {
+      f.seen |= 1 << f.expected;
+      f.expected++;
+    }
+    return end;
+  }
+  return -1;
+}
+
+/** Reads the line at `pos` (any key and spelling) and returns where the next line starts. */
+function readLine(
+  f: Fields,
+  text: string,
+  bytes: Uint8Array,
+  words: Int32Array,
+  pos: number,
+  lineNo: number,
+  cr: number,
+  source: string,
+  storeDir: string,
+): number {
+  const guess = KEY_CODES[f.expected];
+  const nl = text.indexOf('\n', pos);
+  if (cr >= 0 && cr < nl) {
+    throw badNarInfo(source, 'carriage return in line (CRLF line endings are not supported)', lineNo);
+  }
+  if (nl === pos) throw badNarInfo(source, 'empty line', lineNo);
+  let key = -1;
+  let colon = pos;
+  // Nix writes the keys in KEYS order: try the one that would come next first, which also
+  // tells where the colon is.
+  if (guess !== undefined && bytes[pos + guess.length] === 58 /* : */ && hasCodesAt(bytes, pos, guess)) {
+    key = f.expected;
+    colon = pos + guess.length;
+  } else {
+    // Keys are short: a byte loop finds the colon sooner than a call to indexOf.
+    while (colon < nl && bytes[colon] !== 58 /* : */) colon++;
+    if (colon === nl) throw badNarInfo(source, "expected 'Key: value'", lineNo);
+    key = keyAt(bytes, pos, colon);
+  }
+  if (bytes[colon + 1] !== 32 /* space */) {
+    throw badNarInfo(source, "expected ': ' after the key", lineNo, text.slice(pos, colon));
+  }
+  if (key >= 0) f.expected = key === SIG ? SIG : key + 1;
+  if (key >= 0 && key !== SIG) {
+    if (f.seen & (1 << key)) throw badNarInfo(source, `duplicate ${KEYS[key]} line`, lineNo, KEYS[key]);
+    f.seen |= 1 << key;
+  }
+  const valueStart = colon + 2;
+  const lineStart = pos;
+  try {
+    switch (key) {
+      case STORE_PATH: {
+        const value = text.slice(valueStart, nl);
+        checkStorePath(value, bytes, words, valueStart, storeDir);
+        f.storePath = value;
+        break;
+      }
+      case URL_KEY:
+        if (valueStart === nl) throw new LineError('URL is empty');
+        f.url = text.slice(valueStart, nl);
+        break;
+      case COMPRESSION:
+        f.compression = compressionAt(text, bytes, valueStart, nl);
+        break;
+      case FILE_HASH:
+        f.fileHash = parseHashAt(text, bytes, valueStart, nl);
+        break;
+      case FILE_SIZE:
+        f.fileSize = parseSizeAt(text, bytes, valueStart, nl);
+        break;
+      case NAR_HASH:
+        f.narHash = parseHashAt(text, bytes, valueStart, nl);
+        break;
+      case NAR_SIZE:
+        f.narSize = parseSizeAt(text, bytes, valueStart, nl);
+        if (f.narSize === 0) throw new LineError('NarSize is zero');
+        break;
+      case REFERENCES:
+        f.references = parseReferences(text, bytes, words, valueStart, nl, storeDir)!;
+        break;
+      case DERIVER: {
+        const value = text.slice(valueStart, nl);
+        if (value !== 'unknown-deriver') {
+          if (!isBasenameAt(bytes, words, valueStart, nl)) parseStorePathBasename(value, storeDir);
+          f.deriver = value;
+        }
+        break;
+      }
+      case SIG: {
+        const value = text.slice(valueStart, nl);
+        const sep = value.indexOf(':');
+        if (sep <= 0 || sep === value.length - 1) {
+          throw new LineError(`signature ${JSON.stringify(value)} is not <key name>:<base64>`);
+        }
+        f.sigs.push(value);
+        break;
+      }
+      case CA: {
+        const value = text.slice(valueStart, nl);
+        if (value !== '') {
+          parseContentAddress(value);
+          f.ca = value;
+        }
+        break;
+      }
+      default:
+        // Unknown keys (e.g. the legacy `System:`) are ignored, as Nix does.
+        break;
+    }
+  } catch (e) {
+    if (e instanceof LineError || e instanceof NixcacheError)
+      throw badNarInfo(source, e.message, lineNo, text.slice(lineStart, colon));
+    throw e;
+  }
+  return nl + 1;
+}
+
 /**
  * Parses narinfo text.
  *
@@ -498,200 +716,19 @@ export function parseNarInfo(text: string, options: ParseNarInfoOptions = {}): N
   if (text.charCodeAt(text.length - 1) !== 10) {
     throw badNarInfo(source, 'the last line does not end with a newline', text.split('\n').length);
   }
-
-  let storePath: string | undefined;
-  let url: string | undefined;
-  let compression: CompressionMethod | undefined;
-  let fileHash: NixHash | undefined;
-  let fileSize: number | undefined;
-  let narHash: NixHash | undefined;
-  let narSize: number | undefined;
-  let references: string[] = [];
-  let deriver: string | undefined;
-  let ca: string | undefined;
-  const sigs: string[] = [];
-  let seen = 0;
-
+  // Small functions for the lines: V8 optimizes each sooner than one large one.
+  const f = new Fields();
   const bytes = codeUnits(text);
   const words = wordsOf(bytes);
   const cr = text.indexOf('\r');
   let lineNo = 0;
-  let expected = STORE_PATH;
   for (let pos = 0; pos < text.length; ) {
     lineNo++;
-    // Fast path: the key Nix writes next, with a value in the spelling Nix writes, read up to
-    // the newline without looking for it first. Anything else, every error included, goes
-    // through the general path below, which also tells how the line is wrong.
-    const guess = KEY_CODES[expected];
-    if (
-      guess !== undefined &&
-      (seen & (1 << expected)) === 0 &&
-      bytes[pos + guess.length] === 58 /* : */ &&
-      bytes[pos + guess.length + 1] === 32 /* space */ &&
-      hasCodesAt(bytes, pos, guess)
-    ) {
-      const valueStart = pos + guess.length + 2;
-      let end = -1;
-      switch (expected) {
-        case STORE_PATH:
-          end = storePathEnd(bytes, words, valueStart, storeDir);
-          if (end >= 0) storePath = text.slice(valueStart, end);
-          break;
-        case COMPRESSION: {
-          const method = compressionIndexAt(bytes, valueStart);
-          if (method >= 0) {
-            compression = COMPRESSION_METHODS[method];
-            end = valueStart + COMPRESSION_CODES[method]!.length;
-          }
-          break;
-        }
-        case FILE_HASH:
-        case NAR_HASH: {
-          const hash = sha256LineAt(bytes, valueStart);
-          if (hash) {
-            if (expected === FILE_HASH) fileHash = hash;
-            else narHash = hash;
-            end = valueStart + SHA256_LINE_LENGTH;
-          }
-          break;
-        }
-        case FILE_SIZE:
-        case NAR_SIZE: {
-          const digits = digitsEnd(bytes, valueStart);
-          const size = digits < 0 ? -1 : sizeAt(bytes, valueStart, digits);
-          // A NarSize of 0 is an error, explained below.
-          if (size > 0 || (size === 0 && expected === FILE_SIZE)) {
-            if (expected === FILE_SIZE) fileSize = size;
-            else narSize = size;
-            end = digits;
-          }
-          break;
-        }
-        case REFERENCES: {
-          const refs = parseReferences(text, bytes, words, valueStart, -1, storeDir);
-          if (refs) {
-            references = refs;
-            end = referencesEnd;
-          }
-          break;
-        }
-        case DERIVER:
-          if (
-            bytes[valueStart + UNKNOWN_DERIVER.length] === 10 &&
-            hasCodesAt(bytes, valueStart, UNKNOWN_DERIVER)
-          ) {
-            end = valueStart + UNKNOWN_DERIVER.length;
-          } else {
-            end = basenameLineEnd(bytes, words, valueStart);
-            if (end >= 0) deriver = text.slice(valueStart, end);
-          }
-          break;
-        default:
-          // URL, Sig and CA: found with indexOf below.
-          break;
-      }
-      if (end >= 0) {
-        seen |= 1 << expected;
-        expected++;
-        pos = end + 1;
-        continue;
-      }
-    }
-    const nl = text.indexOf('\n', pos);
-    if (cr >= 0 && cr < nl) {
-      throw badNarInfo(source, 'carriage return in line (CRLF line endings are not supported)', lineNo);
-    }
-    if (nl === pos) throw badNarInfo(source, 'empty line', lineNo);
-    let key = -1;
-    let colon = pos;
-    // Nix writes the keys in KEYS order: try the one that would come next first, which also
-    // tells where the colon is.
-    if (guess !== undefined && bytes[pos + guess.length] === 58 /* : */ && hasCodesAt(bytes, pos, guess)) {
-      key = expected;
-      colon = pos + guess.length;
-    } else {
-      // Keys are short: a byte loop finds the colon sooner than a call to indexOf.
-      while (colon < nl && bytes[colon] !== 58 /* : */) colon++;
-      if (colon === nl) throw badNarInfo(source, "expected 'Key: value'", lineNo);
-      key = keyAt(bytes, pos, colon);
-    }
-    if (bytes[colon + 1] !== 32 /* space */) {
-      throw badNarInfo(source, "expected ': ' after the key", lineNo, text.slice(pos, colon));
-    }
-    if (key >= 0) expected = key === SIG ? SIG : key + 1;
-    if (key >= 0 && key !== SIG) {
-      if (seen & (1 << key)) throw badNarInfo(source, `duplicate ${KEYS[key]} line`, lineNo, KEYS[key]);
-      seen |= 1 << key;
-    }
-    const valueStart = colon + 2;
-    const lineStart = pos;
-    pos = nl + 1;
-    try {
-      switch (key) {
-        case STORE_PATH: {
-          const value = text.slice(valueStart, nl);
-          checkStorePath(value, bytes, words, valueStart, storeDir);
-          storePath = value;
-          break;
-        }
-        case URL_KEY:
-          if (valueStart === nl) throw new LineError('URL is empty');
-          url = text.slice(valueStart, nl);
-          break;
-        case COMPRESSION:
-          compression = compressionAt(text, bytes, valueStart, nl);
-          break;
-        case FILE_HASH:
-          fileHash = parseHashAt(text, bytes, valueStart, nl);
-          break;
-        case FILE_SIZE:
-          fileSize = parseSizeAt(text, bytes, valueStart, nl);
-          break;
-        case NAR_HASH:
-          narHash = parseHashAt(text, bytes, valueStart, nl);
-          break;
-        case NAR_SIZE:
-          narSize = parseSizeAt(text, bytes, valueStart, nl);
-          if (narSize === 0) throw new LineError('NarSize is zero');
-          break;
-        case REFERENCES:
-          references = parseReferences(text, bytes, words, valueStart, nl, storeDir)!;
-          break;
-        case DERIVER: {
-          const value = text.slice(valueStart, nl);
-          if (value !== 'unknown-deriver') {
-            if (!isBasenameAt(bytes, words, valueStart, nl)) parseStorePathBasename(value, storeDir);
-            deriver = value;
-          }
-          break;
-        }
-        case SIG: {
-          const value = text.slice(valueStart, nl);
-          const sep = value.indexOf(':');
-          if (sep <= 0 || sep === value.length - 1) {
-            throw new LineError(`signature ${JSON.stringify(value)} is not <key name>:<base64>`);
-          }
-          sigs.push(value);
-          break;
-        }
-        case CA: {
-          const value = text.slice(valueStart, nl);
-          if (value !== '') {
-            parseContentAddress(value);
-            ca = value;
-          }
-          break;
-        }
-        default:
-          // Unknown keys (e.g. the legacy `System:`) are ignored, as Nix does.
-          break;
-      }
-    } catch (e) {
-      if (e instanceof LineError || e instanceof NixcacheError)
-        throw badNarInfo(source, e.message, lineNo, text.slice(lineStart, colon));
-      throw e;
-    }
+    const end = readUsualLine(f, text, bytes, words, pos, storeDir);
+    pos = end >= 0 ? end + 1 : readLine(f, text, bytes, words, pos, lineNo, cr, source, storeDir);
   }
+  const { storePath, url, compression, fileHash, fileSize, narHash, narSize, references, deriver, sigs, ca } =
+    f;
   if (storePath === undefined) throw badNarInfo(source, 'missing required field', undefined, 'StorePath');
   if (narHash === undefined) throw badNarInfo(source, 'missing required field', undefined, 'NarHash');
   if (url === undefined) throw badNarInfo(source, 'missing required field', undefined, 'URL');
