@@ -7,16 +7,13 @@
  * Whole processes, alternating, with CPU time and peak RSS.
  */
 import * as fs from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { join } from 'node:path';
 import { formatSecretKey, generateSecretKey } from '../src/signing/keys.js';
+import { bundleChild, s3rverClient } from './bench-child.js';
 import { nixEnv } from './cache.js';
 import { type ChildRun, measure, runSides, type SideStats } from './child-run.js';
 import { hasNix, record, section } from './harness.js';
 import { generateSyntheticCache } from './synthetic-cache.js';
-
-const benchDir = dirname(fileURLToPath(import.meta.url));
 
 export interface MoreScaleOptions {
   readonly tmp: string;
@@ -133,31 +130,10 @@ export async function benchScaleSign(o: MoreScaleOptions): Promise<void> {
   }
 }
 
-/** bench/sdk-get-child.ts bundled (dependencies external), so neither side pays for tsx. */
-async function buildSdkGetChild(): Promise<string> {
-  const outfile = join(benchDir, '.build', 'sdk-get-child.mjs');
-  await build({
-    entryPoints: [join(benchDir, 'sdk-get-child.ts')],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    logLevel: 'warning',
-  });
-  return outfile;
-}
-
 /** Puts every file of a directory into a bucket, 32 at once. */
 async function upload(endpoint: string, bucket: string, dir: string): Promise<void> {
-  const { PutObjectCommand, S3Client } = await import('@aws-sdk/client-s3');
-  const client = new S3Client({
-    endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-  });
+  const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+  const client = s3rverClient(endpoint);
   const names = fs.readdirSync(dir);
   let next = 0;
   const lane = async () => {
@@ -183,7 +159,7 @@ export async function benchScaleS3Verify(o: MoreScaleOptions): Promise<void> {
     const cache = await generateSyntheticCache({ dir: source, count: o.count, seed: 9 });
     await upload(s3.endpoint, 'scale', source);
     console.log(`  (uploaded ${o.count} narinfos in ${((performance.now() - started) / 1000).toFixed(1)} s)`);
-    const sdkChild = await buildSdkGetChild();
+    const sdkChild = await bundleChild('sdk-get-child');
     // Ours: its defaults (worker threads, 64 requests in flight in all); the SDK: 64 at once.
     const stats = runSides(
       {

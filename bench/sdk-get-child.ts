@@ -3,19 +3,13 @@
  * SDK lists a bucket and GETs every `.narinfo` into memory, N at once, and does nothing else.
  * Run bundled: `node sdk-get-child.mjs ENDPOINT BUCKET N`.
  */
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { s3rverClient } from './bench-child.js';
 
 async function sdkChild([endpoint, bucket, n]: string[]): Promise<void> {
   const parallelism = Number(n ?? 64);
   const start = performance.now();
-  const client = new S3Client({
-    endpoint: endpoint!,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  const client = s3rverClient(endpoint!);
   const keys: string[] = [];
   let token: string | undefined;
   do {

@@ -5,7 +5,8 @@
  */
 import * as fs from 'node:fs';
 import { join, relative } from 'node:path';
-import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { s3rverClient } from './bench-child.js';
 
 /** Files of a directory tree, relative paths. */
 function filesUnder(root: string): string[] {
@@ -26,14 +27,7 @@ async function sdkChild([endpoint, bucket, dir, n]: string[]): Promise<void> {
   const parallelism = Number(n ?? 2);
   const keys = filesUnder(dir!);
   const start = performance.now();
-  const client = new S3Client({
-    endpoint: endpoint!,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  const client = s3rverClient(endpoint!);
   await client.send(new CreateBucketCommand({ Bucket: bucket! }));
   let next = 0;
   const worker = async () => {

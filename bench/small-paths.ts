@@ -17,10 +17,10 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { formatSecretKey, generateSecretKey } from '../src/signing/keys.js';
+import { bundleChild } from './bench-child.js';
 import { nixEnv } from './cache.js';
 import { hasNix, median, record, section } from './harness.js';
 import { buildCli } from './scale.js';
@@ -99,25 +99,6 @@ function timed(cmd: string, args: readonly string[], env?: NodeJS.ProcessEnv): C
 
 const script = fileURLToPath(import.meta.url);
 
-/**
- * bench/sdk-put-child.ts bundled with esbuild (dependencies external), so that the SDK side runs
- * as a plain node process, like the bundled CLI: neither side pays for tsx.
- */
-async function buildSdkChild(): Promise<string> {
-  const outfile = join(dirname(script), '.build', 'sdk-put-child.mjs');
-  await build({
-    entryPoints: [join(dirname(script), 'sdk-put-child.ts')],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    logLevel: 'warning',
-  });
-  return outfile;
-}
-
 /** `nixcache push` of the paths in `pathsFile`, as a whole process. */
 function cliPush(cli: string, url: string, keyFile: string, pathsFile: string): ChildRun {
   const { AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY } = {
@@ -180,7 +161,7 @@ export async function benchSmallPaths(o: SmallPathsBenchOptions): Promise<void> 
   fs.writeFileSync(keyFile, formatSecretKey(key), { mode: 0o600 });
   const oursDir = join(o.tmp, 'small-ours');
   const cli = await buildCli();
-  const sdkChild = await buildSdkChild();
+  const sdkChild = await bundleChild('sdk-put-child');
   const nixDir = join(o.tmp, 'small-nix');
 
   const ours: ChildRun[] = [];

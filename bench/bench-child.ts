@@ -1,0 +1,39 @@
+/**
+ * Helpers for the benchmarks' plain-SDK anchor children (sdk-put-child.ts, sdk-get-child.ts):
+ * bundling one with esbuild, so that it runs as a plain node process like the bundled CLI and
+ * neither side pays for tsx, and the S3 client both use against s3rver.
+ */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { S3Client } from '@aws-sdk/client-s3';
+import { build } from 'esbuild';
+
+const benchDir = dirname(fileURLToPath(import.meta.url));
+
+/** Bundles bench/NAME.ts into bench/.build/NAME.mjs (dependencies external); returns its path. */
+export async function bundleChild(name: string): Promise<string> {
+  const outfile = join(benchDir, '.build', `${name}.mjs`);
+  await build({
+    entryPoints: [join(benchDir, `${name}.ts`)],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    packages: 'external',
+    logLevel: 'warning',
+  });
+  return outfile;
+}
+
+/** A plain SDK client for s3rver (path style, its fixed credentials, checksums only when required). */
+export function s3rverClient(endpoint: string): S3Client {
+  return new S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
