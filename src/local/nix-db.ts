@@ -31,7 +31,19 @@ export interface LocalPathInfo {
 }
 
 const COLUMNS = ['id', 'path', 'hash', 'registrationTime', 'deriver', 'narSize', 'ultimate', 'sigs', 'ca'];
-const ATTEMPTS = 8;
+/**
+ * How long a read keeps trying for a snapshot no checkpoint landed in. Each registration by a
+ * running Nix checkpoints (when its connection closes), so while paths are being added a long read
+ * is retried after a short pause until it fits between two of them.
+ */
+const RETRY_FOR_MS = 60_000;
+const PAUSE_MS = [2, 5, 10, 20, 40];
+const pauseCell = new Int32Array(new SharedArrayBuffer(4));
+
+/** Sleeps without an event loop turn: the reads are synchronous. */
+function pause(ms: number): void {
+  Atomics.wait(pauseCell, 0, 0, ms);
+}
 
 interface Tables {
   readonly validPaths: number;
@@ -91,17 +103,33 @@ export class LocalNixDb {
     };
   }
 
-  /** Runs `read` on a consistent snapshot, reading again when the WAL was restarted meanwhile. */
+  /**
+   * Runs `read` on a consistent snapshot, reading again (whether it returned or threw) when the
+   * database changed under it: a checkpoint, or the WAL removed or restarted.
+   */
   #consistent<T>(read: () => T): T {
+    const deadline = performance.now() + RETRY_FOR_MS;
     for (let attempt = 1; ; attempt++) {
-      const result = read();
-      if (!this.#db.changed()) return result;
-      if (attempt >= ATTEMPTS)
+      let result: T | undefined;
+      let failure: { error: unknown } | undefined;
+      try {
+        result = read();
+      } catch (error) {
+        failure = { error };
+      }
+      // A read torn by a change (a reference not found, a page that no longer fits) is read
+      // again; an error on an unchanged snapshot is the answer.
+      if (!this.#db.changed()) {
+        if (failure) throw failure.error;
+        return result as T;
+      }
+      if (performance.now() > deadline)
         throw new NixcacheError(
           'CONFLICT',
-          `${this.file} kept changing while it was read (${ATTEMPTS} attempts)`,
+          `${this.file} kept changing while it was read (${attempt} attempts in ${RETRY_FOR_MS / 1000} s)`,
           { file: this.file },
         );
+      pause(PAUSE_MS[Math.min(attempt - 1, PAUSE_MS.length - 1)]!);
       this.#db.refresh();
       this.#tables = this.#findTables();
     }

@@ -7,12 +7,14 @@
  *
  * It takes no lock and writes nothing (not even the `-shm` file), so a running nix-daemon is never
  * disturbed. Consistency without locks: the pages read are the main file overlaid with every frame
- * of the WAL up to its last commit; a checkpoint only copies those same frames into the main file,
- * so it changes nothing we see. What could change under us is a WAL restart (a new salt in its
- * header): `snapshot()` callers re-check `changed()` after reading and read again when it is true.
+ * of the WAL up to its last commit. Two things can change that under us: a checkpoint, which also
+ * copies frames committed after our snapshot into the main file (and, when the last writer
+ * closes, removes the WAL), and a WAL restart (a new salt in its header). Callers re-check
+ * `changed()` after reading (it compares the main file's size, mtime and inode and the WAL's salt
+ * with the snapshot's) and read again when it is true.
  * Pages are read on demand with a small cache, so memory does not grow with the database.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { type BigIntStats, closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { NixcacheError } from '../errors.js';
 
 /** A value of a column: SQLite's NULL, INTEGER, REAL, TEXT or BLOB. */
@@ -25,6 +27,12 @@ export interface SqlRow {
 }
 
 const MAGIC = 'SQLite format 3\0';
+
+/** A file's identity and last change, to the nanosecond. */
+function stampOf(s: BigIntStats): string {
+  return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}`;
+}
+
 const WAL_MAGIC_LE = 0x377f0682;
 const WAL_MAGIC_BE = 0x377f0683;
 const PAGE_CACHE = 256;
@@ -72,6 +80,8 @@ export class SqliteFile {
   /** Page number → offset of its newest committed frame in the WAL. */
   #walPages = new Map<number, number>();
   #walSalt = '';
+  /** The main file's identity, size and mtime when the snapshot was taken. */
+  #mainStamp = '';
   #cache = new Map<number, Uint8Array>();
   #schema: { type: string; name: string; tblName: string; rootPage: number; sql: string }[] = [];
   #decoder = new TextDecoder('utf-8', { fatal: false });
@@ -114,6 +124,7 @@ export class SqliteFile {
   #load(): void {
     this.#cache.clear();
     this.#walPages.clear();
+    this.#mainStamp = stampOf(fstatSync(this.#fd, { bigint: true }));
     const header = new Uint8Array(100);
     if (readSync(this.#fd, header, 0, 100, 0) !== 100)
       throw bad(this.file, 'too short for a SQLite database');
@@ -199,23 +210,17 @@ export class SqliteFile {
    * restarted or appeared). Read again (`refresh()`) when it is.
    */
   changed(): boolean {
-    let fd = this.#walFd;
-    let opened = false;
-    if (fd === undefined) {
-      try {
-        fd = openSync(`${this.file}-wal`, 'r');
-        opened = true;
-      } catch {
-        return false;
-      }
-    }
-    try {
-      const header = new Uint8Array(32);
-      if (readSync(fd, header, 0, 32, 0) !== 32) return this.#walSalt !== '';
-      return `${u32(header, 16)}:${u32(header, 20)}` !== this.#walSalt;
-    } finally {
-      if (opened) closeSync(fd);
-    }
+    // A checkpoint writes the main file: what we read from it may be newer than our snapshot.
+    if (stampOf(fstatSync(this.#fd, { bigint: true })) !== this.#mainStamp) return true;
+    // The WAL we indexed, read through our own descriptor (still readable if it was removed):
+    // a new salt means it restarted and frames we read may have been overwritten. A WAL that
+    // appeared or was removed since changes nothing we read unless it was checkpointed, which the
+    // main file's stamp shows.
+    const fd = this.#walFd;
+    if (fd === undefined) return false;
+    const header = new Uint8Array(32);
+    if (readSync(fd, header, 0, 32, 0) !== 32) return this.#walSalt !== '';
+    return `${u32(header, 16)}:${u32(header, 20)}` !== this.#walSalt;
   }
 
   /** Takes a fresh snapshot (after `changed()`). */
