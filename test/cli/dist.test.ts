@@ -51,6 +51,15 @@ describe.skipIf(!built)('the built CLI (dist/cli/main.js)', () => {
       const verify = await runCli(['verify', '--store', url, '-k', pub, '--all', '--json'], { dist: true });
       expect(verify.code, verify.stderr).toBe(0);
       expect(parseVerifyJson(verify.stdout).summary.ok).toBe(3);
+      // The worker threads start from dist/cache/verify-worker.js.
+      const onWorkers = await runCli(
+        ['verify', '--store', url, '-k', pub, '--all', '--json', '--workers', '2'],
+        {
+          dist: true,
+        },
+      );
+      expect(onWorkers.code, onWorkers.stderr).toBe(0);
+      expect(parseVerifyJson(onWorkers.stdout).summary).toMatchObject({ total: 3, ok: 3 });
       expect(
         (await runCli(['verify', '--store', 'gopher://x', '-k', pub, '--all'], { dist: true })).code,
       ).toBe(2);
