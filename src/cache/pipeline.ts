@@ -72,6 +72,7 @@ export async function forEachBounded<T>(
   if (failure) throw failure.error;
 }
 
-function abortError(signal: AbortSignal): NixcacheError {
+/** The error a whole-cache run stops with when its signal aborts. */
+export function abortError(signal: AbortSignal): NixcacheError {
   return new NixcacheError('ABORTED', 'the operation was aborted', {}, { cause: signal.reason });
 }

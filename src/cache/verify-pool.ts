@@ -10,6 +10,7 @@ import { NixcacheError } from '../errors.js';
 import type { Ed25519Backend } from '../signing/ed25519.js';
 import type { PublicKey } from '../signing/keys.js';
 import type { StoreOpenSpec } from '../store/open.js';
+import { abortError } from './pipeline.js';
 import type { PathReport } from './verify-check.js';
 
 /** What a worker is started with (its `workerData`). */
@@ -109,10 +110,6 @@ export async function canVerifyOnWorkers(): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-function abortError(signal: AbortSignal): NixcacheError {
-  return new NixcacheError('ABORTED', 'the operation was aborted', {}, { cause: signal.reason });
 }
 
 interface Lane {

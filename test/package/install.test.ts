@@ -67,7 +67,7 @@ beforeAll(async () => {
     JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'module' }),
   );
   // From the npm cache where it holds the package (`npm ci` filled it), else from the registry:
-  // a fresh cache has the tarballs but not the metadata `--offline` needs (ENOTCACHED). Install
+  // a fresh cache has the tarballs but not the metadata an offline-only install needs (ENOTCACHED). Install
   // scripts are skipped: they only compile the optional native codecs (node-gyp, ~35 s), which
   // have pure-JS and WASM fallbacks and are not what this test is about.
   const install = await run(
