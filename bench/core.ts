@@ -19,7 +19,53 @@ import {
 import { nativeSodium } from '../src/internal/native.js';
 import { openStore } from '../src/store/open.js';
 import { CACHE_NIXOS_ORG_KEY, corpusNarInfos } from '../test/helpers/corpus.js';
+import { bundleChild } from './bench-child.js';
 import { alternate, hasNix, record, run, section } from './harness.js';
+
+/**
+ * Signature checks as `verify` makes them: libsodium, synchronous, on one worker thread per core
+ * (at most 8), every thread checking the whole corpus `PASSES` times, timed from a common start
+ * once all have warmed up; beside the single-thread libsodium rate measured just before.
+ */
+async function benchSignatureThreads(texts: readonly string[], singleRate: number): Promise<void> {
+  const { Worker } = await import('node:worker_threads');
+  const { availableParallelism } = await import('node:os');
+  const threads = Math.min(8, availableParallelism());
+  const script = await bundleChild('sig-worker');
+  const PASSES = 5;
+  const rates: number[] = [];
+  for (let round = 0; round < 5; round++) {
+    const workers = Array.from(
+      { length: threads },
+      () => new Worker(script, { workerData: { texts, key: CACHE_NIXOS_ORG_KEY, passes: PASSES } }),
+    );
+    try {
+      const message = (w: import('node:worker_threads').Worker) =>
+        new Promise<unknown>((resolve, reject) => {
+          w.once('message', resolve);
+          w.once('error', reject);
+        });
+      await Promise.all(workers.map(message));
+      const start = performance.now();
+      const done = workers.map(message);
+      for (const w of workers) w.postMessage('go');
+      await Promise.all(done);
+      rates.push((threads * PASSES * texts.length) / ((performance.now() - start) / 1000));
+    } finally {
+      await Promise.all(workers.map((w) => w.terminate()));
+    }
+  }
+  const median = rates.sort((a, b) => a - b)[Math.floor(rates.length / 2)]!;
+  record({
+    group: 'core',
+    name: `signature checks on ${threads} worker threads (libsodium)`,
+    unit: 'k/s',
+    ours: median / 1000,
+    anchors: { 'one thread (libsodium)': singleRate / 1000 },
+    higherIsBetter: true,
+    note: `what verify does; goal >= 1.6x the single-thread rate; median of 5 rounds of ${PASSES} corpus passes per thread`,
+  });
+}
 
 export async function benchCore(): Promise<void> {
   section('format core (978 real cache.nixos.org narinfos)');
@@ -82,6 +128,7 @@ export async function benchCore(): Promise<void> {
       higherIsBetter: true,
       note: 'one thread; verify runs it on one worker thread per core',
     });
+    await benchSignatureThreads(texts, texts.length / sodium.sodium!);
   }
   record({
     group: 'core',
