@@ -1,15 +1,18 @@
 /**
  * Synthetic signed file:// binary caches of any size, for scale benchmarks and tests (verify, gc,
  * sign, copy): narinfo text is written directly, as Nix writes it, for fake but well-formed store
- * paths, signed with a fixed key through node:crypto. No NAR files: good for `--no-contents`.
+ * paths, signed with a fixed key through node:crypto. No NAR files (good for `--no-contents`)
+ * unless `nars` is set: then each path is a small regular file whose NAR is written uncompressed
+ * and the narinfo's hashes and sizes are its own, so copy and verify with contents work.
  *
  * Deterministic: the same options give the same cache, byte for byte. Path i's basename is a
  * function of (seed, i), so references (to earlier paths, making a closed DAG) cost no memory and
  * a million paths generate in constant memory.
  */
-import { createPrivateKey, type KeyObject, sign } from 'node:crypto';
+import { createHash, createPrivateKey, type KeyObject, sign } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
+import { encodeNix32 } from '../src/nix32.js';
 import { formatPublicKey, formatSecretKey, parseSecretKey, type SecretKey } from '../src/signing/keys.js';
 
 const NIX32 = '0123456789abcdfghijklmnpqrsvwxyz';
@@ -49,6 +52,8 @@ export interface SyntheticCacheOptions {
   /** Most references per path, to earlier paths, plus itself sometimes (default 12). */
   readonly maxReferences?: number;
   readonly storeDir?: string;
+  /** Write a real NAR per path (a regular file of 64 to 4,159 bytes, `Compression: none`). */
+  readonly nars?: boolean;
 }
 
 export interface SyntheticCache {
@@ -97,27 +102,58 @@ function signer(key: SecretKey): KeyObject {
   return createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' });
 }
 
+/** A NAR string: its length (u64, little-endian), its bytes, zeros up to a multiple of 8. */
+function narString(bytes: Uint8Array): Buffer {
+  const out = Buffer.alloc(8 + Math.ceil(bytes.length / 8) * 8);
+  out.writeUInt32LE(bytes.length, 0);
+  out.set(bytes, 8);
+  return out;
+}
+
+const NAR_HEAD = Buffer.concat(
+  ['nix-archive-1', '(', 'type', 'regular', 'contents'].map((t) => narString(Buffer.from(t))),
+);
+const NAR_TAIL = narString(Buffer.from(')'));
+
+interface SyntheticNar {
+  readonly bytes: Buffer;
+  /** Its sha256 in nix32. */
+  readonly hash: string;
+}
+
+/** The NAR of path i when the cache has NARs: one regular file of pseudo-random bytes. */
+function syntheticNar(seed: number, i: number): SyntheticNar {
+  const contents = Buffer.alloc(64 + (mix(seed * 7 + i) % 4096));
+  for (let k = 0; k + 4 <= contents.length; k += 4) contents.writeUInt32LE(mix(seed + i * 65_537 + k), k);
+  const bytes = Buffer.concat([NAR_HEAD, narString(contents), NAR_TAIL]);
+  return { bytes, hash: encodeNix32(createHash('sha256').update(bytes).digest()) };
+}
+
 /** The narinfo of path i, given its signature, and the fingerprint that signature covers. */
 function narInfoParts(
   seed: number,
   i: number,
   storeDir: string,
   maxRefs: number,
+  nar: SyntheticNar | undefined,
 ): { hashPart: string; fingerprint: string; text: (sig: string) => string } {
   const base = syntheticBasename(seed, i);
   const storePath = `${storeDir}/${base}`;
   const r = mix(seed * 31 + i);
-  const narSize = 1024 + (r % 50_000_000);
-  const fileSize = 1 + Math.floor(narSize * (0.2 + (r & 255) / 512));
+  const narSize = nar ? nar.bytes.length : 1024 + (r % 50_000_000);
+  const fileSize = nar ? narSize : 1 + Math.floor(narSize * (0.2 + (r & 255) / 512));
   const refs = new Set<string>();
   const nRefs = i === 0 ? 0 : mix(r) % (maxRefs + 1);
   for (let k = 0; k < nRefs; k++) refs.add(syntheticBasename(seed, mix(r + k) % i));
   if ((r & 3) === 0) refs.add(base);
   const references = [...refs].sort();
-  const narHash = sha256(seed, i, 2);
-  const fileHash = sha256(seed, i, 3);
+  const narHash = nar ? `sha256:${nar.hash}` : sha256(seed, i, 2);
+  const fileHash = nar ? narHash : sha256(seed, i, 3);
+  const file = nar
+    ? `nar/${fileHash.slice(7)}.nar\nCompression: none`
+    : `nar/${fileHash.slice(7)}.nar.xz\nCompression: xz`;
   const head =
-    `StorePath: ${storePath}\nURL: nar/${fileHash.slice(7)}.nar.xz\nCompression: xz\n` +
+    `StorePath: ${storePath}\nURL: ${file}\n` +
     `FileHash: ${fileHash}\nFileSize: ${fileSize}\nNarHash: ${narHash}\nNarSize: ${narSize}\n` +
     `References: ${references.join(' ')}\nDeriver: ${digits(seed, i, 4, 32)}-${base.slice(33)}.drv\n`;
   return {
@@ -141,6 +177,7 @@ export async function generateSyntheticCache(options: SyntheticCacheOptions): Pr
   const storeDir = options.storeDir ?? '/nix/store';
   const privateKey = signer(key);
   fs.mkdirSync(options.dir, { recursive: true });
+  if (options.nars) fs.mkdirSync(join(options.dir, 'nar'), { recursive: true });
   fs.writeFileSync(
     join(options.dir, 'nix-cache-info'),
     `StoreDir: ${storeDir}\nWantMassQuery: 1\nPriority: 40\n`,
@@ -155,7 +192,9 @@ export async function generateSyntheticCache(options: SyntheticCacheOptions): Pr
   };
   for (let i = 0; i < options.count && failure === undefined; i++) {
     while (inFlight >= 32) await new Promise<void>((resolve) => (wake = resolve));
-    const parts = narInfoParts(seed, i, storeDir, maxRefs);
+    const nar = options.nars ? syntheticNar(seed, i) : undefined;
+    const parts = narInfoParts(seed, i, storeDir, maxRefs, nar);
+    if (nar) fs.writeFileSync(join(options.dir, 'nar', `${nar.hash}.nar`), nar.bytes);
     inFlight++;
     sign(null, Buffer.from(parts.fingerprint), privateKey, (error, sig) => {
       try {

@@ -19,7 +19,7 @@ import type { BinaryCacheStore } from '../store/binary-cache.js';
 import type { ContentAddress } from '../store-path/content-address.js';
 import { formatStorePath, type StorePath } from '../store-path/store-path.js';
 import { checkContentAddressHash, parseClaimedContentAddress } from './content-address.js';
-import { type GraphResult, type InspectedPath, publishGraph } from './graph.js';
+import { type GraphResult, type InspectedPath, publishGraph, SharedRun } from './graph.js';
 import { forEachBounded } from './pipeline.js';
 import { signWith, uploadStagedNar } from './publish.js';
 import type { ResumeLog } from './resume.js';
@@ -59,11 +59,22 @@ export interface CopyOptions {
  *   per-path failures are in the result's `failed` list.
  * @example await copyPaths(from, to, ['/nix/store/…-hello'], { trustedKeys: ['cache.nixos.org-1:…'] })
  */
-export async function copyPaths(
+export function copyPaths(
   from: BinaryCacheStore,
   to: BinaryCacheStore,
   paths: readonly string[],
   options: CopyOptions = {},
+): Promise<GraphResult> {
+  return copyWithin(from, to, paths, options, undefined);
+}
+
+/** `copyPaths`, as one of the graphs of a run that share what they publish (`copyAll`). */
+async function copyWithin(
+  from: BinaryCacheStore,
+  to: BinaryCacheStore,
+  paths: readonly string[],
+  options: CopyOptions,
+  shared: SharedRun | undefined,
 ): Promise<GraphResult> {
   if (from.storeDir !== to.storeDir) {
     throw new NixcacheError(
@@ -148,6 +159,7 @@ export async function copyPaths(
       ...(options.parallelism !== undefined && { parallelism: options.parallelism }),
       ...(options.force !== undefined && { force: options.force }),
       ...(signal && { signal }),
+      ...(shared && { shared }),
       onSkip: (path) => options.onProgress?.({ type: 'skip', path }),
       onDone: (path) => options.onProgress?.({ type: 'done', path }),
       onFailed: (path, error) => options.onProgress?.({ type: 'failed', path, error }),
@@ -160,7 +172,10 @@ export interface CopyAllRecord {
   readonly hashPart: string;
   /** The store path (the hash part when its narinfo could not be read). */
   readonly path: string;
-  /** copied: it (and whatever of its closure the target lacked) was copied; skipped: the target had it. */
+  /**
+   * copied: it (and whatever of its closure the target lacked) was copied; skipped: the target had
+   * it when its turn came (from before the run, or brought over as another path's reference).
+   */
   readonly status: 'copied' | 'skipped' | 'failed';
   readonly error?: { readonly code: string; readonly message: string };
 }
@@ -170,6 +185,11 @@ export interface CopyAllSummary {
   readonly copied: number;
   readonly skipped: number;
   readonly failed: number;
+  /**
+   * Paths this run wrote to the target: the copied ones and the references they brought along
+   * (which count as skipped when their own turn comes). Not taken from a resume log.
+   */
+  readonly written: number;
 }
 
 export interface CopyAllOptions extends Omit<CopyOptions, 'closure'> {
@@ -178,7 +198,7 @@ export interface CopyAllOptions extends Omit<CopyOptions, 'closure'> {
   /** Log of an interrupted run: listed paths it holds are skipped, new outcomes appended. */
   readonly resume?: ResumeLog<CopyAllRecord>;
   /** Counts to start from (what an earlier run logged, with `resume`). */
-  readonly previous?: CopyAllSummary;
+  readonly previous?: Omit<CopyAllSummary, 'written'>;
   /** Each listed path's outcome once final; a returned promise is awaited (back-pressure). */
   readonly onPath?: (record: CopyAllRecord) => void | Promise<void>;
 }
@@ -200,7 +220,9 @@ export async function copyAll(
   options: CopyAllOptions = {},
 ): Promise<CopyAllSummary> {
   const { shard, resume, signal, onPath, previous, ...copyOptions } = options;
-  const counts = { copied: 0, skipped: 0, failed: 0, ...previous };
+  const counts = { copied: 0, skipped: 0, failed: 0, ...previous, written: 0 };
+  // Closures of the listed paths overlap: what one of them is copying, the others wait for.
+  const shared = new SharedRun();
   async function* listed(): AsyncGenerator<string> {
     for await (const hashPart of from.listNarInfos({ ...(signal && { signal }) })) {
       if (!inShard(hashPart, shard) || resume?.has(hashPart)) continue;
@@ -217,11 +239,14 @@ export async function copyAll(
           signal,
         });
         if (!info) throw new NixcacheError('NOT_FOUND', `${hashPart}.narinfo vanished from ${from.location}`);
-        const result = await copyPaths(from, to, [info.storePath], {
-          ...copyOptions,
-          parallelism: 2,
-          ...(signal && { signal }),
-        });
+        const result = await copyWithin(
+          from,
+          to,
+          [info.storePath],
+          { ...copyOptions, parallelism: 2, ...(signal && { signal }) },
+          shared,
+        );
+        counts.written += result.pushed.length;
         const failed = result.failed.find((f) => f.path === info.storePath) ?? result.failed[0];
         if (failed) throw failed.error;
         record = {

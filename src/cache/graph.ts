@@ -10,10 +10,15 @@
  * 3. publish: nix-cache-info is written if the cache lacks it, then the rest is staged and
  *    uploaded with bounded parallelism, and each narinfo is written only once the narinfos of
  *    all its references are in the cache.
+ *
+ * Graphs of one run that go on at the same time (`copyAll`: one per listed path) share a
+ * {@link SharedRun}: a path one of them is publishing is claimed, and another that finds it
+ * missing waits for that claim instead of publishing it a second time.
  */
 import { NixcacheError } from '../errors.js';
 import type { NarInfo } from '../narinfo/types.js';
 import type { BinaryCacheStore } from '../store/binary-cache.js';
+import type { CacheInfo } from '../store/cache-info.js';
 import { formatStorePath, parseStorePathBasename, type StorePath } from '../store-path/store-path.js';
 import { ensureCacheInfo, readCacheInfo } from './init.js';
 import { createLimit } from './limit.js';
@@ -34,6 +39,63 @@ export interface GraphSteps<T> {
   inspect(sp: StorePath): Promise<InspectedPath<T>>;
   /** Stages and uploads the path's NAR and returns its narinfo (written later, after its references). */
   publish(sp: StorePath, inspected: InspectedPath<T>): Promise<NarInfo>;
+}
+
+/**
+ * What concurrent `publishGraph` calls of one run share, so that their closures, which overlap,
+ * are published once: the paths being published (by hash part; each claim settles, and is
+ * removed, once its narinfo is written or it failed, so only paths in flight are held) and the
+ * cache's nix-cache-info, read once.
+ */
+export class SharedRun {
+  readonly claims = new Map<string, Promise<void>>();
+  /**
+   * The last paths published, by hash part (at most `RECENT`): another graph that asked the cache
+   * about one just before its narinfo was written must not publish it again.
+   */
+  readonly recent = new Set<string>();
+  cacheInfo: Promise<CacheInfo | undefined> | undefined;
+
+  published(hash: string): void {
+    this.recent.add(hash);
+    if (this.recent.size > RECENT) this.recent.delete(this.recent.values().next().value!);
+  }
+}
+
+/** Published paths a shared run remembers: far more than are asked about in one round trip. */
+const RECENT = 4096;
+
+const PUBLISHED = Promise.resolve();
+
+/** A claim on a path this graph publishes: settled exactly once. */
+interface Claim {
+  readonly promise: Promise<void>;
+  settle(error?: Error): void;
+}
+
+function claim(run: SharedRun, hash: string): Claim {
+  let resolve!: () => void;
+  let reject!: (e: Error) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => {});
+  run.claims.set(hash, promise);
+  let settled = false;
+  return {
+    promise,
+    settle(error) {
+      if (settled) return;
+      settled = true;
+      run.claims.delete(hash);
+      if (error) reject(error);
+      else {
+        run.published(hash);
+        resolve();
+      }
+    },
+  };
 }
 
 export interface GraphOptions {
@@ -62,6 +124,8 @@ export interface GraphOptions {
   readonly onServedElsewhere?: (path: string) => void;
   readonly onDone?: (path: string) => void;
   readonly onFailed?: (path: string, error: Error) => void;
+  /** Shared with the other graphs of the same run that go on at the same time. */
+  readonly shared?: SharedRun;
 }
 
 export interface GraphResult {
@@ -83,8 +147,11 @@ interface Node<T> {
   readonly sp: StorePath;
   readonly basename: string;
   readonly full: string;
-  state: 'pending' | 'skipped' | 'elsewhere' | 'ready' | 'failed';
+  /** shared: another graph of the run is publishing it (`task` is its claim). */
+  state: 'pending' | 'skipped' | 'elsewhere' | 'shared' | 'ready' | 'failed';
   inspected?: InspectedPath<T>;
+  /** This graph's claim on the path, with a shared run. */
+  claim?: Claim;
   /** Other nodes this one refers to (not itself). */
   refs: Node<T>[];
   /** Resolves once the narinfo is written; rejects when the path failed. */
@@ -114,8 +181,17 @@ export async function publishGraph<T>(
   const nodes = new Map<string, Node<T>>();
   const order: Node<T>[] = [];
 
+  const shared = options.shared;
   // A cache for another store directory fails everything at once, before any work.
-  const cacheInfo = await readCacheInfo(store, signal);
+  if (shared && !shared.cacheInfo) {
+    const read = readCacheInfo(store, signal);
+    shared.cacheInfo = read;
+    // A failed read is not kept: the next graph reads again (each read has its own retries).
+    read.catch(() => {
+      if (shared.cacheInfo === read) shared.cacheInfo = undefined;
+    });
+  }
+  const cacheInfo = await (shared?.cacheInfo ?? readCacheInfo(store, signal));
   const expected = options.expectedPaths ?? roots.length;
   const listed =
     options.force || expected < LIST_FROM
@@ -124,6 +200,7 @@ export async function publishGraph<T>(
   const inCache = async (hash: string) =>
     listed ? listed.has(hash) : withRetry(() => store.hasNarInfo(hash, { signal }), { signal });
   const fail = (node: Node<T>, error: Error) => {
+    node.claim?.settle(error);
     if (node.state === 'failed') return;
     node.state = 'failed';
     failed.push({ path: node.full, error });
@@ -150,6 +227,16 @@ export async function publishGraph<T>(
           if (r !== node.basename && sp.hash !== node.sp.hash && !nodes.has(sp.hash)) add(r);
         }
       return;
+    }
+    if (shared) {
+      const other =
+        shared.claims.get(node.sp.hash) ?? (shared.recent.has(node.sp.hash) ? PUBLISHED : undefined);
+      if (other) {
+        node.state = 'shared';
+        node.task = other;
+        return;
+      }
+      node.claim = claim(shared, node.sp.hash);
     }
     const inspected = await limit(() => steps.inspect(node.sp));
     node.inspected = inspected;
@@ -193,82 +280,109 @@ export async function publishGraph<T>(
     return node;
   };
 
-  const basenames = roots.map(basenameOf);
-  const byHash = new Map<string, string>();
-  for (const r of basenames) {
-    const hash = parseStorePathBasename(r, storeDir).hash;
-    const other = byHash.get(hash);
-    if (other !== undefined && other !== r) {
-      throw new NixcacheError(
-        'BAD_STORE_PATH',
-        `${storeDir}/${r} and ${storeDir}/${other} have the same hash part: at most one of them can be a store path`,
-        { path: `${storeDir}/${r}` },
-      );
-    }
-    byHash.set(hash, r);
-  }
-  // Roots first, so that without `closure` a reference to another root counts as published.
-  for (const r of byHash.values()) add(r);
-  while (discoveries.length) await Promise.all(discoveries.splice(0));
-
-  // Phase 2: check. Strongly connected components come out references first.
-  for (const component of components(order.filter((n) => n.state === 'ready'))) {
-    if (component.length > 1) {
-      const cycle = describeCycle(component);
-      for (const node of component) {
-        fail(
-          node,
-          new NixcacheError('INTEGRITY', `${node.full} is on a reference cycle: ${cycle}`, {
-            path: node.full,
-            field: 'References',
-            cycle,
-          }),
+  try {
+    const basenames = roots.map(basenameOf);
+    const byHash = new Map<string, string>();
+    for (const r of basenames) {
+      const hash = parseStorePathBasename(r, storeDir).hash;
+      const other = byHash.get(hash);
+      if (other !== undefined && other !== r) {
+        throw new NixcacheError(
+          'BAD_STORE_PATH',
+          `${storeDir}/${r} and ${storeDir}/${other} have the same hash part: at most one of them can be a store path`,
+          { path: `${storeDir}/${r}` },
         );
       }
-      continue;
+      byHash.set(hash, r);
     }
-    const node = component[0]!;
-    const bad = node.refs.find((r) => r.state === 'failed');
-    if (bad) fail(node, referenceFailed(node, bad, failed.find((f) => f.path === bad.full)?.error));
-  }
+    // Roots first, so that without `closure` a reference to another root counts as published.
+    for (const r of byHash.values()) add(r);
+    while (discoveries.length) await Promise.all(discoveries.splice(0));
 
-  // Phase 3: publish, narinfos references first.
-  const ready = order.filter((n) => n.state === 'ready');
-  if (!cacheInfo && (ready.length || skipped.length)) {
-    // Nix refuses a cache without nix-cache-info: write it before the first NAR.
-    try {
-      await ensureCacheInfo(store, signal);
-    } catch (e) {
-      for (const node of ready) fail(node, e as Error);
-      return { pushed, skipped, servedElsewhere: elsewhere, failed };
+    // Phase 2: check. Strongly connected components come out references first.
+    for (const component of components(order.filter((n) => n.state === 'ready'))) {
+      if (component.length > 1) {
+        const cycle = describeCycle(component);
+        for (const node of component) {
+          fail(
+            node,
+            new NixcacheError('INTEGRITY', `${node.full} is on a reference cycle: ${cycle}`, {
+              path: node.full,
+              field: 'References',
+              cycle,
+            }),
+          );
+        }
+        continue;
+      }
+      const node = component[0]!;
+      const bad = node.refs.find((r) => r.state === 'failed');
+      if (bad) fail(node, referenceFailed(node, bad, failed.find((f) => f.path === bad.full)?.error));
     }
-  }
-  const publish = async (node: Node<T>): Promise<void> => {
-    const info = await limit(() => steps.publish(node.sp, node.inspected!));
-    for (const ref of node.refs) {
+
+    // Phase 3: publish, narinfos references first.
+    const ready = order.filter((n) => n.state === 'ready');
+    if (!cacheInfo && (ready.length || skipped.length)) {
+      // Nix refuses a cache without nix-cache-info: write it before the first NAR.
       try {
-        await ref.task;
+        await ensureCacheInfo(store, signal);
       } catch (e) {
-        throw referenceFailed(node, ref, e);
+        for (const node of ready) fail(node, e as Error);
+        return { pushed, skipped, servedElsewhere: elsewhere, failed };
       }
     }
-    signal?.throwIfAborted();
-    // Re-publishing what the cache has (force) keeps the signatures others added to it.
-    await writeNarInfo(store, info, signal, { keepSignatures: options.force === true });
-    pushed.push(node.full);
-    options.onDone?.(node.full);
-  };
-  // `ready` is in discovery order, referrers before references: start references first so that
-  // they get the upload slots before the paths that wait for them.
-  for (const node of [...ready].reverse()) {
-    node.task = publish(node).catch((e: Error) => {
-      fail(node, e);
-      throw e;
-    });
-    node.task.catch(() => {});
+    const publish = async (node: Node<T>): Promise<void> => {
+      const info = await limit(() => steps.publish(node.sp, node.inspected!));
+      for (const ref of node.refs) {
+        try {
+          await ref.task;
+        } catch (e) {
+          throw referenceFailed(node, ref, e);
+        }
+      }
+      signal?.throwIfAborted();
+      // Re-publishing what the cache has (force) keeps the signatures others added to it.
+      await writeNarInfo(store, info, signal, { keepSignatures: options.force === true });
+      node.claim?.settle();
+      pushed.push(node.full);
+      options.onDone?.(node.full);
+    };
+    // `ready` is in discovery order, referrers before references: start references first so that
+    // they get the upload slots before the paths that wait for them.
+    for (const node of [...ready].reverse()) {
+      node.task = publish(node).catch((e: Error) => {
+        fail(node, e);
+        throw e;
+      });
+      node.task.catch(() => {});
+    }
+    await Promise.allSettled(ready.map((n) => n.task));
+    // What another graph of the run was publishing counts as skipped here once it is in the cache.
+    for (const node of order) {
+      if (node.state !== 'shared') continue;
+      try {
+        await node.task;
+        skipped.push(node.full);
+        options.onSkip?.(node.full);
+      } catch (e) {
+        fail(
+          node,
+          new NixcacheError(
+            'NOT_FOUND',
+            `${node.full} could not be published`,
+            { path: node.full },
+            { cause: e },
+          ),
+        );
+      }
+    }
+    return { pushed, skipped, servedElsewhere: elsewhere, failed };
+  } finally {
+    // Whatever ended this graph early (an abort, an unexpected error), no other graph of the run
+    // may wait for a claim of its forever.
+    const ended = new NixcacheError('ABORTED', 'the run publishing this path ended before it was published');
+    for (const node of order) node.claim?.settle(ended);
   }
-  await Promise.allSettled(ready.map((n) => n.task));
-  return { pushed, skipped, servedElsewhere: elsewhere, failed };
 }
 
 /** Pushes of at least this many paths look for them in one listing of the cache. */

@@ -108,8 +108,9 @@ async function runAll(
     const part = o.shard ? ` (shard ${o.shard.index}/${o.shard.count})` : '';
     await writeLine(
       ctx.stdout,
-      `copied ${result.copied} paths from ${from.location} to ${to.location}${part}, ` +
-        `skipped ${result.skipped} already there, ${result.failed} failed`,
+      `copied ${result.copied} paths from ${from.location} to ${to.location}${part} ` +
+        `(${result.written} written with their references), ` +
+        `skipped ${result.skipped} already there when their turn came, ${result.failed} failed`,
     );
   }
   return ok ? EXIT.ok : EXIT.problems;
