@@ -14,7 +14,7 @@
  * - BENCH_RSS_GIB: size of the single NAR for the RSS measurements (default 1);
  * - BENCH_COMPRESSION_MIB, BENCH_S3_MIB: input sizes of those groups (default 96, 128);
  * - NIXCACHE_BENCH_SCALE: narinfo counts of the scale group's synthetic caches (default 20000,100000;
- *   e.g. 1000000).
+ *   e.g. 1000000); BENCH_COPY_PATHS: paths of its copy run (default 10000).
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';

@@ -25,8 +25,8 @@ export interface MoreScaleOptions {
   readonly count: number;
 }
 
-/** Records wall rate, CPU and peak RSS of `ours` against one anchor. */
-function recordTriple(
+/** Records wall rate, CPU and peak RSS of `ours` against one anchor (the scale group's rows). */
+export function recordTriple(
   stats: SideStats,
   o: { what: string; count: number; anchorSide: string; anchorName: string; note: string },
 ): void {

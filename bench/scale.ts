@@ -17,6 +17,7 @@ import { build } from 'esbuild';
 import { nixEnv } from './cache.js';
 import { type ChildRun, measure, runSides, TIME } from './child-run.js';
 import { hasCommand, hasNix, record, section } from './harness.js';
+import { benchScaleCopy } from './scale-copy.js';
 import { benchScaleS3Verify, benchScaleSign } from './scale-more.js';
 import { generateSyntheticCache } from './synthetic-cache.js';
 
@@ -147,6 +148,7 @@ export async function benchScale(options: {
   const more = { tmp: options.tmp, rounds: options.rounds, cli, withTime };
   await benchScaleSign({ ...more, count: sizes[0]! });
   await benchScaleS3Verify({ ...more, count: Math.min(10_000, sizes[0]!) });
+  await benchScaleCopy({ ...more, count: Number(process.env.BENCH_COPY_PATHS ?? 10_000) });
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -7,24 +7,27 @@
  */
 import { NixcacheError } from '../errors.js';
 import { hashEquals } from '../hash/hash.js';
+import { nativeSodium } from '../internal/native.js';
 import type { NarInfo } from '../narinfo/types.js';
 import { type PublicKey, type SecretKey, toPublicKey } from '../signing/keys.js';
 import {
   contentAddressContradiction,
   makeKeyring,
   type TrustedKeys,
+  verifyNarInfo,
   verifyNarInfoAsync,
 } from '../signing/verify.js';
 import type { BinaryCacheStore } from '../store/binary-cache.js';
 import type { ContentAddress } from '../store-path/content-address.js';
 import { formatStorePath, type StorePath } from '../store-path/store-path.js';
 import { checkContentAddressHash, parseClaimedContentAddress } from './content-address.js';
-import { type GraphResult, type InspectedPath, publishGraph, SharedRun } from './graph.js';
+import { type GraphResult, type InspectedPath, publishGraph } from './graph.js';
 import { forEachBounded } from './pipeline.js';
 import { signWith, uploadStagedNar } from './publish.js';
 import type { ResumeLog } from './resume.js';
 import { withRetry } from './retry.js';
 import { inShard, type Shard } from './shard.js';
+import { SharedRun } from './shared-run.js';
 import { stageNar } from './stage.js';
 
 /** What inspecting a source path keeps for publishing it. */
@@ -68,13 +71,17 @@ export function copyPaths(
   return copyWithin(from, to, paths, options, undefined);
 }
 
-/** `copyPaths`, as one of the graphs of a run that share what they publish (`copyAll`). */
+/**
+ * `copyPaths`, as one of the graphs of a run that share what they publish (`copyAll`), with the
+ * source narinfo of a root already read (`known`).
+ */
 async function copyWithin(
   from: BinaryCacheStore,
   to: BinaryCacheStore,
   paths: readonly string[],
   options: CopyOptions,
   shared: SharedRun | undefined,
+  known?: NarInfo,
 ): Promise<GraphResult> {
   if (from.storeDir !== to.storeDir) {
     throw new NixcacheError(
@@ -96,7 +103,10 @@ async function copyWithin(
   /** Reads and judges the source narinfo; downloads nothing. */
   const inspect = async (sp: StorePath): Promise<InspectedPath<Source>> => {
     const full = formatStorePath(sp);
-    const info = await withRetry(() => from.getNarInfo(full, { ...(signal && { signal }) }), { signal });
+    const info =
+      known?.storePath === full
+        ? known
+        : await withRetry(() => from.getNarInfo(full, { ...(signal && { signal }) }), { signal });
     if (!info) throw new NixcacheError('NOT_FOUND', `${full} is not in ${from.location}`, { path: full });
     const ca = info.ca === undefined ? undefined : parseClaimedContentAddress(full, info.ca);
     // What the narinfo itself contradicts fails before anything is downloaded.
@@ -108,8 +118,9 @@ async function copyWithin(
       });
     }
     if (ring) {
-      // On the thread pool (Node) or WebCrypto, off the main thread, like verifyCache.
-      const trust = await verifyNarInfoAsync(info, ring);
+      // libsodium on this thread (~70 µs) where it is installed: cheaper than a round trip to
+      // the thread pool, which is left to OpenSSL and WebCrypto (off this thread).
+      const trust = nativeSodium() ? verifyNarInfo(info, ring) : await verifyNarInfoAsync(info, ring);
       // A claim only the contents can prove is checked below, before anything is uploaded.
       if (!trust.trusted && !(trust.contentAddressed && trust.contentAddressNeedsContents)) {
         const why = options.trustedKeys
@@ -234,6 +245,15 @@ export async function copyAll(
     { parallelism: options.parallelism ?? 4, ...(signal && { signal }) },
     async (hashPart) => {
       let record: CopyAllRecord;
+      // Brought over (by this run) as a reference of a path copied before: nothing to read.
+      const done = shared.recent.get(hashPart);
+      if (done !== undefined && !shared.claims.has(hashPart)) {
+        record = { hashPart, path: done, status: 'skipped' };
+        resume?.append(record);
+        counts.skipped++;
+        await onPath?.(record);
+        return;
+      }
       try {
         const info = await withRetry(() => from.getNarInfo(hashPart, { ...(signal && { signal }) }), {
           signal,
@@ -245,6 +265,7 @@ export async function copyAll(
           [info.storePath],
           { ...copyOptions, parallelism: 2, ...(signal && { signal }) },
           shared,
+          info,
         );
         counts.written += result.pushed.length;
         const failed = result.failed.find((f) => f.path === info.storePath) ?? result.failed[0];

@@ -18,12 +18,12 @@
 import { NixcacheError } from '../errors.js';
 import type { NarInfo } from '../narinfo/types.js';
 import type { BinaryCacheStore } from '../store/binary-cache.js';
-import type { CacheInfo } from '../store/cache-info.js';
 import { formatStorePath, parseStorePathBasename, type StorePath } from '../store-path/store-path.js';
 import { ensureCacheInfo, readCacheInfo } from './init.js';
 import { createLimit } from './limit.js';
 import { writeNarInfo } from './publish.js';
 import { withRetry } from './retry.js';
+import { type Claim, claim, PUBLISHED, type SharedRun } from './shared-run.js';
 
 /** What inspecting a path found out, before anything was written. */
 export interface InspectedPath<T> {
@@ -39,63 +39,6 @@ export interface GraphSteps<T> {
   inspect(sp: StorePath): Promise<InspectedPath<T>>;
   /** Stages and uploads the path's NAR and returns its narinfo (written later, after its references). */
   publish(sp: StorePath, inspected: InspectedPath<T>): Promise<NarInfo>;
-}
-
-/**
- * What concurrent `publishGraph` calls of one run share, so that their closures, which overlap,
- * are published once: the paths being published (by hash part; each claim settles, and is
- * removed, once its narinfo is written or it failed, so only paths in flight are held) and the
- * cache's nix-cache-info, read once.
- */
-export class SharedRun {
-  readonly claims = new Map<string, Promise<void>>();
-  /**
-   * The last paths published, by hash part (at most `RECENT`): another graph that asked the cache
-   * about one just before its narinfo was written must not publish it again.
-   */
-  readonly recent = new Set<string>();
-  cacheInfo: Promise<CacheInfo | undefined> | undefined;
-
-  published(hash: string): void {
-    this.recent.add(hash);
-    if (this.recent.size > RECENT) this.recent.delete(this.recent.values().next().value!);
-  }
-}
-
-/** Published paths a shared run remembers: far more than are asked about in one round trip. */
-const RECENT = 4096;
-
-const PUBLISHED = Promise.resolve();
-
-/** A claim on a path this graph publishes: settled exactly once. */
-interface Claim {
-  readonly promise: Promise<void>;
-  settle(error?: Error): void;
-}
-
-function claim(run: SharedRun, hash: string): Claim {
-  let resolve!: () => void;
-  let reject!: (e: Error) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  promise.catch(() => {});
-  run.claims.set(hash, promise);
-  let settled = false;
-  return {
-    promise,
-    settle(error) {
-      if (settled) return;
-      settled = true;
-      run.claims.delete(hash);
-      if (error) reject(error);
-      else {
-        run.published(hash);
-        resolve();
-      }
-    },
-  };
 }
 
 export interface GraphOptions {
@@ -183,15 +126,8 @@ export async function publishGraph<T>(
 
   const shared = options.shared;
   // A cache for another store directory fails everything at once, before any work.
-  if (shared && !shared.cacheInfo) {
-    const read = readCacheInfo(store, signal);
-    shared.cacheInfo = read;
-    // A failed read is not kept: the next graph reads again (each read has its own retries).
-    read.catch(() => {
-      if (shared.cacheInfo === read) shared.cacheInfo = undefined;
-    });
-  }
-  const cacheInfo = await (shared?.cacheInfo ?? readCacheInfo(store, signal));
+  const read = () => readCacheInfo(store, signal);
+  const cacheInfo = await (shared ? shared.cacheInfo(read) : read());
   const expected = options.expectedPaths ?? roots.length;
   const listed =
     options.force || expected < LIST_FROM
@@ -236,7 +172,7 @@ export async function publishGraph<T>(
         node.task = other;
         return;
       }
-      node.claim = claim(shared, node.sp.hash);
+      node.claim = claim(shared, node.sp.hash, node.full);
     }
     const inspected = await limit(() => steps.inspect(node.sp));
     node.inspected = inspected;
@@ -325,7 +261,8 @@ export async function publishGraph<T>(
     if (!cacheInfo && (ready.length || skipped.length)) {
       // Nix refuses a cache without nix-cache-info: write it before the first NAR.
       try {
-        await ensureCacheInfo(store, signal);
+        const ensure = () => ensureCacheInfo(store, signal);
+        await (shared ? shared.ensureCacheInfo(ensure) : ensure());
       } catch (e) {
         for (const node of ready) fail(node, e as Error);
         return { pushed, skipped, servedElsewhere: elsewhere, failed };

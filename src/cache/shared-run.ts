@@ -1,0 +1,93 @@
+/**
+ * What the `publishGraph` calls of one run that go on at the same time share (`copyAll`: one per
+ * listed path), so that their closures, which overlap, are published once (see graph.ts).
+ */
+import type { CacheInfo } from '../store/cache-info.js';
+
+/**
+ * What concurrent `publishGraph` calls of one run share, so that their closures, which overlap,
+ * are published once: the paths being published (by hash part; each claim settles, and is
+ * removed, once its narinfo is written or it failed, so only paths in flight are held) and the
+ * cache's nix-cache-info, read once.
+ */
+export class SharedRun {
+  readonly claims = new Map<string, Promise<void>>();
+  /**
+   * The last paths published (full store paths by hash part, at most `RECENT`): another graph
+   * that asked the cache about one just before its narinfo was written must not publish it again,
+   * and a listed path brought over as a reference needs no more reading when its turn comes.
+   */
+  readonly recent = new Map<string, string>();
+  #cacheInfo: Promise<CacheInfo | undefined> | undefined;
+  #cacheInfoWritten: Promise<void> | undefined;
+
+  /** The cache's nix-cache-info, read by `read` once for the run (a failed read is not kept). */
+  cacheInfo(read: () => Promise<CacheInfo | undefined>): Promise<CacheInfo | undefined> {
+    if (!this.#cacheInfo) {
+      const p = read();
+      this.#cacheInfo = p;
+      p.catch(() => {
+        if (this.#cacheInfo === p) this.#cacheInfo = undefined;
+      });
+    }
+    return this.#cacheInfo;
+  }
+
+  /** Writes a missing nix-cache-info with `ensure`, once for the run (a failure is not kept). */
+  ensureCacheInfo(ensure: () => Promise<void>): Promise<void> {
+    if (!this.#cacheInfoWritten) {
+      const p = ensure();
+      this.#cacheInfoWritten = p;
+      p.catch(() => {
+        if (this.#cacheInfoWritten === p) this.#cacheInfoWritten = undefined;
+      });
+    }
+    return this.#cacheInfoWritten;
+  }
+
+  published(hash: string, full: string): void {
+    this.recent.set(hash, full);
+    if (this.recent.size > RECENT) this.recent.delete(this.recent.keys().next().value!);
+  }
+}
+
+/**
+ * Published paths a shared run remembers (~100 bytes each): far more than are asked about in
+ * one round trip, and enough that most listed paths of a cache of closures are found there.
+ */
+const RECENT = 16_384;
+
+/** What a graph waits on for a path another graph of the run has published. */
+export const PUBLISHED = Promise.resolve();
+
+/** A claim on a path this graph publishes: settled exactly once. */
+export interface Claim {
+  readonly promise: Promise<void>;
+  settle(error?: Error): void;
+}
+
+/** Claims `hash` (store path `full`) for the calling graph; the claim must be settled. */
+export function claim(run: SharedRun, hash: string, full: string): Claim {
+  let resolve!: () => void;
+  let reject!: (e: Error) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => {});
+  run.claims.set(hash, promise);
+  let settled = false;
+  return {
+    promise,
+    settle(error) {
+      if (settled) return;
+      settled = true;
+      run.claims.delete(hash);
+      if (error) reject(error);
+      else {
+        run.published(hash, full);
+        resolve();
+      }
+    },
+  };
+}
