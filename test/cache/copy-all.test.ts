@@ -34,6 +34,8 @@ describe('copyAll', () => {
       parallelism: 8,
       onPath: (r) => {
         expect(outcomes.has(r.hashPart)).toBe(false);
+        // Skipped ones too (most are known from the run's memory, without a read).
+        expect(r.path).toMatch(new RegExp(`^/nix/store/${r.hashPart}-`));
         outcomes.set(r.hashPart, r.status);
       },
     });
