@@ -12,10 +12,9 @@
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { nixEnv } from './cache.js';
 import { type ChildRun, measure, runSides } from './child-run.js';
 import { hasNix, record, section } from './harness.js';
-import { type MoreScaleOptions, recordTriple } from './scale-more.js';
+import { type MoreScaleOptions, measureNix, recordTriple } from './scale-more.js';
 import { generateSyntheticCache } from './synthetic-cache.js';
 
 /** `copy --all` (with and without signature checks) against `nix copy` of every path. */
@@ -57,15 +56,9 @@ export async function benchScaleCopy(o: MoreScaleOptions): Promise<void> {
         ours: ours(['-k', cache.publicKey]),
         unchecked: ours(['--no-check-sigs']),
         nix: hasNix
-          ? intoFresh((target) => {
-              const home = fs.mkdtempSync(join(o.tmp, 'nix-home-'));
-              try {
-                const args = ['copy', '--from', `file://${source}`, '--to', target, ...paths];
-                return measure('nix', args, nixEnv(home), o.withTime);
-              } finally {
-                fs.rmSync(home, { recursive: true, force: true });
-              }
-            })
+          ? intoFresh((target) =>
+              measureNix(o, ['copy', '--from', `file://${source}`, '--to', target, ...paths]),
+            )
           : undefined,
       },
       o.rounds,

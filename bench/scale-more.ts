@@ -64,6 +64,16 @@ export function recordTriple(
   }
 }
 
+/** Runs `nix ARGS` as the scale group's anchor, with a fresh (empty) home for its caches. */
+export function measureNix(o: Pick<MoreScaleOptions, 'tmp' | 'withTime'>, args: readonly string[]): ChildRun {
+  const home = fs.mkdtempSync(join(o.tmp, 'nix-home-'));
+  try {
+    return measure('nix', args, nixEnv(home), o.withTime);
+  } finally {
+    fs.rmSync(home, { recursive: true, force: true });
+  }
+}
+
 /** `sign --all` against `nix store sign --all`, each on a fresh copy of one synthetic cache. */
 export async function benchScaleSign(o: MoreScaleOptions): Promise<void> {
   section(
@@ -104,15 +114,9 @@ export async function benchScaleSign(o: MoreScaleOptions): Promise<void> {
           ),
         ),
         nix: hasNix
-          ? onCopy((store) => {
-              const home = fs.mkdtempSync(join(o.tmp, 'nix-home-'));
-              try {
-                const args = ['store', 'sign', '--store', store, '--key-file', keyFile, '--all'];
-                return measure('nix', args, nixEnv(home), o.withTime);
-              } finally {
-                fs.rmSync(home, { recursive: true, force: true });
-              }
-            })
+          ? onCopy((store) =>
+              measureNix(o, ['store', 'sign', '--store', store, '--key-file', keyFile, '--all']),
+            )
           : undefined,
       },
       o.rounds,

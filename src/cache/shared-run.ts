@@ -4,6 +4,21 @@
  */
 import type { CacheInfo } from '../store/cache-info.js';
 
+/** An async step run once: its first call's promise is kept, unless it rejects (then tried again). */
+function onceUnlessFailed<T>(): (step: () => Promise<T>) => Promise<T> {
+  let kept: Promise<T> | undefined;
+  return (step) => {
+    if (!kept) {
+      const p = step();
+      kept = p;
+      p.catch(() => {
+        if (kept === p) kept = undefined;
+      });
+    }
+    return kept;
+  };
+}
+
 /**
  * What concurrent `publishGraph` calls of one run share, so that their closures, which overlap,
  * are published once: the paths being published (by hash part; each claim settles, and is
@@ -18,32 +33,10 @@ export class SharedRun {
    * and a listed path brought over as a reference needs no more reading when its turn comes.
    */
   readonly recent = new Map<string, string>();
-  #cacheInfo: Promise<CacheInfo | undefined> | undefined;
-  #cacheInfoWritten: Promise<void> | undefined;
-
-  /** The cache's nix-cache-info, read by `read` once for the run (a failed read is not kept). */
-  cacheInfo(read: () => Promise<CacheInfo | undefined>): Promise<CacheInfo | undefined> {
-    if (!this.#cacheInfo) {
-      const p = read();
-      this.#cacheInfo = p;
-      p.catch(() => {
-        if (this.#cacheInfo === p) this.#cacheInfo = undefined;
-      });
-    }
-    return this.#cacheInfo;
-  }
-
-  /** Writes a missing nix-cache-info with `ensure`, once for the run (a failure is not kept). */
-  ensureCacheInfo(ensure: () => Promise<void>): Promise<void> {
-    if (!this.#cacheInfoWritten) {
-      const p = ensure();
-      this.#cacheInfoWritten = p;
-      p.catch(() => {
-        if (this.#cacheInfoWritten === p) this.#cacheInfoWritten = undefined;
-      });
-    }
-    return this.#cacheInfoWritten;
-  }
+  /** Reads the cache's nix-cache-info with the given step, once for the run. */
+  readonly cacheInfo = onceUnlessFailed<CacheInfo | undefined>();
+  /** Writes a missing nix-cache-info with the given step, once for the run. */
+  readonly ensureCacheInfo = onceUnlessFailed<void>();
 
   published(hash: string, full: string): void {
     this.recent.set(hash, full);
