@@ -40,7 +40,8 @@ import { NixcacheError } from '../../errors.js';
 import { FRAME, NAR_MAX_DEPTH } from '../wire.js';
 import { Buffers, ChunkWriter } from './chunk-writer.js';
 import { changed, checkAbort, type FsPath, ioError, join, show } from './fs-path.js';
-import { DIRECTORY, type Listing, listDirectory, REGULAR, SYMLINK, UNKNOWN } from './list-dir.js';
+import { type Listing, REGULAR, SYMLINK, UNKNOWN } from './list-dir.js';
+import { openNode } from './open-node.js';
 
 /** Chunk size when chunks are handed out (dumping); each is a fresh buffer. */
 export const FRESH_CHUNK = 1024 * 1024;
@@ -69,14 +70,6 @@ const T_SYMLINK = FRAME.symlink;
 const T_DIRECTORY = FRAME.directory;
 const T_ENTRY_NAME = FRAME.entryName;
 const T_NODE_TYPE = FRAME.nodeType;
-
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
-const S_IFDIR = 0o040000;
-const S_IFLNK = 0o120000;
-const O_READ = fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0);
-/** For files the listing says are regular: never block opening a fifo that replaced one. */
-const O_READ_LISTED = O_READ | (fs.constants.O_NONBLOCK ?? 0);
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -114,16 +107,6 @@ interface Item {
   view?: Uint8Array;
   piece?: Piece;
   error?: unknown;
-}
-
-/** Tries `fn`; on an fs error (not one of ours) returns undefined. */
-function attempt<T>(fn: () => T): T | undefined {
-  try {
-    return fn();
-  } catch (e) {
-    if (e instanceof NixcacheError) throw e;
-    return undefined;
-  }
 }
 
 export interface NarProducerOptions {
@@ -262,33 +245,6 @@ export class NarProducer {
     this.head = 0;
   }
 
-  /** Opens `path` for reading and checks it is a regular file; undefined when it is not one. */
-  private openRegular(path: FsPath, listed: boolean): { fd: number; st: fs.Stats } | undefined {
-    let fd: number;
-    try {
-      fd = fs.openSync(path, listed ? O_READ_LISTED : O_READ);
-    } catch (e) {
-      if (listed) return undefined;
-      throw ioError(e, 'open', path);
-    }
-    let st: fs.Stats;
-    try {
-      st = fs.fstatSync(fd);
-    } catch (e) {
-      fs.closeSync(fd);
-      if (listed) return undefined;
-      throw ioError(e, 'fstat', path);
-    }
-    if ((st.mode & S_IFMT) !== S_IFREG) {
-      fs.closeSync(fd);
-      if (listed) return undefined;
-      throw new NixcacheError('IO', `file '${show(path)}' changed while it was being read`, {
-        path: show(path),
-      });
-    }
-    return { fd, st };
-  }
-
   /**
    * Reads the current file into the output until it is done (then closes it, ends its node
    * and moves to the next one: true) or a chunk was handed out with more to read (false).
@@ -343,54 +299,11 @@ export class NarProducer {
       out.put(T_HEADER);
     }
     // `listed` is what the directory listing said the node is.
-    let kind = this.listed;
-    let file: { fd: number; st: fs.Stats } | undefined;
-    let listing: Listing | undefined;
-    let target: Buffer | undefined;
+    const node = openNode(path, this.listed);
+    const kind = node.kind;
     if (kind === REGULAR) {
-      file = this.openRegular(path, true);
-      if (file === undefined) kind = UNKNOWN;
-    } else if (kind === DIRECTORY) {
-      listing = attempt(() => listDirectory(path));
-      if (listing === undefined) kind = UNKNOWN;
-    } else if (kind === SYMLINK) {
-      target = attempt(() => fs.readlinkSync(path, { encoding: 'buffer' }));
-      if (target === undefined) kind = UNKNOWN;
-    }
-    if (kind === UNKNOWN) {
-      // The plain way: lstat, then act on what it says (and report errors).
-      let mode: number;
-      try {
-        mode = fs.lstatSync(path).mode & S_IFMT;
-      } catch (e) {
-        throw ioError(e, 'lstat', path);
-      }
-      if (mode === S_IFREG) {
-        kind = REGULAR;
-        file = this.openRegular(path, false);
-      } else if (mode === S_IFDIR) {
-        kind = DIRECTORY;
-        try {
-          listing = listDirectory(path);
-        } catch (e) {
-          throw ioError(e, 'read directory', path);
-        }
-      } else if (mode === S_IFLNK) {
-        kind = SYMLINK;
-        try {
-          target = fs.readlinkSync(path, { encoding: 'buffer' });
-        } catch (e) {
-          throw ioError(e, 'read symlink', path);
-        }
-      } else {
-        throw new NixcacheError('UNSUPPORTED', `file '${show(path)}' has an unsupported type`, {
-          path: show(path),
-        });
-      }
-    }
-
-    if (kind === REGULAR) {
-      const { fd, st } = file!;
+      const fd = node.fd;
+      const st = node.stat!;
       const size = st.size;
       try {
         out.put((st.mode & 0o100) !== 0 ? T_REGULAR_EXECUTABLE : T_REGULAR);
@@ -410,11 +323,12 @@ export class NarProducer {
       }
     } else if (kind === SYMLINK) {
       out.put(T_SYMLINK);
-      out.putStr(target!);
+      out.putStr(node.target!);
       out.put(depth > 0 ? T_CLOSE_ENTRY : T_CLOSE);
     } else {
       out.put(T_DIRECTORY);
-      const { names } = listing!;
+      const listing = node.listing!;
+      const { names } = listing;
       if (names.length > 0 && depth + 1 >= NAR_MAX_DEPTH) {
         throw new NixcacheError(
           'BAD_NAR',
@@ -422,7 +336,7 @@ export class NarProducer {
           { path: show(path) },
         );
       }
-      this.stack.push({ path, listing: listing!, index: 0, depth });
+      this.stack.push({ path, listing, index: 0, depth });
     }
 
     this.advance();
