@@ -4,17 +4,15 @@
  * raw bytes, symlinks are never followed, `executable` is the owner-execute bit, other file
  * types and depth ≥ `NAR_MAX_DEPTH` (4096) are errors. Not exported from the package.
  *
- * Performance notes (measured on a ~10,000-file, 310 MB node_modules tree, see bench/nar.ts;
- * the work is system calls, so what counts is how many there are and how little JS runs
- * around each):
+ * Performance notes (measured on a ~10,000-file node_modules tree plus a 32 MB file, NAR
+ * 360 MB, see bench/nar.ts; the work is system calls, so what counts is how many there are and
+ * how little JS runs around each):
  * - The walk's file system calls are synchronous, as Nix's are: libuv's thread pool costs a
  *   round trip per call and measured 4x slower on many small files. It gives the event loop a
  *   turn every few milliseconds, so it blocks the loop at most for one lstat/readdir/small read.
  * - Directories are listed with their entry types (d_type), so a child directory or symlink
  *   needs no lstat, and a regular file is opened (O_NOFOLLOW | O_NONBLOCK) and fstat'ed instead
- *   of lstat'ed and opened: one path lookup per file rather than two. Whenever what is found
- *   disagrees with the listing (the tree changed, or the file system gave no type), that node is
- *   walked again the plain way, lstat first, which also produces the usual errors.
+ *   of lstat'ed and opened: one path lookup per file rather than two (open-node.ts).
  * - Small files are read straight into the output chunk (no copy), framing and names (UTF-8
  *   straight from the listed strings) written into the same chunk.
  * - `hashPath` (`readAhead`) reads files of `ASYNC_FROM` (512 KiB) or more in 1 MiB pieces in
@@ -27,9 +25,29 @@
  *   `reuseChunks` to /dev/null measured 0.19-0.21 s CPU per dump with read-ahead against
  *   0.15-0.16 s without (wall 0.20 s vs 0.15 s, 3 alternating runs of 8 dumps each).
  * - Fresh chunks (plain `dumpPath`: the caller owns each) cost what allocating the whole NAR
- *   costs: page faults, and a full GC per ~64 MB of them (V8's external-memory limit), which
- *   is slow in a large heap. Reused chunks come from a pool and go back once consumed, so their
- *   memory stays warm and none of that happens.
+ *   costs: page faults, a GC per ~24-64 MB of them (V8's external-memory accounting; a
+ *   scavenge in a small heap, slow full GCs in a large one), and above all the kernel copying
+ *   file data into memory that is no longer in the CPU cache. Reused chunks come from a pool and
+ *   go back once consumed, so their memory stays warm and none of that happens. perf, per dump
+ *   of the bench's 360 MB NAR (Node 20): copy to user space 61 ms fresh vs 43 ms reused (Nix:
+ *   35 ms into its 64 KiB buffer), page faults and unmapping ~8 ms vs ~1 ms. Reading a 32 MB
+ *   file with readSync: reused 64 KiB-1 MiB buffer 138-155 ms/GB of CPU; fresh allocUnsafe
+ *   244-470; zeroed `new Uint8Array` 282-295; 1 MiB views carved from 8 MiB slabs 302-443;
+ *   into a warm scratch buffer, then copied to a fresh one 333-394. Fresh chunk sizes 128 KiB,
+ *   256 KiB, 1 MiB and 4 MiB: 0.17-0.25 s CPU per dump each, no consistent winner on the shared
+ *   machine (128 KiB takes fewer page faults, no CPU gain seen).
+ * - Where a dump's time goes (CPU per dump, alternating runs of 8-10 dumps; the machine is
+ *   shared, so ±15%): `nix-store --dump` 0.12-0.13 s (of which ~0.02 s process start),
+ *   `dumpPath { reuseChunks }` 0.14-0.16 s, `dumpPath` 0.17-0.20 s. A bare loop over the same
+ *   tree (readdirSync, then openSync/fstatSync/readSync/closeSync per file into one 256 KiB
+ *   buffer, no NAR) takes 0.12-0.13 s: Node's cost per sync fs call is most of the gap, the
+ *   walk's own JS is ~0.02 s. Per call Node 20 spends ~0.15 µs in a tracing-category lookup
+ *   (strcmp, ~6 ms per dump) and fstatSync builds a Stats with four Dates (~4 ms per dump).
+ *   Tried, no measurable change: calling the fs functions through named imports instead of the
+ *   namespace object; reused chunks of 64 KiB, 128 KiB, 256 KiB and 1 MiB (0.13-0.15 s wall).
+ *   Node 24 (lazy Stats dates): reused chunks 0.05 s user vs 0.06-0.09 s on Node 20, fresh
+ *   chunks no better. The syscalls are fewer than Nix's (per file openat, statx, pread64,
+ *   close; Nix lstats each entry, then opens and reads).
  * - Listings come back from libuv sorted with strcmp (byte order); the walk checks that and
  *   sorts only when needed. Names are read as strings, and re-read as Buffers when one is not
  *   valid UTF-8, so raw names always round-trip; UTF-16 order equals UTF-8 byte order only
