@@ -33,14 +33,16 @@
  *   35 ms into its 64 KiB buffer), page faults and unmapping ~8 ms vs ~1 ms. Reading a 32 MB
  *   file with readSync: reused 64 KiB-1 MiB buffer 138-155 ms/GB of CPU; fresh allocUnsafe
  *   244-470; zeroed `new Uint8Array` 282-295; 1 MiB views carved from 8 MiB slabs 302-443;
- *   into a warm scratch buffer, then copied to a fresh one 333-394. Fresh chunk sizes 128 KiB,
- *   256 KiB, 1 MiB and 4 MiB: 0.17-0.25 s CPU per dump each, no consistent winner on the shared
- *   machine (128 KiB takes fewer page faults, no CPU gain seen).
+ *   into a warm scratch buffer, then copied to a fresh one 333-394. Fresh chunk sizes, medians
+ *   of 10 alternating dumps in one process: 1 MiB 164 ms wall / 172 ms CPU, 256 KiB 165 / 168,
+ *   128 KiB 176 / 179 (4 MiB in separate runs: no better).
  * - Where a dump's time goes (CPU per dump, alternating runs of 8-10 dumps; the machine is
  *   shared, so ±15%): `nix-store --dump` 0.12-0.13 s (of which ~0.02 s process start),
- *   `dumpPath { reuseChunks }` 0.14-0.16 s, `dumpPath` 0.17-0.20 s. A bare loop over the same
- *   tree (readdirSync, then openSync/fstatSync/readSync/closeSync per file into one 256 KiB
- *   buffer, no NAR) takes 0.12-0.13 s: Node's cost per sync fs call is most of the gap, the
+ *   `dumpPath { reuseChunks }` 0.14-0.16 s, `dumpPath` 0.17-0.20 s. Wall, medians of 10
+ *   alternating rounds in one process: `nix-store --dump` (a process) 135-152 ms, `reuseChunks`
+ *   148 ms, fresh chunks 164 ms; `nix hash path` 400 ms, `hashPath` 423 ms. A bare loop over
+ *   the same tree (readdirSync, then openSync/fstatSync/readSync/closeSync per file into one
+ *   256 KiB buffer, no NAR) takes 0.12-0.13 s: Node's cost per sync fs call is most of the gap, the
  *   walk's own JS is ~0.02 s. Per call Node 20 spends ~0.15 µs in a tracing-category lookup
  *   (strcmp, ~6 ms per dump) and fstatSync builds a Stats with four Dates (~4 ms per dump).
  *   Tried, no measurable change: calling the fs functions through named imports instead of the
