@@ -12,7 +12,7 @@ import { toHex, utf8 } from '../../src/internal/bytes.js';
 import { collectBytes } from '../../src/internal/iter.js';
 import { type NarWriteEntry, readNar, writeNar } from '../../src/nar/index.js';
 import { dumpPath, hashPath, restorePath } from '../../src/nar/node/index.js';
-import { FRESH_CHUNK, REUSED_CHUNK } from '../../src/nar/node/walk.js';
+import { ASYNC_FROM, FRESH_CHUNK, REUSED_CHUNK } from '../../src/nar/node/walk.js';
 import { corpusPath, describeWithCorpus } from '../helpers/env.js';
 import {
   arbTree,
@@ -187,17 +187,17 @@ describe('dumpPath and hashPath', () => {
     }
   });
 
-  it('large files: stopping early, failing or aborting mid-file closes every file', async () => {
+  it('large files (read ahead when hashing): stopping early or failing closes every file', async () => {
     const d = fresh('ahead');
     fs.mkdirSync(d);
-    const big = new Uint8Array(FRESH_CHUNK + REUSED_CHUNK * 2 + 11).fill(0x5a);
+    const big = new Uint8Array(ASYNC_FROM * 3 + 11).fill(0x5a);
     for (let i = 0; i < 6; i++) fs.writeFileSync(join(d, `big${i}`), big);
     fs.writeFileSync(join(d, 'small'), 'x');
     const openFds = () => fs.readdirSync('/proc/self/fd').length;
     const before = openFds();
     for await (const _ of dumpPath(d)) break;
     expect(openFds()).toBe(before);
-    // A fifo after the large files: the walk fails after reading them.
+    // A fifo after the large files: the walk fails while their pieces are still being read.
     execFileSync('mkfifo', [join(d, 'zz-pipe')]);
     await expect(collectBytes(dumpPath(d))).rejects.toMatchObject({ code: 'UNSUPPORTED' });
     await expect(hashPath(d)).rejects.toMatchObject({ code: 'UNSUPPORTED' });
@@ -218,7 +218,7 @@ describe('dumpPath and hashPath', () => {
     }
     expect(size).toBe(expected.length);
     expect(h.digest('hex')).toBe(createHash('sha256').update(expected).digest('hex'));
-    // A slow consumer (nothing is lost or reordered).
+    // A slow consumer (reads ahead are held back, nothing is lost or reordered).
     const slow = createHash('sha256');
     for await (const c of dumpPath(d, { reuseChunks: true })) {
       slow.update(c);
@@ -227,10 +227,16 @@ describe('dumpPath and hashPath', () => {
     expect(slow.digest('hex')).toBe(createHash('sha256').update(expected).digest('hex'));
     for await (const _ of dumpPath(d, { reuseChunks: true })) break;
     expect(openFds()).toBe(before);
-    // Aborted after the first chunk, in the middle of big0.
+    // hashPath aborted while pieces are being read in the thread pool.
     const ac = new AbortController();
+    const hashing = hashPath(d, { signal: ac.signal }).catch((e: unknown) => e);
+    setImmediate(() => ac.abort());
+    expect(await hashing).toMatchObject({ code: 'ABORTED' });
+    expect(openFds()).toBe(before);
+    // A dump aborted after its first chunk, in the middle of big0.
+    const stop = new AbortController();
     const aborted = (async () => {
-      for await (const _ of dumpPath(d, { signal: ac.signal })) ac.abort();
+      for await (const _ of dumpPath(d, { signal: stop.signal })) stop.abort();
     })();
     await expect(aborted).rejects.toMatchObject({ code: 'ABORTED' });
     expect(openFds()).toBe(before);

@@ -1,7 +1,8 @@
 /**
  * `hashPath`: the NAR hash of a file tree, what `nix hash path` prints (nix-formats.md §6.2,
- * §10.4), computed without keeping the NAR: framing and file contents are written into reused
- * 256 KiB chunks, each hashed (node:crypto) before the next is written. Node only.
+ * §10.4), computed without keeping the NAR: framing and small files are written into reused
+ * 256 KiB chunks, large files read in reused 1 MiB pieces in the thread pool while the walk
+ * and the hashing (node:crypto) go on. Node only.
  */
 import { createHash } from 'node:crypto';
 import type { HashAlgorithm } from '../../hash/algorithm.js';
@@ -37,7 +38,7 @@ export async function hashPath(
   const h = createHash(algorithm);
   const root =
     typeof fsPath === 'string' ? fsPath : Buffer.from(fsPath.buffer, fsPath.byteOffset, fsPath.length);
-  const nar = new NarProducer(root, { signal: options.signal, reuse: true });
+  const nar = new NarProducer(root, { signal: options.signal, reuse: true, readAhead: true });
   try {
     for (;;) {
       const chunk = await nar.next();

@@ -9,21 +9,25 @@
  * how little JS runs around each):
  * - The walk's file system calls are synchronous, as Nix's are: libuv's thread pool costs a
  *   round trip per call and measured 4x slower on many small files. It gives the event loop a
- *   turn every few milliseconds, so it blocks the loop at most for a readdir or a chunk's reads.
+ *   turn every few milliseconds, so it blocks the loop at most for one lstat/readdir/small read.
  * - Directories are listed with their entry types (d_type), so a child directory or symlink
  *   needs no lstat, and a regular file is opened (O_NOFOLLOW | O_NONBLOCK) and fstat'ed instead
  *   of lstat'ed and opened: one path lookup per file rather than two (open-node.ts).
  * - Small files are read straight into the output chunk (no copy), framing and names (UTF-8
  *   straight from the listed strings) written into the same chunk.
- * - Large files are read synchronously too, one chunk per step, each chunk handed out before
- *   the next is read. Reading them ahead in the thread pool (files of 512 KiB or more in 1 MiB
- *   pieces, two at a time, up to 16 MiB ahead, while the walk and the hashing went on) was
- *   slower and is gone: with fresh chunks, pieces kept alive across awaits made V8 promote them
- *   and run more full GCs; with reused chunks the pieces (16 MiB in rotation) are cold in the
- *   CPU cache where the one reused chunk is warm. `reuseChunks` to /dev/null: 0.19-0.21 s CPU
- *   per dump with read-ahead, 0.15-0.16 s without (3 alternating runs of 8 dumps); `hashPath`:
- *   median 0.45 s wall and 0.47 s CPU with it, 0.41 s and 0.41 s without (7 alternating runs
- *   of 5 hashes; `nix hash path` 0.38-0.45 s), the other core being busy with others' work.
+ * - `hashPath` (`readAhead`) reads files of `ASYNC_FROM` (512 KiB) or more in 1 MiB pieces in
+ *   the thread pool, two at a time, while the walk and the hashing go on, up to `LOOKAHEAD`
+ *   bytes ahead: a round trip per MiB is cheap, unlike one per small file. `dumpPath` does not,
+ *   with either kind of chunk: a large file is read synchronously, one chunk per step, each
+ *   chunk handed out before the next is read. With fresh chunks, keeping pieces alive across
+ *   awaits made V8 promote them and run more full GCs per dump; with reused chunks, the pieces
+ *   (up to 16 MiB of them in rotation) are cold in the CPU cache where the reused chunk is warm:
+ *   `reuseChunks` to /dev/null measured 0.19-0.21 s CPU per dump with read-ahead against
+ *   0.15-0.16 s without (wall 0.20 s vs 0.15 s, 3 alternating runs of 8 dumps each). `hashPath`
+ *   without read-ahead takes ~10% less CPU (medians 378-388 ms vs 418-433 ms) but its wall
+ *   time depends on whether the second core is free: 423 vs 453, 381 vs 359, 399 vs 404 ms
+ *   (without vs with, three in-process runs of 8-10 alternating rounds; `nix hash path`
+ *   371-400 ms), so hashing keeps it.
  * - Fresh chunks (plain `dumpPath`: the caller owns each) cost what allocating the whole NAR
  *   costs: page faults, a GC per ~24-64 MB of them (V8's external-memory accounting; a
  *   scavenge in a small heap, slow full GCs in a large one), and above all the kernel copying
@@ -40,7 +44,7 @@
  *   shared, so ±15%): `nix-store --dump` 0.12-0.13 s (of which ~0.02 s process start),
  *   `dumpPath { reuseChunks }` 0.14-0.16 s, `dumpPath` 0.17-0.20 s. Wall, medians of 10
  *   alternating rounds in one process: `nix-store --dump` (a process) 135-152 ms, `reuseChunks`
- *   148 ms, fresh chunks 164 ms; `nix hash path` 400 ms, `hashPath` 423 ms. A bare loop over
+ *   148 ms, fresh chunks 164 ms (see above for `hashPath`). A bare loop over
  *   the same tree (readdirSync, then openSync/fstatSync/readSync/closeSync per file into one
  *   256 KiB buffer, no NAR) takes 0.12-0.13 s: Node's cost per sync fs call is most of the gap, the
  *   walk's own JS is ~0.02 s. Per call Node 20 spends ~0.15 µs in a tracing-category lookup
@@ -67,6 +71,16 @@ import { openNode } from './open-node.js';
 export const FRESH_CHUNK = 1024 * 1024;
 /** Chunk size when chunks are consumed at once and reused (hashing). */
 export const REUSED_CHUNK = 256 * 1024;
+/** Files at least this large are read in the thread pool while the walk goes on. */
+export const ASYNC_FROM = 512 * 1024;
+/** Size of the pieces those files are read in. */
+const PIECE = 1024 * 1024;
+/** Pieces being read at once. */
+const MAX_INFLIGHT = 2;
+/** How far (bytes of output in memory, not yet handed out) the walk may run ahead of the consumer. */
+const LOOKAHEAD = 16 * 1024 * 1024;
+/** Large files open at once (each waiting for its pieces to be read). */
+const MAX_OPEN = 8;
 /** Give the event loop a turn at least this often (ms). */
 const SLICE_MS = 10;
 
@@ -90,9 +104,32 @@ interface Frame {
   readonly depth: number;
 }
 
-/** An output chunk in order, or the error that ended the walk. */
+/** A large file whose contents are read in the thread pool, piece by piece. */
+interface BigFile {
+  readonly fd: number;
+  readonly path: FsPath;
+  readonly size: number;
+  /** Pieces not yet read (the fd is closed when this reaches 0). */
+  left: number;
+  closed: boolean;
+}
+
+/** One piece of a large file: read into `buf` in the thread pool. */
+interface Piece {
+  readonly file: BigFile;
+  readonly pos: number;
+  readonly len: number;
+  started: boolean;
+  done: boolean;
+  error?: NixcacheError;
+  view?: Uint8Array;
+  promise?: Promise<void>;
+}
+
+/** An output chunk in order: ready bytes, a piece being read, or the error that ended the walk. */
 interface Item {
   view?: Uint8Array;
+  piece?: Piece;
   error?: unknown;
 }
 
@@ -100,22 +137,38 @@ export interface NarProducerOptions {
   readonly signal?: AbortSignal | undefined;
   /** Each chunk is consumed before the next `next()` and handed back with `release` (hashing). */
   readonly reuse: boolean;
+  /**
+   * With `reuse`: files of `ASYNC_FROM` or more are read ahead in the thread pool (hashing, where
+   * the hash runs meanwhile). Otherwise every file is read synchronously into the chunk.
+   */
+  readonly readAhead?: boolean;
 }
 
 /**
  * The NAR of the tree at `root`, produced chunk by chunk with `next()`. The walk runs
- * synchronously, a step (one node, or one chunk of a file's contents) at a time, until a chunk
- * is full. Call `close()` when stopping early or after an error (it closes the file being read).
+ * synchronously between awaits; contents of large files are read in the thread pool while the
+ * walk goes on (up to `LOOKAHEAD` bytes ahead), and chunks always come out in archive order.
+ * Call `close()` when stopping early or after an error (it waits for reads in flight and
+ * closes their files).
  */
 export class NarProducer {
   /** NAR bytes handed out so far (at the end: the NAR size). */
   size = 0;
   private readonly buffers: Buffers;
+  private readonly reuse: boolean;
+  /** Files at least this large are read in the thread pool (only with `readAhead`). */
+  private readonly asyncFrom: number;
   private readonly out: ChunkWriter;
   private readonly signal: AbortSignal | undefined;
-  /** Chunks written and not yet handed out (a step writes one or two). */
   private readonly items: (Item | undefined)[] = [];
   private head = 0;
+  private queued = 0;
+  private readonly toStart: Piece[] = [];
+  private startAt = 0;
+  private inflight = 0;
+  private readonly reading = new Set<Promise<void>>();
+  private closing = false;
+  private readonly openFiles = new Set<BigFile>();
   /** The file being read synchronously, across steps. */
   private current: { fd: number; path: FsPath; size: number; pos: number } | undefined;
   private readonly stack: Frame[] = [];
@@ -128,11 +181,14 @@ export class NarProducer {
   private sinceCheck = 0;
 
   constructor(root: FsPath, options: NarProducerOptions) {
+    this.reuse = options.reuse;
+    this.asyncFrom = options.reuse && options.readAhead ? ASYNC_FROM : Number.POSITIVE_INFINITY;
     this.buffers = new Buffers(options.reuse);
     this.signal = options.signal;
     this.path = root;
     this.out = new ChunkWriter(this.buffers, options.reuse ? REUSED_CHUNK : FRESH_CHUNK, (view) => {
       this.items.push({ view });
+      this.queued += view.length;
     });
   }
 
@@ -140,35 +196,51 @@ export class NarProducer {
   async next(): Promise<Uint8Array | undefined> {
     checkAbort(this.signal);
     for (;;) {
-      const items = this.items;
-      if (this.head < items.length) {
-        const item = items[this.head]!;
-        items[this.head++] = undefined;
-        if (this.head === items.length) {
-          items.length = 0;
-          this.head = 0;
-        }
-        if (item.error !== undefined) throw item.error;
-        const view = item.view!;
-        this.size += view.length;
-        return view;
-      }
-      if (this.finished) return undefined;
-      try {
-        this.step();
-      } catch (e) {
-        // Reported in archive order, after every chunk before it.
-        this.finished = true;
-        items.push({ error: e });
-      }
-      if (++this.sinceCheck >= 32) {
-        this.sinceCheck = 0;
-        checkAbort(this.signal);
-        if (performance.now() - this.sliceStart > SLICE_MS) {
-          await turn();
-          this.sliceStart = performance.now();
+      const item = this.items[this.head];
+      if (item !== undefined) {
+        const piece = item.piece;
+        if (piece === undefined || piece.done) {
+          const error = piece === undefined ? item.error : piece.error;
+          if (error !== undefined) throw error;
+          const view = piece === undefined ? item.view! : piece.view!;
+          this.items[this.head++] = undefined;
+          if (this.head > 1024 && this.head * 2 > this.items.length) {
+            this.items.splice(0, this.head);
+            this.head = 0;
+          }
+          this.queued -= view.length;
+          this.size += view.length;
+          if (this.startAt < this.toStart.length) this.startReads();
+          return view;
         }
       }
+      if (
+        !this.finished &&
+        (item === undefined || (this.queued < LOOKAHEAD && this.openFiles.size < MAX_OPEN))
+      ) {
+        try {
+          this.step();
+        } catch (e) {
+          // Reported in archive order, after every chunk before it.
+          this.finished = true;
+          this.items.push({ error: e });
+        }
+        if (++this.sinceCheck >= 32) {
+          this.sinceCheck = 0;
+          checkAbort(this.signal);
+          if (performance.now() - this.sliceStart > SLICE_MS) {
+            await turn();
+            this.sliceStart = performance.now();
+          }
+        }
+        continue;
+      }
+      if (item === undefined) return undefined;
+      // The head is a piece still being read and the walk may not run further ahead.
+      if (item.piece!.promise === undefined) this.startReads(true);
+      await item.piece!.promise;
+      this.sliceStart = performance.now();
+      checkAbort(this.signal);
     }
   }
 
@@ -177,9 +249,11 @@ export class NarProducer {
     this.buffers.release(chunk);
   }
 
-  /** Stops the walk and closes the file being read, if any. */
+  /** Waits for reads in flight and closes every file still open. */
   async close(): Promise<void> {
     this.finished = true;
+    this.closing = true;
+    await Promise.all([...this.reading]);
     if (this.current !== undefined) {
       const { fd } = this.current;
       this.current = undefined;
@@ -189,6 +263,8 @@ export class NarProducer {
         // only read
       }
     }
+    for (const f of this.openFiles) closeQuietly(f);
+    this.openFiles.clear();
     this.items.length = 0;
     this.head = 0;
   }
@@ -260,9 +336,15 @@ export class NarProducer {
         fs.closeSync(fd);
         throw e;
       }
-      this.current = { fd, path, size, pos: 0 };
-      this.readCurrent(); // moves on to the next node once the file is read
-      return;
+      if (size >= this.asyncFrom) {
+        this.readLater(fd, path, size);
+        out.endContents(size);
+        if (depth > 0) out.put(T_CLOSE);
+      } else {
+        this.current = { fd, path, size, pos: 0 };
+        this.readCurrent(); // moves on to the next node once the file is read
+        return;
+      }
     } else if (kind === SYMLINK) {
       out.put(T_SYMLINK);
       out.putStr(node.target!);
@@ -307,5 +389,89 @@ export class NarProducer {
     }
     out.flush();
     this.finished = true;
+  }
+
+  /** Queues the contents of a large open file as pieces read in the thread pool. */
+  private readLater(fd: number, path: FsPath, size: number): void {
+    this.out.flush();
+    const file: BigFile = { fd, path, size, left: Math.ceil(size / PIECE), closed: false };
+    this.openFiles.add(file);
+    for (let pos = 0; pos < size; pos += PIECE) {
+      const piece: Piece = { file, pos, len: Math.min(PIECE, size - pos), started: false, done: false };
+      this.items.push({ piece });
+      this.toStart.push(piece);
+    }
+    this.startReads();
+  }
+
+  /**
+   * Starts reading the next pieces, in archive order, while fewer than `MAX_INFLIGHT` are being
+   * read and the output in memory stays under `LOOKAHEAD` (a slow consumer holds reads back).
+   * With `head`, the next piece starts regardless of `LOOKAHEAD`: it is the one the consumer waits for.
+   */
+  private startReads(head = false): void {
+    while (
+      !this.closing &&
+      this.startAt < this.toStart.length &&
+      ((head && this.inflight === 0) || (this.inflight < MAX_INFLIGHT && this.queued < LOOKAHEAD))
+    ) {
+      head = false;
+      const piece = this.toStart[this.startAt++]!;
+      if (this.startAt > 1024 && this.startAt * 2 > this.toStart.length) {
+        this.toStart.splice(0, this.startAt);
+        this.startAt = 0;
+      }
+      this.inflight++;
+      this.queued += piece.len;
+      piece.started = true;
+      const promise: Promise<void> = this.read(piece).then(
+        () => this.settle(piece, promise),
+        (e: unknown) => {
+          piece.error = e instanceof NixcacheError ? e : ioError(e, 'read', piece.file.path);
+          this.settle(piece, promise);
+        },
+      );
+      piece.promise = promise;
+      this.reading.add(promise);
+    }
+  }
+
+  private settle(piece: Piece, promise: Promise<void>): void {
+    piece.done = true;
+    this.inflight--;
+    this.reading.delete(promise);
+    const file = piece.file;
+    if (--file.left === 0) {
+      closeQuietly(file);
+      this.openFiles.delete(file);
+    }
+    this.startReads();
+  }
+
+  private read(piece: Piece): Promise<void> {
+    const { file, pos, len } = piece;
+    const buf = this.buffers.get(this.reuse ? PIECE : len);
+    return new Promise((resolve, reject) => {
+      const more = (n: number): void => {
+        fs.read(file.fd, buf, n, len - n, pos + n, (err, got) => {
+          if (err) return reject(ioError(err, 'read', file.path));
+          if (got === 0) return reject(changed(file.path, pos + n, file.size));
+          if (n + got < len) return more(n + got);
+          piece.view = new Uint8Array(buf.buffer, buf.byteOffset, len);
+          resolve();
+        });
+      };
+      more(0);
+    });
+  }
+}
+
+function closeQuietly(file: BigFile): void {
+  if (file.closed) return;
+  file.closed = true;
+  try {
+    fs.closeSync(file.fd);
+  } catch {
+    // nothing to do: the file was only read
   }
 }
