@@ -187,7 +187,7 @@ describe('dumpPath and hashPath', () => {
     }
   });
 
-  it('large files read ahead: stopping early or failing closes every file', async () => {
+  it('large files (read ahead when hashing): stopping early or failing closes every file', async () => {
     const d = fresh('ahead');
     fs.mkdirSync(d);
     const big = new Uint8Array(ASYNC_FROM * 3 + 11).fill(0x5a);
@@ -226,6 +226,19 @@ describe('dumpPath and hashPath', () => {
     }
     expect(slow.digest('hex')).toBe(createHash('sha256').update(expected).digest('hex'));
     for await (const _ of dumpPath(d, { reuseChunks: true })) break;
+    expect(openFds()).toBe(before);
+    // hashPath aborted while pieces are being read in the thread pool.
+    const ac = new AbortController();
+    const hashing = hashPath(d, { signal: ac.signal }).catch((e: unknown) => e);
+    setImmediate(() => ac.abort());
+    expect(await hashing).toMatchObject({ code: 'ABORTED' });
+    expect(openFds()).toBe(before);
+    // A dump aborted after its first chunk, in the middle of big0.
+    const stop = new AbortController();
+    const aborted = (async () => {
+      for await (const _ of dumpPath(d, { signal: stop.signal })) stop.abort();
+    })();
+    await expect(aborted).rejects.toMatchObject({ code: 'ABORTED' });
     expect(openFds()).toBe(before);
   });
 

@@ -11,8 +11,8 @@ export interface DumpPathOptions {
   /**
    * Each chunk is valid only until the next one is asked for: its memory is then reused. For
    * consumers that are done with a chunk when they ask for the next (a synchronous write, a
-   * hash). Avoids allocating the whole NAR in fresh buffers (page faults and, above all, the full
-   * GCs V8 runs for that much memory) and lets large files be read ahead in the thread pool.
+   * hash). Avoids allocating the whole NAR in fresh buffers: the same few chunks are written
+   * again and again while they are still in the CPU cache.
    * Default false: every chunk is the caller's to keep.
    */
   readonly reuseChunks?: boolean;

@@ -38,7 +38,7 @@ export async function hashPath(
   const h = createHash(algorithm);
   const root =
     typeof fsPath === 'string' ? fsPath : Buffer.from(fsPath.buffer, fsPath.byteOffset, fsPath.length);
-  const nar = new NarProducer(root, { signal: options.signal, reuse: true });
+  const nar = new NarProducer(root, { signal: options.signal, reuse: true, readAhead: true });
   try {
     for (;;) {
       const chunk = await nar.next();

@@ -4,29 +4,56 @@
  * raw bytes, symlinks are never followed, `executable` is the owner-execute bit, other file
  * types and depth ≥ `NAR_MAX_DEPTH` (4096) are errors. Not exported from the package.
  *
- * Performance notes (measured on a ~10,000-file, 310 MB node_modules tree, see bench/nar.ts;
- * the work is system calls, so what counts is how many there are and how little JS runs
- * around each):
+ * Performance notes (measured on a ~10,000-file node_modules tree plus a 32 MB file, NAR
+ * 360 MB, see bench/nar.ts; the work is system calls, so what counts is how many there are and
+ * how little JS runs around each):
  * - The walk's file system calls are synchronous, as Nix's are: libuv's thread pool costs a
  *   round trip per call and measured 4x slower on many small files. It gives the event loop a
  *   turn every few milliseconds, so it blocks the loop at most for one lstat/readdir/small read.
  * - Directories are listed with their entry types (d_type), so a child directory or symlink
  *   needs no lstat, and a regular file is opened (O_NOFOLLOW | O_NONBLOCK) and fstat'ed instead
- *   of lstat'ed and opened: one path lookup per file rather than two. Whenever what is found
- *   disagrees with the listing (the tree changed, or the file system gave no type), that node is
- *   walked again the plain way, lstat first, which also produces the usual errors.
+ *   of lstat'ed and opened: one path lookup per file rather than two (open-node.ts).
  * - Small files are read straight into the output chunk (no copy), framing and names (UTF-8
  *   straight from the listed strings) written into the same chunk.
- * - With reused chunks (`hashPath`, `dumpPath` with `reuseChunks`) files of `ASYNC_FROM`
- *   (512 KiB) or more are read in 1 MiB pieces in the thread pool, two at a time, while the walk
- *   (and the hashing) go on, up to `LOOKAHEAD` bytes ahead: a round trip per MiB is cheap, unlike
- *   one per small file. Not with fresh chunks: keeping fresh pieces alive across awaits made V8
- *   promote them and run several more full GCs per dump (measured slower); there a large file
- *   is read synchronously, one chunk per step, each chunk handed out before the next is read.
+ * - `hashPath` (`readAhead`) reads files of `ASYNC_FROM` (512 KiB) or more in 1 MiB pieces in
+ *   the thread pool, two at a time, while the walk and the hashing go on, up to `LOOKAHEAD`
+ *   bytes ahead: a round trip per MiB is cheap, unlike one per small file. `dumpPath` does not,
+ *   with either kind of chunk: a large file is read synchronously, one chunk per step, each
+ *   chunk handed out before the next is read. With fresh chunks, keeping pieces alive across
+ *   awaits made V8 promote them and run more full GCs per dump; with reused chunks, the pieces
+ *   (up to 16 MiB of them in rotation) are cold in the CPU cache where the reused chunk is warm:
+ *   `reuseChunks` to /dev/null measured 0.19-0.21 s CPU per dump with read-ahead against
+ *   0.15-0.16 s without (wall 0.20 s vs 0.15 s, 3 alternating runs of 8 dumps each). `hashPath`
+ *   without read-ahead takes ~10% less CPU (medians 378-388 ms vs 418-433 ms) but its wall
+ *   time depends on whether the second core is free: 423 vs 453, 381 vs 359, 399 vs 404 ms
+ *   (without vs with, three in-process runs of 8-10 alternating rounds; `nix hash path`
+ *   371-400 ms), so hashing keeps it.
  * - Fresh chunks (plain `dumpPath`: the caller owns each) cost what allocating the whole NAR
- *   costs: page faults, and a full GC per ~64 MB of them (V8's external-memory limit), which
- *   is slow in a large heap. Reused chunks come from a pool and go back once consumed, so their
- *   memory stays warm and none of that happens.
+ *   costs: page faults, a GC per ~24-64 MB of them (V8's external-memory accounting; a
+ *   scavenge in a small heap, slow full GCs in a large one), and above all the kernel copying
+ *   file data into memory that is no longer in the CPU cache. Reused chunks come from a pool and
+ *   go back once consumed, so their memory stays warm and none of that happens. perf, per dump
+ *   of the bench's 360 MB NAR (Node 20): copy to user space 61 ms fresh vs 43 ms reused (Nix:
+ *   35 ms into its 64 KiB buffer), page faults and unmapping ~8 ms vs ~1 ms. Reading a 32 MB
+ *   file with readSync: reused 64 KiB-1 MiB buffer 138-155 ms/GB of CPU; fresh allocUnsafe
+ *   244-470; zeroed `new Uint8Array` 282-295; 1 MiB views carved from 8 MiB slabs 302-443;
+ *   into a warm scratch buffer, then copied to a fresh one 333-394. Fresh chunk sizes, medians
+ *   of 10 alternating dumps in one process: 1 MiB 164 ms wall / 172 ms CPU, 256 KiB 165 / 168,
+ *   128 KiB 176 / 179 (4 MiB in separate runs: no better).
+ * - Where a dump's time goes (CPU per dump, alternating runs of 8-10 dumps; the machine is
+ *   shared, so ±15%): `nix-store --dump` 0.12-0.13 s (of which ~0.02 s process start),
+ *   `dumpPath { reuseChunks }` 0.14-0.16 s, `dumpPath` 0.17-0.20 s. Wall, medians of 10
+ *   alternating rounds in one process: `nix-store --dump` (a process) 135-152 ms, `reuseChunks`
+ *   148 ms, fresh chunks 164 ms (see above for `hashPath`). A bare loop over
+ *   the same tree (readdirSync, then openSync/fstatSync/readSync/closeSync per file into one
+ *   256 KiB buffer, no NAR) takes 0.12-0.13 s: Node's cost per sync fs call is most of the gap, the
+ *   walk's own JS is ~0.02 s. Per call Node 20 spends ~0.15 µs in a tracing-category lookup
+ *   (strcmp, ~6 ms per dump) and fstatSync builds a Stats with four Dates (~4 ms per dump).
+ *   Tried, no measurable change: calling the fs functions through named imports instead of the
+ *   namespace object; reused chunks of 64 KiB, 128 KiB, 256 KiB and 1 MiB (0.13-0.15 s wall).
+ *   Node 24 (lazy Stats dates): reused chunks 0.05 s user vs 0.06-0.09 s on Node 20, fresh
+ *   chunks no better. The syscalls are fewer than Nix's (per file openat, statx, pread64,
+ *   close; Nix lstats each entry, then opens and reads).
  * - Listings come back from libuv sorted with strcmp (byte order); the walk checks that and
  *   sorts only when needed. Names are read as strings, and re-read as Buffers when one is not
  *   valid UTF-8, so raw names always round-trip; UTF-16 order equals UTF-8 byte order only
@@ -37,7 +64,8 @@ import { NixcacheError } from '../../errors.js';
 import { FRAME, NAR_MAX_DEPTH } from '../wire.js';
 import { Buffers, ChunkWriter } from './chunk-writer.js';
 import { changed, checkAbort, type FsPath, ioError, join, show } from './fs-path.js';
-import { DIRECTORY, type Listing, listDirectory, REGULAR, SYMLINK, UNKNOWN } from './list-dir.js';
+import { type Listing, REGULAR, SYMLINK, UNKNOWN } from './list-dir.js';
+import { openNode } from './open-node.js';
 
 /** Chunk size when chunks are handed out (dumping); each is a fresh buffer. */
 export const FRESH_CHUNK = 1024 * 1024;
@@ -66,14 +94,6 @@ const T_SYMLINK = FRAME.symlink;
 const T_DIRECTORY = FRAME.directory;
 const T_ENTRY_NAME = FRAME.entryName;
 const T_NODE_TYPE = FRAME.nodeType;
-
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
-const S_IFDIR = 0o040000;
-const S_IFLNK = 0o120000;
-const O_READ = fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0);
-/** For files the listing says are regular: never block opening a fifo that replaced one. */
-const O_READ_LISTED = O_READ | (fs.constants.O_NONBLOCK ?? 0);
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -113,20 +133,15 @@ interface Item {
   error?: unknown;
 }
 
-/** Tries `fn`; on an fs error (not one of ours) returns undefined. */
-function attempt<T>(fn: () => T): T | undefined {
-  try {
-    return fn();
-  } catch (e) {
-    if (e instanceof NixcacheError) throw e;
-    return undefined;
-  }
-}
-
 export interface NarProducerOptions {
   readonly signal?: AbortSignal | undefined;
   /** Each chunk is consumed before the next `next()` and handed back with `release` (hashing). */
   readonly reuse: boolean;
+  /**
+   * With `reuse`: files of `ASYNC_FROM` or more are read ahead in the thread pool (hashing, where
+   * the hash runs meanwhile). Otherwise every file is read synchronously into the chunk.
+   */
+  readonly readAhead?: boolean;
 }
 
 /**
@@ -141,7 +156,7 @@ export class NarProducer {
   size = 0;
   private readonly buffers: Buffers;
   private readonly reuse: boolean;
-  /** Files at least this large are read in the thread pool (only when hashing, see the notes). */
+  /** Files at least this large are read in the thread pool (only with `readAhead`). */
   private readonly asyncFrom: number;
   private readonly out: ChunkWriter;
   private readonly signal: AbortSignal | undefined;
@@ -167,7 +182,7 @@ export class NarProducer {
 
   constructor(root: FsPath, options: NarProducerOptions) {
     this.reuse = options.reuse;
-    this.asyncFrom = options.reuse ? ASYNC_FROM : Number.POSITIVE_INFINITY;
+    this.asyncFrom = options.reuse && options.readAhead ? ASYNC_FROM : Number.POSITIVE_INFINITY;
     this.buffers = new Buffers(options.reuse);
     this.signal = options.signal;
     this.path = root;
@@ -254,33 +269,6 @@ export class NarProducer {
     this.head = 0;
   }
 
-  /** Opens `path` for reading and checks it is a regular file; undefined when it is not one. */
-  private openRegular(path: FsPath, listed: boolean): { fd: number; st: fs.Stats } | undefined {
-    let fd: number;
-    try {
-      fd = fs.openSync(path, listed ? O_READ_LISTED : O_READ);
-    } catch (e) {
-      if (listed) return undefined;
-      throw ioError(e, 'open', path);
-    }
-    let st: fs.Stats;
-    try {
-      st = fs.fstatSync(fd);
-    } catch (e) {
-      fs.closeSync(fd);
-      if (listed) return undefined;
-      throw ioError(e, 'fstat', path);
-    }
-    if ((st.mode & S_IFMT) !== S_IFREG) {
-      fs.closeSync(fd);
-      if (listed) return undefined;
-      throw new NixcacheError('IO', `file '${show(path)}' changed while it was being read`, {
-        path: show(path),
-      });
-    }
-    return { fd, st };
-  }
-
   /**
    * Reads the current file into the output until it is done (then closes it, ends its node
    * and moves to the next one: true) or a chunk was handed out with more to read (false).
@@ -335,54 +323,11 @@ export class NarProducer {
       out.put(T_HEADER);
     }
     // `listed` is what the directory listing said the node is.
-    let kind = this.listed;
-    let file: { fd: number; st: fs.Stats } | undefined;
-    let listing: Listing | undefined;
-    let target: Buffer | undefined;
+    const node = openNode(path, this.listed);
+    const kind = node.kind;
     if (kind === REGULAR) {
-      file = this.openRegular(path, true);
-      if (file === undefined) kind = UNKNOWN;
-    } else if (kind === DIRECTORY) {
-      listing = attempt(() => listDirectory(path));
-      if (listing === undefined) kind = UNKNOWN;
-    } else if (kind === SYMLINK) {
-      target = attempt(() => fs.readlinkSync(path, { encoding: 'buffer' }));
-      if (target === undefined) kind = UNKNOWN;
-    }
-    if (kind === UNKNOWN) {
-      // The plain way: lstat, then act on what it says (and report errors).
-      let mode: number;
-      try {
-        mode = fs.lstatSync(path).mode & S_IFMT;
-      } catch (e) {
-        throw ioError(e, 'lstat', path);
-      }
-      if (mode === S_IFREG) {
-        kind = REGULAR;
-        file = this.openRegular(path, false);
-      } else if (mode === S_IFDIR) {
-        kind = DIRECTORY;
-        try {
-          listing = listDirectory(path);
-        } catch (e) {
-          throw ioError(e, 'read directory', path);
-        }
-      } else if (mode === S_IFLNK) {
-        kind = SYMLINK;
-        try {
-          target = fs.readlinkSync(path, { encoding: 'buffer' });
-        } catch (e) {
-          throw ioError(e, 'read symlink', path);
-        }
-      } else {
-        throw new NixcacheError('UNSUPPORTED', `file '${show(path)}' has an unsupported type`, {
-          path: show(path),
-        });
-      }
-    }
-
-    if (kind === REGULAR) {
-      const { fd, st } = file!;
+      const fd = node.fd;
+      const st = node.stat!;
       const size = st.size;
       try {
         out.put((st.mode & 0o100) !== 0 ? T_REGULAR_EXECUTABLE : T_REGULAR);
@@ -402,11 +347,12 @@ export class NarProducer {
       }
     } else if (kind === SYMLINK) {
       out.put(T_SYMLINK);
-      out.putStr(target!);
+      out.putStr(node.target!);
       out.put(depth > 0 ? T_CLOSE_ENTRY : T_CLOSE);
     } else {
       out.put(T_DIRECTORY);
-      const { names } = listing!;
+      const listing = node.listing!;
+      const { names } = listing;
       if (names.length > 0 && depth + 1 >= NAR_MAX_DEPTH) {
         throw new NixcacheError(
           'BAD_NAR',
@@ -414,7 +360,7 @@ export class NarProducer {
           { path: show(path) },
         );
       }
-      this.stack.push({ path, listing: listing!, index: 0, depth });
+      this.stack.push({ path, listing, index: 0, depth });
     }
 
     this.advance();
