@@ -46,7 +46,6 @@ function failAll(e: Error): void {
 function start(): Worker {
   const liblzma = pathToFileURL(createRequire(import.meta.url).resolve('node-liblzma')).href;
   const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { liblzma } });
-  w.unref();
   w.on('message', (m: { id: number; output?: Uint8Array; error?: string }) => {
     const p = pending.get(m.id);
     if (!p) return;
@@ -61,6 +60,10 @@ function start(): Worker {
   };
   w.on('error', gone);
   w.on('exit', (code) => gone(new Error(`xz worker exited (code ${code})`)));
+  // Only after the listeners: adding a 'message' listener refs the worker again (Node 20), and a
+  // worker started ahead of time (`startXzWorker`) that never got an input kept the process
+  // alive after a push of large NARs only.
+  w.unref();
   return w;
 }
 

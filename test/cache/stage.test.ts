@@ -3,9 +3,11 @@
  * larger ones stream into a spill file in the caller's shared directory; both give the same
  * hashes and sizes as a plain streamed compression, and nothing is left behind.
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stageNar } from '../../src/cache/stage.js';
 import { compressBytes, decompress } from '../../src/compression/compress.js';
@@ -113,6 +115,15 @@ describe('xz of small inputs in the worker thread', () => {
     }
     // The caller's buffers are left alone (the worker gets copies).
     expect(big.byteLength).toBe(sampleNar(200_000).byteLength);
+  });
+
+  it('lets the process exit when it was started ahead of time and never used', async () => {
+    const module = fileURLToPath(new URL('../../src/compression/xz-worker.ts', import.meta.url));
+    const script = join(dir, 'warm-up.mts');
+    await writeFile(script, `import { startXzWorker } from ${JSON.stringify(module)};\nstartXzWorker();\n`);
+    const child = spawnSync(process.execPath, ['--import', 'tsx', script], { timeout: 20_000 });
+    expect(child.error).toBeUndefined();
+    expect(child.status).toBe(0);
   });
 
   it('reports a liblzma failure, and keeps working afterwards', async () => {
