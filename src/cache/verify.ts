@@ -21,6 +21,7 @@ import {
 import type { BinaryCacheStore } from '../store/binary-cache.js';
 import { storeOpenSpec } from '../store/open.js';
 import { isHashPart } from '../store-path/store-path.js';
+import { largestFirst } from './largest-first.js';
 import { forEachBounded } from './pipeline.js';
 import type { ResumeLog } from './resume.js';
 import { inShard, type Shard } from './shard.js';
@@ -28,6 +29,9 @@ import { type CheckTrust, hashPartOfQuery, type PathReport, verifyOne } from './
 import { verifyOnWorkers } from './verify-pool.js';
 
 export type { PathReport, PathStatus } from './verify-check.js';
+
+/** Paths whose narinfos are read ahead, with contents, to check the largest NAR among them first. */
+const LARGEST_FIRST_WINDOW = 16;
 
 export interface VerifyOptions {
   readonly trustedKeys: TrustedKeys;
@@ -163,7 +167,7 @@ export async function verifyCache(store: BinaryCacheStore, options: VerifyOption
       : (info) => verifyNarInfoAsync(info, ring, backend);
   const { shard, resume } = options;
   const summary = emptyVerifySummary(options.previous);
-  async function* queries(): AsyncGenerator<string> {
+  async function* selected(): AsyncGenerator<string> {
     const source = options.paths ?? store.listNarInfos({ ...(signal && { signal }) });
     for await (const query of source) {
       if (!queryInShard(query, shard)) continue;
@@ -172,6 +176,10 @@ export async function verifyCache(store: BinaryCacheStore, options: VerifyOption
       yield query;
     }
   }
+  // With contents, the largest NARs of the next few go first, so that the longest single check
+  // overlaps the others instead of running alone at the end (largest-first.ts).
+  const queries = () =>
+    contents ? largestFirst(store, selected(), LARGEST_FIRST_WINDOW, signal) : selected();
   // Without contents each check is a small read and a signature check on the thread pool: many
   // in flight hide the file/network latency and keep the pool busy.
   const parallelism = options.parallelism ?? (contents ? 4 : 64);
