@@ -271,6 +271,13 @@ export async function publishGraph<T>(
     const publish = async (node: Node<T>): Promise<void> => {
       const info = await limit(() => steps.publish(node.sp, node.inspected!));
       for (const ref of node.refs) {
+        if (shared && ref.task && !shared.wait(node.sp.hash, ref.sp.hash)) {
+          throw new NixcacheError(
+            'INTEGRITY',
+            `${node.full} is on a reference cycle through ${ref.full} (found across the paths copied at once)`,
+            { path: node.full, field: 'References' },
+          );
+        }
         try {
           await ref.task;
         } catch (e) {

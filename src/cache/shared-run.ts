@@ -38,9 +38,44 @@ export class SharedRun {
   /** Writes a missing nix-cache-info with the given step, once for the run. */
   readonly ensureCacheInfo = onceUnlessFailed<void>();
 
+  /**
+   * Which claimed paths wait for which (a referrer for its references), across the graphs. A
+   * graph refuses a reference cycle among its own paths, but a hostile cache's cycle can span two
+   * graphs (each claimed one side before it saw the other) and would leave both waiting forever.
+   */
+  readonly #waits = new Map<string, Set<string>>();
+
   published(hash: string, full: string): void {
     this.recent.set(hash, full);
     if (this.recent.size > RECENT) this.recent.delete(this.recent.keys().next().value!);
+  }
+
+  /**
+   * Records that claimed path `from` waits for `to`; false, recording nothing, when `to` already
+   * waits (through any chain of claims) for `from`: the two are on a reference cycle.
+   */
+  wait(from: string, to: string): boolean {
+    const seen = new Set<string>();
+    const stack = [to];
+    while (stack.length) {
+      const hash = stack.pop()!;
+      if (hash === from) return false;
+      if (seen.has(hash)) continue;
+      seen.add(hash);
+      for (const next of this.#waits.get(hash) ?? []) stack.push(next);
+    }
+    let waits = this.#waits.get(from);
+    if (!waits) {
+      waits = new Set();
+      this.#waits.set(from, waits);
+    }
+    waits.add(to);
+    return true;
+  }
+
+  /** Forgets a settled claim's waits. */
+  settled(hash: string): void {
+    this.#waits.delete(hash);
   }
 }
 
@@ -76,6 +111,7 @@ export function claim(run: SharedRun, hash: string, full: string): Claim {
       if (settled) return;
       settled = true;
       run.claims.delete(hash);
+      run.settled(hash);
       if (error) reject(error);
       else {
         run.published(hash, full);

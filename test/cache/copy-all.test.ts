@@ -3,13 +3,28 @@
  * same time share one run, so each path is written to the target once; the target then holds a
  * verified copy of every path, and a failure in a shared path reaches every referrer.
  */
-import { mkdtempSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateSyntheticCache, type SyntheticCache } from '../../bench/synthetic-cache.js';
+import {
+  generateSyntheticCache,
+  SYNTHETIC_SECRET_KEY,
+  type SyntheticCache,
+} from '../../bench/synthetic-cache.js';
 import { copyAll } from '../../src/cache/copy.js';
 import { verifyCache } from '../../src/cache/verify.js';
+import { formatNarInfo } from '../../src/narinfo/format.js';
+import { parseNarInfo } from '../../src/narinfo/parse.js';
+import { signNarInfo } from '../../src/signing/sign.js';
 import { openStore } from '../../src/store/open.js';
 
 let work: string;
@@ -85,4 +100,38 @@ describe('copyAll', () => {
       for (const r of info.references) expect(await to.hasNarInfo(r.slice(0, 32))).toBe(true);
     }
   }, 120_000);
+
+  it('fails two listed paths that refer to each other, and writes neither, however the copies interleave', async () => {
+    // A hostile cache: two signed paths that refer to each other, copied at once (the case where
+    // each graph claims one side before seeing the other is forced in graph.test.ts).
+    const source = join(work, 'cycle');
+    const cycle = await generateSyntheticCache({
+      dir: source,
+      count: 2,
+      seed: 6,
+      nars: true,
+      maxReferences: 0,
+    });
+    const files = readdirSync(source).filter((n) => n.endsWith('.narinfo'));
+    const infos = files.map((n) => parseNarInfo(readFileSync(join(source, n), 'utf8')));
+    const base = (p: string) => p.slice('/nix/store/'.length);
+    for (const [i, info] of infos.entries()) {
+      const other = infos[1 - i]!;
+      const { sigs: _, ...rest } = info;
+      const cyclic = signNarInfo(
+        { ...rest, sigs: [], references: [base(other.storePath)].sort() },
+        SYNTHETIC_SECRET_KEY,
+      );
+      writeFileSync(join(source, files[i]!), formatNarInfo(cyclic));
+    }
+    const from = await openStore(`file://${source}`);
+    const target = join(work, 'cycle-target');
+    const to = await openStore(`file://${target}`);
+    for (let round = 0; round < 5; round++) {
+      const summary = await copyAll(from, to, { trustedKeys: [cycle.publicKey], parallelism: 2 });
+      expect(summary).toMatchObject({ copied: 0, failed: 2, written: 0 });
+      const written = existsSync(target) ? readdirSync(target) : [];
+      expect(written.filter((n) => n.endsWith('.narinfo'))).toEqual([]);
+    }
+  }, 60_000);
 });

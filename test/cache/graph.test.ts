@@ -8,7 +8,9 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type GraphSteps, publishGraph } from '../../src/cache/graph.js';
 import { copyPaths, pushPaths } from '../../src/cache/index.js';
+import { SharedRun } from '../../src/cache/shared-run.js';
 import type { NixcacheError } from '../../src/errors.js';
 import { openStore } from '../../src/store/index.js';
 import { addPlainPath, runCli } from '../cli/helpers.js';
@@ -162,4 +164,43 @@ describe('the CLI', () => {
     expect(out.failed.map((f: { message: string }) => f.message).join('\n')).toMatch(/reference cycle/);
     await expectNothingWritten(pushDir, [a, b]);
   });
+});
+
+describe('graphs of one run (copy --all)', () => {
+  it('fail a cycle whose two sides two graphs claimed before either saw the other, instead of waiting forever', async () => {
+    const { url } = await forgedSource({ [a]: [b], [b]: [a] });
+    const from = await openStore(url);
+    const target = join(work, `shared-target-${fresh++}`);
+    const to = await openStore(`file://${target}`);
+    const run = new SharedRun();
+    // Each graph's inspect waits until both have started theirs: by then graph 1 has claimed a
+    // and graph 2 has claimed b, so each finds the other side claimed and waits for it.
+    let started = 0;
+    let release!: () => void;
+    const bothStarted = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const steps: GraphSteps<undefined> = {
+      async inspect(sp) {
+        if (++started === 2) release();
+        await bothStarted;
+        const info = (await from.getNarInfo(sp.hash))!;
+        return { references: info.references, data: undefined };
+      },
+      async publish(sp) {
+        return (await from.getNarInfo(sp.hash))!;
+      },
+    };
+    const [one, two] = await Promise.all([
+      publishGraph(to, [a], steps, { shared: run }),
+      publishGraph(to, [b], steps, { shared: run }),
+    ]);
+    expect(started).toBe(2);
+    expect(one.failed.map((f) => f.path)).toContain(a);
+    expect(two.failed.map((f) => f.path)).toContain(b);
+    const messages = [...one.failed, ...two.failed].map((f) => f.error.message).join('\n');
+    expect(messages).toMatch(/reference cycle/);
+    await expectNothingWritten(target, [a, b]);
+    expect(run.claims.size).toBe(0);
+  }, 30_000);
 });
