@@ -9,9 +9,13 @@
  * - Nix does not check signatures when the target is a binary cache: it copies paths no trusted
  *   key signed. Ours checks each (`-k`), and runs once more with `--no-check-sigs` for the same
  *   work as Nix.
+ *
+ * Then the same copy (at most 2,000 paths: s3rver is slower per object) into s3rver, against the
+ * plain AWS SDK putting the objects such a copy writes, two at once as our copy's default.
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
+import { bundleChild } from './bench-child.js';
 import { type ChildRun, measure, runSides } from './child-run.js';
 import { hasNix, record, section } from './harness.js';
 import { type MoreScaleOptions, measureNix, recordTriple } from './scale-more.js';
@@ -85,7 +89,93 @@ export async function benchScaleCopy(o: MoreScaleOptions): Promise<void> {
         note: `the same work as Nix; CPU ${stats.cpu('unchecked')?.toFixed(2) ?? '?'} s vs ${stats.cpu('nix')?.toFixed(2) ?? '?'} s`,
       });
     }
+    await copyToS3rver(o, cache.publicKey, Math.min(o.count, 2000));
   } finally {
     fs.rmSync(source, { recursive: true, force: true });
+  }
+}
+
+const S3_ENV = {
+  ...process.env,
+  NO_COLOR: '1',
+  AWS_ACCESS_KEY_ID: 'S3RVER',
+  AWS_SECRET_ACCESS_KEY: 'S3RVER',
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+};
+
+/**
+ * `copy --all` of a `count`-path synthetic cache into s3rver (a fresh bucket per run) against the
+ * plain SDK putting every object of the same copy made to file:// beforehand.
+ */
+async function copyToS3rver(o: MoreScaleOptions, publicKey: string, count: number): Promise<void> {
+  // A smaller synthetic cache (the same seed and key: its paths are the big one's first ones).
+  const small = join(o.tmp, `copy-s3-source-${count}`);
+  const cache = await generateSyntheticCache({ dir: small, count, seed: 9, nars: true });
+  if (cache.publicKey !== publicKey) throw new Error('the synthetic caches were signed by different keys');
+  const reference = join(o.tmp, 'copy-s3-reference');
+  const { startS3rver } = await import('../test/helpers/s3rver.js');
+  const buckets = Array.from({ length: o.rounds }, (_, r) => `copy-ours-${r}`);
+  const s3 = await startS3rver({ buckets });
+  try {
+    section(`scale: copy of ${count} synthetic paths with NARs, file:// to s3rver`);
+    measure(
+      process.execPath,
+      [
+        o.cli,
+        'copy',
+        '--from',
+        `file://${small}`,
+        '--to',
+        `file://${reference}?compression=none`,
+        '--all',
+        '-k',
+        publicKey,
+      ],
+      S3_ENV,
+      false,
+    );
+    const sdkChild = await bundleChild('sdk-put-child');
+    let round = 0;
+    let sdkRound = 0;
+    const stats = runSides(
+      {
+        ours: () =>
+          measure(
+            process.execPath,
+            [
+              o.cli,
+              'copy',
+              '--from',
+              `file://${small}`,
+              '--to',
+              `s3://${buckets[round++]}?endpoint=${s3.endpoint}&region=us-east-1&compression=none`,
+              '--all',
+              '-k',
+              publicKey,
+            ],
+            S3_ENV,
+            o.withTime,
+          ),
+        sdk: () =>
+          measure(
+            process.execPath,
+            [sdkChild, s3.endpoint, `copy-sdk-${sdkRound++}`, reference, '2'],
+            S3_ENV,
+            o.withTime,
+          ),
+      },
+      o.rounds,
+    );
+    recordTriple(stats, {
+      what: 'copy --all -k to s3rver',
+      count,
+      anchorSide: 'sdk',
+      anchorName: 'plain SDK putting the same objects',
+      note: 'the SDK only uploads ready files; ours also reads, verifies, hashes and asks what the target has',
+    });
+  } finally {
+    await s3.stop();
+    fs.rmSync(small, { recursive: true, force: true });
+    fs.rmSync(reference, { recursive: true, force: true });
   }
 }
