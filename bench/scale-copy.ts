@@ -118,42 +118,22 @@ async function copyToS3rver(o: MoreScaleOptions, publicKey: string, count: numbe
   const s3 = await startS3rver({ buckets });
   try {
     section(`scale: copy of ${count} synthetic paths with NARs, file:// to s3rver`);
-    measure(
-      process.execPath,
-      [
-        o.cli,
-        'copy',
-        '--from',
-        `file://${small}`,
-        '--to',
-        `file://${reference}?compression=none`,
-        '--all',
-        '-k',
-        publicKey,
-      ],
-      S3_ENV,
-      false,
-    );
+    const copyTo = (target: string, withTime: boolean) =>
+      measure(
+        process.execPath,
+        [o.cli, 'copy', '--from', `file://${small}`, '--to', target, '--all', '-k', publicKey],
+        S3_ENV,
+        withTime,
+      );
+    copyTo(`file://${reference}?compression=none`, false);
     const sdkChild = await bundleChild('sdk-put-child');
     let round = 0;
     let sdkRound = 0;
     const stats = runSides(
       {
         ours: () =>
-          measure(
-            process.execPath,
-            [
-              o.cli,
-              'copy',
-              '--from',
-              `file://${small}`,
-              '--to',
-              `s3://${buckets[round++]}?endpoint=${s3.endpoint}&region=us-east-1&compression=none`,
-              '--all',
-              '-k',
-              publicKey,
-            ],
-            S3_ENV,
+          copyTo(
+            `s3://${buckets[round++]}?endpoint=${s3.endpoint}&region=us-east-1&compression=none`,
             o.withTime,
           ),
         sdk: () =>
