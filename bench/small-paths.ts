@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { formatSecretKey, generateSecretKey } from '../src/signing/keys.js';
 import { bundleChild } from './bench-child.js';
 import { nixEnv } from './cache.js';
+import { type ChildRun, measure } from './child-run.js';
 import { hasNix, median, record, section } from './harness.js';
 import { buildCli } from './scale.js';
 
@@ -74,27 +75,9 @@ export function makeSmallPaths(count: number, tmp: string, env: NodeJS.ProcessEn
   return JSON.parse(r.stdout) as string[];
 }
 
-/** What one child run measured. */
-interface ChildRun {
-  /** Seconds of the operation (ours: timed inside the child; others: the whole process). */
-  readonly seconds: number;
-  /** user+sys CPU seconds of the whole process. */
-  readonly cpu: number;
-  readonly peakMB: number;
-}
-
-function timed(cmd: string, args: readonly string[], env?: NodeJS.ProcessEnv): ChildRun & { stdout: string } {
-  const start = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', 'TIME %e %U %S %M', cmd, ...args], {
-    env: env ?? process.env,
-    encoding: 'utf8',
-    maxBuffer: 1 << 26,
-  });
-  const wall = Number(process.hrtime.bigint() - start) / 1e9;
-  if (r.status !== 0) throw new Error(`${cmd} ${args.slice(0, 4).join(' ')}… failed: ${r.stderr}`);
-  const m = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(r.stderr);
-  if (!m) throw new Error(`no /usr/bin/time output from ${cmd}: ${r.stderr}`);
-  return { seconds: wall, cpu: Number(m[2]) + Number(m[3]), peakMB: Number(m[4]) / 1024, stdout: r.stdout };
+/** A child run with its CPU time and peak RSS (from `/usr/bin/time`, which this group needs). */
+function timed(cmd: string, args: readonly string[], env?: NodeJS.ProcessEnv): ChildRun {
+  return measure(cmd, args, env ?? process.env, true);
 }
 
 const script = fileURLToPath(import.meta.url);
@@ -125,11 +108,12 @@ function cliPush(cli: string, url: string, keyFile: string, pathsFile: string): 
   );
 }
 
-function summary(runs: readonly ChildRun[]): ChildRun {
+/** Median wall and CPU seconds of the runs, and the highest peak RSS. */
+function summary(runs: readonly ChildRun[]): { seconds: number; cpu: number; peakMB: number } {
   return {
     seconds: median(runs.map((r) => r.seconds)),
-    cpu: median(runs.map((r) => r.cpu)),
-    peakMB: Math.max(...runs.map((r) => r.peakMB)),
+    cpu: median(runs.map((r) => r.cpuSeconds!)),
+    peakMB: Math.max(...runs.map((r) => r.peakRssMB!)),
   };
 }
 
