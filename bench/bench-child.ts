@@ -1,12 +1,14 @@
 /**
  * Helpers for the benchmarks' plain-SDK anchor children (sdk-put-child.ts, sdk-get-child.ts):
  * bundling one with esbuild, so that it runs as a plain node process like the bundled CLI and
- * neither side pays for tsx, and the S3 client both use against s3rver.
+ * neither side pays for tsx, the S3 client both use against s3rver, and the environment of any
+ * child that talks to s3rver.
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { S3Client } from '@aws-sdk/client-s3';
 import { build } from 'esbuild';
+import { S3RVER_CREDENTIALS } from '../test/helpers/s3rver.js';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
 
@@ -26,13 +28,26 @@ export async function bundleChild(name: string): Promise<string> {
   return outfile;
 }
 
+/**
+ * The environment of a child process that talks to s3rver: its credentials, and no warning from
+ * the AWS SDK about Node 20.
+ */
+export function s3rverChildEnv(): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+}
+
 /** A plain SDK client for s3rver (path style, its fixed credentials, checksums only when required). */
 export function s3rverClient(endpoint: string): S3Client {
   return new S3Client({
     endpoint,
     region: 'us-east-1',
     forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    credentials: { ...S3RVER_CREDENTIALS },
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });

@@ -15,7 +15,7 @@
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { bundleChild } from './bench-child.js';
+import { bundleChild, s3rverChildEnv } from './bench-child.js';
 import { type ChildRun, measure, runSides } from './child-run.js';
 import { hasNix, record, section } from './harness.js';
 import { type MoreScaleOptions, measureNix, recordTriple } from './scale-more.js';
@@ -95,14 +95,6 @@ export async function benchScaleCopy(o: MoreScaleOptions): Promise<void> {
   }
 }
 
-const S3_ENV = {
-  ...process.env,
-  NO_COLOR: '1',
-  AWS_ACCESS_KEY_ID: 'S3RVER',
-  AWS_SECRET_ACCESS_KEY: 'S3RVER',
-  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-};
-
 /**
  * `copy --all` of a `count`-path synthetic cache into s3rver (a fresh bucket per run) against the
  * plain SDK putting every object of the same copy made to file:// beforehand.
@@ -114,6 +106,7 @@ async function copyToS3rver(o: MoreScaleOptions, publicKey: string, count: numbe
   if (cache.publicKey !== publicKey) throw new Error('the synthetic caches were signed by different keys');
   const reference = join(o.tmp, 'copy-s3-reference');
   const { startS3rver } = await import('../test/helpers/s3rver.js');
+  const env = { ...s3rverChildEnv(), NO_COLOR: '1' };
   const buckets = Array.from({ length: o.rounds }, (_, r) => `copy-ours-${r}`);
   const s3 = await startS3rver({ buckets });
   try {
@@ -122,7 +115,7 @@ async function copyToS3rver(o: MoreScaleOptions, publicKey: string, count: numbe
       measure(
         process.execPath,
         [o.cli, 'copy', '--from', `file://${small}`, '--to', target, '--all', '-k', publicKey],
-        S3_ENV,
+        env,
         withTime,
       );
     copyTo(`file://${reference}?compression=none`, false);
@@ -140,7 +133,7 @@ async function copyToS3rver(o: MoreScaleOptions, publicKey: string, count: numbe
           measure(
             process.execPath,
             [sdkChild, s3.endpoint, `copy-sdk-${sdkRound++}`, reference, '2'],
-            S3_ENV,
+            env,
             o.withTime,
           ),
       },

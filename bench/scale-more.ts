@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { formatSecretKey, generateSecretKey } from '../src/signing/keys.js';
-import { bundleChild, s3rverClient } from './bench-child.js';
+import { bundleChild, s3rverChildEnv, s3rverClient } from './bench-child.js';
 import { nixEnv } from './cache.js';
 import { type ChildRun, measure, runSides, type SideStats } from './child-run.js';
 import { hasNix, record, section } from './harness.js';
@@ -180,22 +180,11 @@ export async function benchScaleS3Verify(o: MoreScaleOptions): Promise<void> {
               '-k',
               cache.publicKey,
             ],
-            {
-              ...process.env,
-              NO_COLOR: '1',
-              AWS_ACCESS_KEY_ID: 'S3RVER',
-              AWS_SECRET_ACCESS_KEY: 'S3RVER',
-              AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-            },
+            { ...s3rverChildEnv(), NO_COLOR: '1' },
             o.withTime,
           ),
         sdk: () =>
-          measure(
-            process.execPath,
-            [sdkChild, s3.endpoint, 'scale', '64'],
-            { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
-            o.withTime,
-          ),
+          measure(process.execPath, [sdkChild, s3.endpoint, 'scale', '64'], s3rverChildEnv(), o.withTime),
       },
       o.rounds,
     );

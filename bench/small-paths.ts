@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatSecretKey, generateSecretKey } from '../src/signing/keys.js';
-import { bundleChild } from './bench-child.js';
+import { bundleChild, s3rverChildEnv } from './bench-child.js';
 import { nixEnv } from './cache.js';
 import { type ChildRun, measure } from './child-run.js';
 import { hasNix, median, record, section } from './harness.js';
@@ -84,10 +84,6 @@ const script = fileURLToPath(import.meta.url);
 
 /** `nixcache push` of the paths in `pathsFile`, as a whole process. */
 function cliPush(cli: string, url: string, keyFile: string, pathsFile: string): ChildRun {
-  const { AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY } = {
-    AWS_ACCESS_KEY_ID: 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: 'S3RVER',
-  };
   return timed(
     'sh',
     [
@@ -99,12 +95,7 @@ function cliPush(cli: string, url: string, keyFile: string, pathsFile: string): 
       keyFile,
       pathsFile,
     ],
-    {
-      ...process.env,
-      AWS_ACCESS_KEY_ID,
-      AWS_SECRET_ACCESS_KEY,
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    },
+    s3rverChildEnv(),
   );
 }
 
