@@ -245,9 +245,10 @@ export async function copyAll(
     { parallelism: options.parallelism ?? 4, ...(signal && { signal }) },
     async (hashPart) => {
       let record: CopyAllRecord;
-      // Brought over (by this run) as a reference of a path copied before: nothing to read.
+      // Brought over (by this run) as a reference of a path copied before: nothing to read. (A
+      // published path is never claimed again: graphs look in `recent` before they claim.)
       const done = shared.recent.get(hashPart);
-      if (done !== undefined && !shared.claims.has(hashPart)) {
+      if (done !== undefined) {
         record = { hashPart, path: done, status: 'skipped' };
         resume?.append(record);
         counts.skipped++;
