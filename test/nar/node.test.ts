@@ -12,7 +12,7 @@ import { toHex, utf8 } from '../../src/internal/bytes.js';
 import { collectBytes } from '../../src/internal/iter.js';
 import { type NarWriteEntry, readNar, writeNar } from '../../src/nar/index.js';
 import { dumpPath, hashPath, restorePath } from '../../src/nar/node/index.js';
-import { ASYNC_FROM, FRESH_CHUNK, REUSED_CHUNK } from '../../src/nar/node/walk.js';
+import { ASYNC_FROM, FIRST_FRESH_CHUNK, FRESH_CHUNK, REUSED_CHUNK } from '../../src/nar/node/walk.js';
 import { corpusPath, describeWithCorpus } from '../helpers/env.js';
 import {
   arbTree,
@@ -165,7 +165,9 @@ describe('dumpPath and hashPath', () => {
 
   it('contents ending just before a chunk boundary (padding and the next name in a new chunk)', async () => {
     // A directory's NAR up to the first byte of its first entry 'a' (a regular file) is 232 bytes.
-    for (const chunk of [REUSED_CHUNK, FRESH_CHUNK]) {
+    // A dump's chunks grow from FIRST_FRESH_CHUNK fourfold: its first two boundaries too.
+    const grown = FIRST_FRESH_CHUNK + 4 * FIRST_FRESH_CHUNK;
+    for (const chunk of [REUSED_CHUNK, FRESH_CHUNK, FIRST_FRESH_CHUNK, grown]) {
       for (const k of [1, 3, 7, 13, 23, 29]) {
         const d = fresh('edge');
         fs.mkdirSync(d);

@@ -36,26 +36,44 @@ export class Buffers {
 /**
  * Framing and small contents: NAR bytes written into `buf`, a chunk handed to `sink` when it is
  * full (or before a large file's contents, which are read on their own).
+ *
+ * Chunks may start smaller than `chunkSize` and grow fourfold per chunk up to it (`firstChunk`):
+ * a dump hands its chunks out for good, and most store paths of a closure are a few KiB, so a
+ * full-size first chunk per dump (and one more after the last) was megabytes of external memory
+ * per small path, and V8 ran a full GC every few dozen paths to account for it.
  */
 export class ChunkWriter {
   buf: Buffer;
   len = 0;
+  private nextSize: number;
 
   constructor(
     private readonly buffers: Buffers,
     private readonly chunkSize: number,
     private readonly sink: (chunk: Uint8Array) => void,
+    firstChunk = chunkSize,
   ) {
-    this.buf = buffers.get(chunkSize);
+    this.buf = buffers.get(firstChunk);
+    this.nextSize = Math.min(chunkSize, firstChunk * 4);
   }
 
   /** Hands out the bytes written so far (if any) and starts a new chunk. */
   flush(): void {
     if (this.len === 0) return;
+    this.handOut();
+    this.buf = this.buffers.get(this.nextSize);
+    this.nextSize = Math.min(this.chunkSize, this.nextSize * 4);
+  }
+
+  /** Hands out the bytes written so far (if any), with no chunk after them: the NAR is done. */
+  finish(): void {
+    if (this.len !== 0) this.handOut();
+  }
+
+  private handOut(): void {
     const b = this.buf;
     this.sink(new Uint8Array(b.buffer, b.byteOffset, this.len));
     this.len = 0;
-    this.buf = this.buffers.get(this.chunkSize);
   }
 
   /** Makes sure `n` bytes are free in the current chunk, flushing first when not. */

@@ -69,6 +69,8 @@ import { openNode } from './open-node.js';
 
 /** Chunk size when chunks are handed out (dumping); each is a fresh buffer. */
 export const FRESH_CHUNK = 1024 * 1024;
+/** Size of a dump's first chunk; the next ones grow fourfold up to FRESH_CHUNK (chunk-writer.ts). */
+export const FIRST_FRESH_CHUNK = 16 * 1024;
 /** Chunk size when chunks are consumed at once and reused (hashing). */
 export const REUSED_CHUNK = 256 * 1024;
 /** Files at least this large are read in the thread pool while the walk goes on. */
@@ -186,10 +188,13 @@ export class NarProducer {
     this.buffers = new Buffers(options.reuse);
     this.signal = options.signal;
     this.path = root;
-    this.out = new ChunkWriter(this.buffers, options.reuse ? REUSED_CHUNK : FRESH_CHUNK, (view) => {
+    const sink = (view: Uint8Array) => {
       this.items.push({ view });
       this.queued += view.length;
-    });
+    };
+    this.out = options.reuse
+      ? new ChunkWriter(this.buffers, REUSED_CHUNK, sink)
+      : new ChunkWriter(this.buffers, FRESH_CHUNK, sink, FIRST_FRESH_CHUNK);
   }
 
   /** The next chunk, or undefined after the last. */
@@ -387,7 +392,7 @@ export class NarProducer {
       stack.pop();
       out.put(top.depth > 0 ? T_CLOSE_ENTRY : T_CLOSE);
     }
-    out.flush();
+    out.finish();
     this.finished = true;
   }
 
