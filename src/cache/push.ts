@@ -20,6 +20,7 @@ import { storePathForContentAddress } from '../store-path/make.js';
 import { formatStorePath, parseStorePathBasename, type StorePath } from '../store-path/store-path.js';
 import { checkContentAddressHash, parseClaimedContentAddress } from './content-address.js';
 import { basenameOf, type GraphResult, type InspectedPath, publishGraph } from './graph.js';
+import { createLimit } from './limit.js';
 import { signWith, uploadStagedNar } from './publish.js';
 import { type ScannedNar, scanNar, stageNar } from './stage.js';
 import type { Upstreams } from './upstream.js';
@@ -57,7 +58,10 @@ export interface PushOptions {
   readonly closure?: boolean;
   /** Known metadata by full store path or basename. */
   readonly metadata?: ReadonlyMap<string, PathMetadata> | Readonly<Record<string, PathMetadata>>;
-  /** Paths staged and uploaded at once (default 2). */
+  /**
+   * Paths staged (dumped, hashed, compressed) at once, and separately NARs uploaded at once
+   * (default 2 each): a path staged while the slots upload waits for one with its NAR staged.
+   */
   readonly parallelism?: number;
   /** Re-upload paths the cache already has. */
   readonly force?: boolean;
@@ -164,6 +168,13 @@ export async function pushPaths(
     tempDir ??= mkdtemp(join(tmpdir(), 'nixcache-push-'));
     return tempDir;
   };
+  // Staging is CPU (this thread and the compressor's); an upload mostly waits for the server.
+  // With one slot for both, the compressor sat idle while every slot waited on an upload (half
+  // of a 600-path push to s3rver): separate slots let the next NARs compress meanwhile. The
+  // graph runs twice as many paths, so that each kind of slot has paths to fill it.
+  const parallelism = Math.max(1, Math.floor(options.parallelism ?? 2));
+  const stageSlot = createLimit(parallelism);
+  const uploadSlot = createLimit(parallelism);
 
   /** Learns a path's references: from the metadata, or by scanning its NAR (nothing is written). */
   const inspect = async (sp: StorePath): Promise<InspectedPath<ScannedNar | undefined>> => {
@@ -190,14 +201,18 @@ export async function pushPaths(
     const nar = counting(dumpPath(physical, { ...(signal && { signal }) }), (bytes) =>
       emit({ type: 'nar', path: full, bytes }),
     );
-    const staged = await stageNar(nar, {
-      compression: store.config.compression,
-      ...(store.config.compressionLevel !== undefined && { compressionLevel: store.config.compressionLevel }),
-      listing: store.config.writeNarListing,
-      tempDir: sharedTempDir,
-      ...(claimed && { contentAddress: claimed }),
-      ...(signal && { signal }),
-    });
+    const staged = await stageSlot(() =>
+      stageNar(nar, {
+        compression: store.config.compression,
+        ...(store.config.compressionLevel !== undefined && {
+          compressionLevel: store.config.compressionLevel,
+        }),
+        listing: store.config.writeNarListing,
+        tempDir: sharedTempDir,
+        ...(claimed && { contentAddress: claimed }),
+        ...(signal && { signal }),
+      }),
+    );
     try {
       emit({ type: 'staged', path: full, narSize: staged.narSize, fileSize: staged.fileSize });
       // The references were scanned in an earlier pass: they hold only for the same NAR.
@@ -217,10 +232,12 @@ export async function pushPaths(
       }
       // A CA claim from the metadata is published (and signed) only if the contents prove it.
       if (claimed) checkContentAddressHash(full, claimed, staged.contentAddressHash);
-      const url = await uploadStagedNar(store, staged, sp.hash, {
-        ...(signal && { signal }),
-        onBytes: (bytes) => emit({ type: 'bytes', path: full, bytes }),
-      });
+      const url = await uploadSlot(() =>
+        uploadStagedNar(store, staged, sp.hash, {
+          ...(signal && { signal }),
+          onBytes: (bytes) => emit({ type: 'bytes', path: full, bytes }),
+        }),
+      );
       const ca = meta?.ca ?? detectContentAddress(sp, staged.narHash, staged.rootFileHash, references);
       const deriver = meta?.deriver === undefined ? undefined : basenameOf(meta.deriver);
       const info: NarInfo = {
@@ -250,7 +267,7 @@ export async function pushPaths(
       { inspect, publish },
       {
         ...(options.closure !== undefined && { closure: options.closure }),
-        ...(options.parallelism !== undefined && { parallelism: options.parallelism }),
+        parallelism: 2 * parallelism,
         ...(options.force !== undefined && { force: options.force }),
         expectedPaths: Math.max(paths.length, metadataSize(options.metadata)),
         ...(signal && { signal }),

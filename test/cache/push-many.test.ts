@@ -59,6 +59,47 @@ describe('push of many paths', () => {
     });
   }
 
+  it('stages the next NARs while the upload slots wait on the server', async () => {
+    const store = await openStore(`file://${join(work, 'cache-slots')}?compression=xz`);
+    let uploading = 0;
+    let most = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const putFile = store.putFile.bind(store);
+    store.putFile = async (...args: Parameters<typeof putFile>) => {
+      if (!args[0].startsWith('nar/')) return putFile(...args);
+      uploading++;
+      most = Math.max(most, uploading);
+      try {
+        await gate;
+        return await putFile(...args);
+      } finally {
+        uploading--;
+      }
+    };
+    let staged = 0;
+    const run = pushPaths(store, paths.slice(0, 8), {
+      storeDir,
+      parallelism: 2,
+      onProgress: (e) => {
+        if (e.type === 'staged') staged++;
+      },
+    });
+    const deadline = Date.now() + 10_000;
+    while ((staged < 4 || uploading < 2) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 50));
+    // Two uploads hold their slots; two more paths were staged meanwhile and wait for one.
+    expect({ staged, uploading }).toEqual({ staged: 4, uploading: 2 });
+    release();
+    const r = await run;
+    expect(r.failed).toEqual([]);
+    expect(r.pushed.length).toBe(8);
+    expect(most).toBe(2);
+    await store.close();
+  });
+
   it('asks for each path when the cache cannot be listed', async () => {
     const dir = join(work, 'cache-unlistable');
     const store = await openStore(`file://${dir}?compression=none`);

@@ -213,7 +213,11 @@ const push: Command = {
         type: 'boolean',
         help: 'read the paths from standard input, one a line (after any PATH arguments)',
       },
-      parallelism: { type: 'string', value: 'N', help: 'paths compressed and uploaded at once (default 2)' },
+      parallelism: {
+        type: 'string',
+        value: 'N',
+        help: 'NARs compressed at once, and NARs uploaded at once (default 2 each)',
+      },
       force: {
         type: 'boolean',
         help: 'upload even paths the cache already has (keeping the signatures it has for the same NAR)',
