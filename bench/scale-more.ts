@@ -1,15 +1,12 @@
 /**
- * More of the scale group (issue 11 item 8), beside `verify` in bench/scale.ts:
- * - `sign --all` of a synthetic cache on file:// against `nix store sign --all`, each run on a
- *   fresh copy of the cache (both add one signature to every narinfo);
- * - `verify --all --no-contents` of a synthetic cache in s3rver against the plain AWS SDK listing
- *   the bucket and GETting every narinfo at the same concurrency (the floor of any S3 client).
- * Whole processes, alternating, with CPU time and peak RSS.
+ * More of the scale group (issue 11 item 8), beside `verify` in bench/scale.ts: `sign --all` of a
+ * synthetic cache on file:// against `nix store sign --all`, each run on a fresh copy of the cache
+ * (both add one signature to every narinfo), and the helpers the other scale files share. Whole
+ * processes, alternating, with CPU time and peak RSS (the s3rver rows are in scale-s3.ts).
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { formatSecretKey, generateSecretKey } from '../src/signing/keys.js';
-import { bundleChild, s3rverChildEnv, s3rverClient } from './bench-child.js';
 import { nixEnv } from './cache.js';
 import { type ChildRun, measure, runSides, type SideStats } from './child-run.js';
 import { hasNix, record, section } from './harness.js';
@@ -131,72 +128,5 @@ export async function benchScaleSign(o: MoreScaleOptions): Promise<void> {
   } finally {
     fs.rmSync(source, { recursive: true, force: true });
     fs.rmSync(keyFile, { force: true });
-  }
-}
-
-/** Puts every file of a directory into a bucket, 32 at once. */
-async function upload(endpoint: string, bucket: string, dir: string): Promise<void> {
-  const { PutObjectCommand } = await import('@aws-sdk/client-s3');
-  const client = s3rverClient(endpoint);
-  const names = fs.readdirSync(dir);
-  let next = 0;
-  const lane = async () => {
-    while (next < names.length) {
-      const name = names[next++]!;
-      await client.send(
-        new PutObjectCommand({ Bucket: bucket, Key: name, Body: fs.readFileSync(join(dir, name)) }),
-      );
-    }
-  };
-  await Promise.all(Array.from({ length: 32 }, lane));
-  client.destroy();
-}
-
-/** `verify --all --no-contents` of a cache in s3rver against the plain SDK's list and GETs. */
-export async function benchScaleS3Verify(o: MoreScaleOptions): Promise<void> {
-  section(`scale: verify --all --no-contents of ${o.count} synthetic narinfos in s3rver`);
-  const source = join(o.tmp, `s3-source-${o.count}`);
-  const { startS3rver } = await import('../test/helpers/s3rver.js');
-  const s3 = await startS3rver({ buckets: ['scale'] });
-  try {
-    const started = performance.now();
-    const cache = await generateSyntheticCache({ dir: source, count: o.count, seed: 9 });
-    await upload(s3.endpoint, 'scale', source);
-    console.log(`  (uploaded ${o.count} narinfos in ${((performance.now() - started) / 1000).toFixed(1)} s)`);
-    const sdkChild = await bundleChild('sdk-get-child');
-    // Ours: its defaults (worker threads, 64 requests in flight in all); the SDK: 64 at once.
-    const stats = runSides(
-      {
-        ours: () =>
-          measure(
-            process.execPath,
-            [
-              o.cli,
-              'verify',
-              '--store',
-              `s3://scale?endpoint=${s3.endpoint}&region=us-east-1`,
-              '--all',
-              '--no-contents',
-              '-k',
-              cache.publicKey,
-            ],
-            { ...s3rverChildEnv(), NO_COLOR: '1' },
-            o.withTime,
-          ),
-        sdk: () =>
-          measure(process.execPath, [sdkChild, s3.endpoint, 'scale', '64'], s3rverChildEnv(), o.withTime),
-      },
-      o.rounds,
-    );
-    recordTriple(stats, {
-      what: 'verify --all --no-contents (s3rver)',
-      count: o.count,
-      anchorSide: 'sdk',
-      anchorName: 'plain SDK list + GET each',
-      note: 'the SDK only downloads; ours also parses and checks every signature',
-    });
-  } finally {
-    await s3.stop();
-    fs.rmSync(source, { recursive: true, force: true });
   }
 }

@@ -18,7 +18,8 @@ import { nixEnv } from './cache.js';
 import { type ChildRun, measure, runSides, TIME } from './child-run.js';
 import { hasCommand, hasNix, record, section } from './harness.js';
 import { benchScaleCopy } from './scale-copy.js';
-import { benchScaleS3Verify, benchScaleSign } from './scale-more.js';
+import { benchScaleSign } from './scale-more.js';
+import { benchScaleS3 } from './scale-s3.js';
 import { generateSyntheticCache } from './synthetic-cache.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -147,7 +148,7 @@ export async function benchScale(options: {
   // sign on file:// at the smallest size, and verify against s3rver (slower per object: at most 10k).
   const more = { tmp: options.tmp, rounds: options.rounds, cli, withTime };
   await benchScaleSign({ ...more, count: sizes[0]! });
-  await benchScaleS3Verify({ ...more, count: Math.min(10_000, sizes[0]!) });
+  await benchScaleS3({ ...more, count: Math.min(10_000, sizes[0]!) });
   await benchScaleCopy({ ...more, count: Number(process.env.BENCH_COPY_PATHS ?? 10_000) });
 }
 
