@@ -52,7 +52,7 @@ import type {
   StorageBackend,
 } from './backend.js';
 import { DEFAULT_MAX_SMALL_OBJECT_BYTES } from './limits.js';
-import { FAST_PUT_MAX_BYTES, FastPut, fastPutOrigin } from './s3-fast-put.js';
+import { DIRECT_PUT_MAX_BYTES, type DirectRead, DirectS3, directOrigin } from './s3-direct.js';
 import {
   abortS3MultipartUpload,
   deleteS3Objects,
@@ -115,10 +115,13 @@ export interface S3BackendOptions extends NetworkTimeouts {
    */
   readonly maxSockets?: number;
   /**
-   * Send small in-memory PutObjects (up to 5 MiB) as one signed HTTP request instead of through
-   * the SDK, on an `endpoint=` store with path-style addressing (default true; see
-   * `s3-fast-put.ts`). Anything but success falls back to the SDK for that request.
+   * On an `endpoint=` store with path-style addressing, send GetObject, HeadObject and small
+   * in-memory PutObjects (up to 5 MiB) as one signed HTTP request each instead of through the
+   * SDK (default true; see `s3-direct.ts`). Anything but an answer falls back to the SDK for
+   * that request.
    */
+  readonly directRequests?: boolean;
+  /** @deprecated the former name of {@link directRequests} (it covered only PutObject). */
   readonly fastPut?: boolean;
 }
 
@@ -195,10 +198,32 @@ function isNetwork(e: unknown): boolean {
 }
 
 function absent(e: unknown): boolean {
-  const status = httpStatus(e);
-  if (status === 404) return s3Code(e) !== 'NoSuchBucket';
-  if (status === 403) return !CREDENTIAL_CODES.has(s3Code(e) ?? '');
+  return absentAnswer(httpStatus(e), s3Code(e));
+}
+
+/** Whether a status and S3 error code say the object is absent (not that the bucket is, nor that the credentials are refused). */
+function absentAnswer(status: number | undefined, code: string | undefined): boolean {
+  if (status === 404) return code !== 'NoSuchBucket';
+  if (status === 403) return !CREDENTIAL_CODES.has(code ?? '');
   return false;
+}
+
+/** ObjectInfo from the headers of a direct GET or HEAD. */
+function infoFromHeaders(read: DirectRead): ObjectInfo {
+  const h = read.headers;
+  const length = h['content-length'] === undefined ? Number.NaN : Number(h['content-length']);
+  const modified = h['last-modified'] === undefined ? Number.NaN : Date.parse(h['last-modified']);
+  const one = (v: string | string[] | undefined) => (typeof v === 'string' ? v : undefined);
+  const etag = one(h.etag);
+  const contentType = one(h['content-type']);
+  const contentEncoding = one(h['content-encoding']);
+  return {
+    ...(Number.isSafeInteger(length) && length >= 0 && { size: length }),
+    ...(etag !== undefined && { etag }),
+    ...(contentType !== undefined && { contentType }),
+    ...(contentEncoding !== undefined && { contentEncoding }),
+    ...(Number.isFinite(modified) && { lastModified: modified }),
+  };
 }
 
 /**
@@ -268,7 +293,7 @@ export class S3Backend implements StorageBackend {
   /** Where credentials come from, for messages. */
   readonly #credentialsFrom: string;
   /** Direct small PutObjects (S3-compatible endpoints, path-style), undefined when not used. */
-  readonly #fastPut: FastPut | undefined;
+  readonly #direct: DirectS3 | undefined;
 
   /**
    * @throws {NixcacheError} BAD_ARGUMENT when the config is not an s3:// store with a bucket.
@@ -303,21 +328,22 @@ export class S3Backend implements StorageBackend {
     if (options.client) {
       this.client = options.client;
       this.#ownsClient = false;
-      this.#fastPut = undefined;
+      this.#direct = undefined;
     } else {
       const clientConfig = s3ClientConfig(config, options);
       this.client = new S3Client(clientConfig);
       capSdkResponses(this.client, DEFAULT_MAX_SMALL_OBJECT_BYTES, this.endpointUrl);
       this.#ownsClient = true;
-      const origin = clientConfig.forcePathStyle ? fastPutOrigin(config.endpoint) : undefined;
+      const origin = clientConfig.forcePathStyle ? directOrigin(config.endpoint) : undefined;
       const credentials = this.client.config.credentials;
-      this.#fastPut =
-        origin && options.fastPut !== false
-          ? new FastPut(origin, {
+      this.#direct =
+        origin && (options.directRequests ?? options.fastPut) !== false
+          ? new DirectS3(origin, {
               region: config.region,
               credentials: () => credentials(),
               maxSockets: options.maxSockets ?? DEFAULT_MAX_SOCKETS,
               connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+              firstByteTimeoutMs: firstByteMs,
               idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
             })
           : undefined;
@@ -390,6 +416,33 @@ export class S3Backend implements StorageBackend {
   }
 
   /**
+   * A GET or HEAD sent directly (s3-direct.ts): 'absent', a 2xx answer, or undefined when the
+   * SDK must send it (no direct path, no answer, or an answer the SDK must give its own words:
+   * a missing bucket, refused credentials, a redirect, a server error). A 4xx other than
+   * absence turns direct requests off: the server may dislike something about them.
+   */
+  async #directRead(
+    method: 'GET' | 'HEAD',
+    key: string,
+    signal: AbortSignal | undefined,
+  ): Promise<DirectRead | 'absent' | undefined> {
+    if (!this.#direct) return undefined;
+    let read: DirectRead | undefined;
+    try {
+      read = await this.#direct.read(method, `${this.bucket}/${this.objectKey(key)}`, signal);
+    } catch (e) {
+      throw this.#fail(method === 'GET' ? 'GetObject' : 'HeadObject', key, e, signal);
+    }
+    if (read === undefined) return undefined;
+    if (read.status >= 200 && read.status < 300) return read;
+    // HEAD has no body, so any 403 counts as absent, as in Nix (and as the SDK path decides).
+    if (absentAnswer(read.status, method === 'HEAD' && read.status === 403 ? undefined : read.code))
+      return 'absent';
+    if (read.status >= 400 && read.status < 500 && read.code !== 'NoSuchBucket') this.#direct.refused();
+    return undefined;
+  }
+
+  /**
    * Reads an object as a stream; undefined when absent (404, or 403 other than a credentials error).
    * The stream errors with NETWORK when the connection breaks or the body is shorter than its
    * Content-Length, and with ABORTED when the signal fires. Read the body to its end or stop
@@ -400,6 +453,12 @@ export class S3Backend implements StorageBackend {
    */
   async get(key: string, options: ReadOptions = {}): Promise<ObjectBody | undefined> {
     const signal = options.signal;
+    const direct = await this.#directRead('GET', key, signal);
+    if (direct === 'absent') return undefined;
+    if (direct?.body) {
+      const { lastModified: _, ...info } = infoFromHeaders(direct);
+      return { ...info, body: this.#readBody(key, direct.body, info.size, signal) };
+    }
     let res: GetObjectCommandOutput;
     try {
       signal?.throwIfAborted();
@@ -469,6 +528,9 @@ export class S3Backend implements StorageBackend {
    */
   async head(key: string, options: ReadOptions = {}): Promise<ObjectInfo | undefined> {
     const signal = options.signal;
+    const direct = await this.#directRead('HEAD', key, signal);
+    if (direct === 'absent') return undefined;
+    if (direct && direct.status >= 200 && direct.status < 300) return infoFromHeaders(direct);
     try {
       signal?.throwIfAborted();
       const res = await this.client.send(
@@ -604,11 +666,11 @@ export class S3Backend implements StorageBackend {
           body instanceof Uint8Array && body.length === size ? body : await collect(guarded(), size ?? 0);
         if (bytes === body) received = bytes.length;
         const fast =
-          this.#fastPut && bytes.length <= FAST_PUT_MAX_BYTES
-            ? await this.#fastPut.put({
+          this.#direct && bytes.length <= DIRECT_PUT_MAX_BYTES
+            ? await this.#direct.put({
                 path: `${this.bucket}/${params.Key}`,
                 body: bytes,
-                headers: fastPutHeaders(params),
+                headers: directPutHeaders(params),
                 signal,
               })
             : undefined;
@@ -909,13 +971,13 @@ export class S3Backend implements StorageBackend {
    * @example await backend.close()
    */
   async close(): Promise<void> {
-    this.#fastPut?.close();
+    this.#direct?.close();
     if (this.#ownsClient) this.client.destroy();
   }
 }
 
-/** The headers of a PutObject's parameters, for {@link FastPut}. */
-function fastPutHeaders(params: PutObjectCommandInput): Record<string, string> {
+/** The headers of a PutObject's parameters, for {@link DirectS3}. */
+function directPutHeaders(params: PutObjectCommandInput): Record<string, string> {
   return {
     ...(params.ContentType !== undefined && { 'content-type': params.ContentType }),
     ...(params.ContentEncoding !== undefined && { 'content-encoding': params.ContentEncoding }),
