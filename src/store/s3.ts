@@ -7,11 +7,13 @@
  *   requires them: with the SDK's defaults a streamed PutObject is sent with aws-chunked framing
  *   and a CRC32 trailer, which S3-compatible servers store inside the object (measured with
  *   s3rver) or reject (R2, Garage: nix-formats.md §13).
- * - Writes: a small body in memory (a narinfo, most NARs of a system closure) on an `endpoint=`
- *   store with path-style addressing goes out as one signed request of our own
- *   (`s3-fast-put.ts`: the SDK costs more CPU per small object than compressing it), with the
- *   SDK's credentials, Content-MD5 and a signed payload SHA-256; anything but success is sent
- *   again through the SDK. Otherwise a single PutObject when the size is known and small
+ * - Direct requests: on an `endpoint=` store with path-style addressing, GetObject, HeadObject
+ *   and a small body in memory (a narinfo, most NARs of a system closure) go out as one signed
+ *   request of our own (`s3-direct.ts`: the SDK costs more CPU per small object than
+ *   compressing it or checking its signature), with the SDK's credentials (and for a write
+ *   Content-MD5 and a signed payload SHA-256); anything but an answer is sent again through
+ *   the SDK.
+ * - Writes: otherwise a single PutObject when the size is known and small
  *   enough; otherwise a multipart upload through `@aws-sdk/lib-storage` with at most 10,000
  *   parts and a bounded number of parts in memory. A body that fails midway leaves no object under the key, and a
  *   failed multipart upload is aborted.

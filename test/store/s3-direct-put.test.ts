@@ -1,5 +1,5 @@
 /**
- * The direct small PutObject of the s3:// driver (src/store/s3-fast-put.ts), against s3rver
+ * The direct small PutObject of the s3:// driver (src/store/s3-direct.ts), against s3rver
  * behind the recording proxy: what it sends, and that anything but success is sent again through
  * the SDK, which then answers as before (retries, error codes), so the direct path never changes
  * an outcome.

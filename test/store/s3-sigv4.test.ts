@@ -1,5 +1,6 @@
 /**
- * The SigV4 signer of the direct small PutObject (src/store/s3-sigv4.ts) against the SDK's own
+ * The SigV4 signer (src/store/s3-sigv4.ts) of the direct requests (small PutObject, GetObject,
+ * HeadObject: src/store/s3-direct.ts) against the SDK's own
  * signer (@smithy/signature-v4, what @aws-sdk/client-s3 signs with): the same request, headers and
  * time must give the same Authorization header. s3rver checks no signatures, so this is where a
  * signing mistake shows.
@@ -24,6 +25,7 @@ class Sha256 {
 }
 
 async function sdkAuthorization(
+  method: string,
   path: string,
   headers: Record<string, string>,
   credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string },
@@ -40,7 +42,7 @@ async function sdkAuthorization(
   });
   const signed = await signer.sign(
     {
-      method: 'PUT',
+      method,
       protocol: 'http:',
       hostname: headers.host!.split(':')[0]!,
       path,
@@ -52,7 +54,7 @@ async function sdkAuthorization(
   return (signed as unknown as { headers: Record<string, string> }).headers;
 }
 
-describe('signV4 (direct PutObject)', () => {
+describe('signV4 (direct PutObject, GetObject, HeadObject)', () => {
   const time = Date.UTC(2026, 11, 3, 12, 34, 56);
   const body = new TextEncoder().encode('StorePath: /nix/store/x\n');
   const payloadHash = createHash('sha256').update(body).digest('hex');
@@ -105,6 +107,7 @@ describe('signV4 (direct PutObject)', () => {
         'content-md5': createHash('md5').update(body).digest('base64'),
       };
       const sdkHeaders = await sdkAuthorization(
+        'PUT',
         path,
         {
           ...headers,
@@ -118,6 +121,29 @@ describe('signV4 (direct PutObject)', () => {
       expect(headers.authorization).toBe(sdkHeaders.authorization);
       expect(headers['x-amz-date']).toBe(sdkHeaders['x-amz-date']);
       if (c.sessionToken) expect(headers['x-amz-security-token']).toBe(c.sessionToken);
+    });
+  }
+
+  for (const method of ['GET', 'HEAD'] as const) {
+    it(`signs a ${method} (empty payload, a key with odd characters) exactly as the SDK does`, async () => {
+      const credentials = {
+        accessKeyId: 'AKIDEXAMPLE',
+        secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
+        sessionToken: 'FwoGZXIvYXdzEXAMPLE//token',
+      };
+      const path = s3Path("cache/some prefix/odd (key)!*'~.narinfo");
+      const empty = createHash('sha256').digest('hex');
+      const headers: Record<string, string> = { host: 's3.example.org' };
+      const sdkHeaders = await sdkAuthorization(
+        method,
+        path,
+        { ...headers, 'x-amz-content-sha256': empty },
+        credentials,
+        'eu-central-1',
+        time,
+      );
+      signV4({ method, path, headers, payloadHash: empty }, credentials, 'eu-central-1', 's3', time);
+      expect(headers.authorization).toBe(sdkHeaders.authorization);
     });
   }
 

@@ -63,7 +63,7 @@ describe('startProxy', () => {
     const [put] = proxy.find('PUT', 'p.narinfo');
     expect(put).toMatchObject({
       method: 'PUT',
-      // A small PutObject goes out directly (s3-fast-put.ts), without the SDK's x-id query.
+      // A small PutObject goes out directly (s3-direct.ts), without the SDK's x-id query.
       url: '/cache/p.narinfo',
       status: 200,
       bodyBytes: 4,
