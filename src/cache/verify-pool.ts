@@ -162,8 +162,12 @@ export async function verifyOnWorkers(
   const { Worker } = await import('node:worker_threads');
   const count = Math.max(1, Math.floor(options.workers));
   // Batches amortise messages; the window keeps each worker fed while its last batch returns.
+  // A check with contents takes long enough that a message's round trip does not matter, and a
+  // path queued behind a long check in one worker would wait while another worker idles: a
+  // worker gets one only for a free slot (its share of the parallelism), so the next path goes
+  // to whichever worker frees one first.
   const batchSize = options.init.contents ? 1 : 32;
-  const window = options.init.contents ? 2 * options.init.parallelism : 4 * batchSize;
+  const window = options.init.contents ? options.init.parallelism : 4 * batchSize;
 
   let failure: { error: unknown } | undefined;
   let wake: (() => void) | undefined;

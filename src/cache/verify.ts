@@ -9,6 +9,7 @@
  * split a cache between machines and continue an interrupted run. The check of one path is in
  * verify-check.ts.
  */
+import { availableParallelism } from 'node:os';
 import { NixcacheError } from '../errors.js';
 import type { Ed25519Backend } from '../signing/ed25519.js';
 import {
@@ -42,7 +43,10 @@ export interface VerifyOptions {
    * slots free up); default: every narinfo in the cache, listed as the run goes.
    */
   readonly paths?: Iterable<string> | AsyncIterable<string>;
-  /** Paths checked at once (default 4 with contents, 64 without). */
+  /**
+   * Paths checked at once (default 64 without contents; with contents, one per core for a
+   * file:// cache and 4 for a remote one).
+   */
   readonly parallelism?: number;
   /** Check only this part of a stable partition of the paths by hash part (`--shard I/N`). */
   readonly shard?: Shard;
@@ -181,8 +185,13 @@ export async function verifyCache(store: BinaryCacheStore, options: VerifyOption
   const queries = () =>
     contents ? largestFirst(store, selected(), LARGEST_FIRST_WINDOW, signal) : selected();
   // Without contents each check is a small read and a signature check on the thread pool: many
-  // in flight hide the file/network latency and keep the pool busy.
-  const parallelism = options.parallelism ?? (contents ? 4 : 64);
+  // in flight hide the file/network latency and keep the pool busy. With contents a check is
+  // mostly decompression, one core per NAR: from a local cache nothing waits on the network, and
+  // more checks than cores only share the cores, which makes the largest NAR (started first)
+  // finish later; from a remote one a few more overlap the downloads.
+  const parallelism =
+    options.parallelism ??
+    (contents ? Math.max(store.config.scheme === 'file' ? availableParallelism() : 4, 1) : 64);
   const record = async (report: PathReport): Promise<void> => {
     // Logged only once final; a report about something that is not a hash part is not logged
     // (it is cheap to make again).

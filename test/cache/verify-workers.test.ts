@@ -17,6 +17,7 @@ import { BinaryCacheStore } from '../../src/store/binary-cache.js';
 import { FileBackend } from '../../src/store/file.js';
 import { openStore, storeOpenSpec } from '../../src/store/open.js';
 import { parseStoreUrl } from '../../src/store/url.js';
+import { startHttpCache } from '../helpers/http-server.js';
 import { verifyReports } from '../helpers/verify.js';
 
 let work: string;
@@ -60,6 +61,43 @@ beforeAll(async () => {
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('verifyCache on worker threads', () => {
+  it('with contents, a path goes to whichever worker frees a slot, never behind a slow check', async () => {
+    const slowCache = await generateSyntheticCache({
+      dir: join(work, 'slow'),
+      count: 8,
+      seed: 5,
+      nars: true,
+    });
+    const infos = readdirSync(slowCache.dir)
+      .filter((n) => n.endsWith('.narinfo'))
+      .map((n) => readFileSync(join(slowCache.dir, n), 'utf8'));
+    const size = (t: string) => Number(/^NarSize: (\d+)$/m.exec(t)![1]);
+    // The largest NAR goes first (largest-first.ts), and its download takes a while.
+    const largest = infos.reduce((a, b) => (size(b) > size(a) ? b : a));
+    const slowNar = /^URL: (.*)$/m.exec(largest)![1]!;
+    const slowHash = /^StorePath: \/nix\/store\/(.{32})/m.exec(largest)![1]!;
+    const server = await startHttpCache(slowCache.dir, {
+      readOnly: true,
+      delayMs: (k) => (k === slowNar ? 1500 : 0),
+    });
+    try {
+      const store = await openStore(server.url);
+      const { reports, summary } = await verifyReports(store, {
+        trustedKeys: [slowCache.publicKey],
+        contents: true,
+        workers: 2,
+        parallelism: 2,
+        // An HTTP cache cannot be listed: the paths are named.
+        paths: infos.map((t) => /^StorePath: \/nix\/store\/(.{32})/m.exec(t)![1]!),
+      });
+      expect(summary).toMatchObject({ total: 8, ok: 8 });
+      // The other worker checked every other path meanwhile; none waited in the slow one's queue.
+      expect(reports.map((r) => r.hashPart).indexOf(slowHash)).toBe(7);
+    } finally {
+      await server.close();
+    }
+  }, 60_000);
+
   it('reaches the same verdict for every path as the main thread, listing or given paths', async () => {
     const store = await openStore(`file://${cache.dir}`);
     expect(storeOpenSpec(store)).toEqual({ url: `file://${cache.dir}`, options: {} });

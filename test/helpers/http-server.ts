@@ -31,7 +31,11 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
 /** Starts the server on 127.0.0.1 with a random port, serving `root`. */
 export async function startHttpCache(
   root: string,
-  options: { readOnly?: boolean } = {},
+  options: {
+    readOnly?: boolean;
+    /** Milliseconds to wait before answering a request for this key (default none). */
+    delayMs?: (key: string) => number;
+  } = {},
 ): Promise<TestHttpServer> {
   const requests: RecordedRequest[] = [];
   const contentTypes = new Map<string, string>();
@@ -43,6 +47,8 @@ export async function startHttpCache(
       res.writeHead(400).end();
       return;
     }
+    const delay = options.delayMs?.(key) ?? 0;
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
     try {
       if (req.method === 'GET' || req.method === 'HEAD') {
         const s = await stat(path).catch(() => undefined);

@@ -60,7 +60,7 @@ const verify: Command = {
       parallelism: {
         type: 'string',
         value: 'N',
-        help: 'paths checked at once (default 4, or 64 with --no-contents)',
+        help: 'paths checked at once (default: one per core from a file:// cache, 4 from a remote one; 64 with --no-contents)',
       },
       workers: {
         type: 'string',
