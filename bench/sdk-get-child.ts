@@ -3,22 +3,14 @@
  * SDK lists a bucket and GETs every `.narinfo` into memory, N at once, and does nothing else.
  * Run bundled: `node sdk-get-child.mjs ENDPOINT BUCKET N`.
  */
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { s3rverClient } from './bench-child.js';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { listNarInfoKeys, s3rverClient } from './bench-child.js';
 
 async function sdkChild([endpoint, bucket, n]: string[]): Promise<void> {
   const parallelism = Number(n ?? 64);
   const start = performance.now();
   const client = s3rverClient(endpoint!);
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await client.send(
-      new ListObjectsV2Command({ Bucket: bucket!, ContinuationToken: token, MaxKeys: 1000 }),
-    );
-    for (const o of page.Contents ?? []) if (o.Key?.endsWith('.narinfo')) keys.push(o.Key);
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
+  const keys = await listNarInfoKeys(client, bucket!);
   let next = 0;
   let bytes = 0;
   const worker = async () => {

@@ -4,8 +4,8 @@
  * the I/O of signing, not the signing), N at once, and does nothing else.
  * Run bundled: `node sdk-sign-child.mjs ENDPOINT BUCKET N`.
  */
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
-import { s3rverClient } from './bench-child.js';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { listNarInfoKeys, s3rverClient } from './bench-child.js';
 
 const SIG = `Sig: anchor-1:${Buffer.alloc(64, 7).toString('base64')}\n`;
 
@@ -13,15 +13,7 @@ async function sdkChild([endpoint, bucket, n]: string[]): Promise<void> {
   const parallelism = Number(n ?? 16);
   const start = performance.now();
   const client = s3rverClient(endpoint!);
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await client.send(
-      new ListObjectsV2Command({ Bucket: bucket!, ContinuationToken: token, MaxKeys: 1000 }),
-    );
-    for (const o of page.Contents ?? []) if (o.Key?.endsWith('.narinfo')) keys.push(o.Key);
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
+  const keys = await listNarInfoKeys(client, bucket!);
   let next = 0;
   const worker = async () => {
     while (next < keys.length) {

@@ -7,11 +7,11 @@ import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isNixcacheError, type NixcacheError } from '../../src/errors.js';
 import { collectBytes } from '../../src/internal/iter.js';
 import { S3Backend, type S3BackendOptions, s3ClientConfig } from '../../src/store/s3.js';
 import { parseStoreUrl } from '../../src/store/url.js';
 import { faults, type LoopbackProxy, startProxy } from '../helpers/proxy.js';
+import { rejection } from '../helpers/rejection.js';
 import { S3RVER_CREDENTIALS, type S3rverHandle, s3ConfigFor, startS3rver } from '../helpers/s3rver.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -69,16 +69,6 @@ async function readAll(b: S3Backend, key: string): Promise<Uint8Array | undefine
 
 function sameBytes(a: Uint8Array | undefined, b: Uint8Array): boolean {
   return a !== undefined && a.length === b.length && Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
-}
-
-async function rejection(p: Promise<unknown>): Promise<NixcacheError> {
-  try {
-    await p;
-  } catch (e) {
-    if (isNixcacheError(e)) return e;
-    throw new Error(`expected a NixcacheError, got ${String(e)}`, { cause: e });
-  }
-  throw new Error('expected a rejection');
 }
 
 /** A port nothing listens on. */

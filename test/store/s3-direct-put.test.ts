@@ -6,11 +6,11 @@
  */
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isNixcacheError, type NixcacheError } from '../../src/errors.js';
 import { collectBytes } from '../../src/internal/iter.js';
 import { S3Backend, type S3BackendOptions } from '../../src/store/s3.js';
 import { parseStoreUrl } from '../../src/store/url.js';
 import { faults, type LoopbackProxy, startProxy } from '../helpers/proxy.js';
+import { rejection } from '../helpers/rejection.js';
 import { S3RVER_CREDENTIALS, type S3rverHandle, s3ConfigFor, startS3rver } from '../helpers/s3rver.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -43,16 +43,6 @@ function open(options: S3BackendOptions = {}, prefix = ''): S3Backend {
 
 /** Requests the SDK sent carry `x-id=PutObject`; direct ones have no query. */
 const viaSdk = (url: string) => url.includes('x-id=PutObject');
-
-async function rejection(p: Promise<unknown>): Promise<NixcacheError> {
-  try {
-    await p;
-  } catch (e) {
-    if (isNixcacheError(e)) return e;
-    throw new Error(`expected a NixcacheError, got ${String(e)}`, { cause: e });
-  }
-  throw new Error('expected a rejection');
-}
 
 async function read(b: S3Backend, key: string): Promise<string | undefined> {
   const obj = await b.get(key);

@@ -5,12 +5,12 @@
  * (retries, error codes), so the direct path never changes an outcome.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isNixcacheError, type NixcacheError } from '../../src/errors.js';
 import { collectBytes } from '../../src/internal/iter.js';
 import type { ObjectInfo } from '../../src/store/backend.js';
 import { S3Backend, type S3BackendOptions } from '../../src/store/s3.js';
 import { parseStoreUrl } from '../../src/store/url.js';
 import { faults, type LoopbackProxy, type RecordedRequest, startProxy } from '../helpers/proxy.js';
+import { rejection } from '../helpers/rejection.js';
 import { S3RVER_CREDENTIALS, type S3rverHandle, s3ConfigFor, startS3rver } from '../helpers/s3rver.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -56,16 +56,6 @@ const reads = () =>
   proxy.requests
     .filter((r) => r.method === 'GET' || r.method === 'HEAD')
     .map((r) => [r.method, direct(r) ? 'direct' : 'sdk', r.status]);
-
-async function rejection(p: Promise<unknown>): Promise<NixcacheError> {
-  try {
-    await p;
-  } catch (e) {
-    if (isNixcacheError(e)) return e;
-    throw new Error(`expected a NixcacheError, got ${String(e)}`, { cause: e });
-  }
-  throw new Error('expected a rejection');
-}
 
 async function text(b: S3Backend, key: string): Promise<string | undefined> {
   const obj = await b.get(key);
