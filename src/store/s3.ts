@@ -40,7 +40,7 @@ import {
   type StorageClass,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { type ErrorCode, NixcacheError, StoreError } from '../errors.js';
+import { NixcacheError, StoreError } from '../errors.js';
 import { type ByteSource, toAsyncIterable } from '../internal/iter.js';
 import type {
   DeleteManyResult,
@@ -55,6 +55,7 @@ import type {
 } from './backend.js';
 import { DEFAULT_MAX_SMALL_OBJECT_BYTES } from './limits.js';
 import { DIRECT_PUT_MAX_BYTES, type DirectRead, DirectS3, directOrigin } from './s3-direct.js';
+import { absent, absentAnswer, CREDENTIAL_CODES, httpStatus, s3Code, s3Failure, shape } from './s3-errors.js';
 import {
   abortS3MultipartUpload,
   deleteS3Objects,
@@ -69,7 +70,6 @@ import {
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_FIRST_BYTE_TIMEOUT_MS,
   type NetworkTimeouts,
-  sdkTimeoutReason,
 } from './timeouts.js';
 import type { StoreConfig } from './url.js';
 
@@ -130,84 +130,6 @@ export interface S3BackendOptions extends NetworkTimeouts {
 /** What {@link S3Backend.ensureBucket} did. */
 export interface EnsureBucketResult {
   readonly created: boolean;
-}
-
-/** Error codes S3 uses for credentials it does not accept. */
-const CREDENTIAL_CODES = new Set([
-  'InvalidAccessKeyId',
-  'SignatureDoesNotMatch',
-  'InvalidToken',
-  'ExpiredToken',
-  'TokenRefreshRequired',
-  'InvalidSecurity',
-  'RequestTimeTooSkewed',
-  'AuthorizationHeaderMalformed',
-]);
-
-/** Node/undici error codes that mean the network, not the server, failed. */
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'EHOSTDOWN',
-  'ERR_STREAM_PREMATURE_CLOSE',
-]);
-
-interface SdkErrorShape {
-  name?: string;
-  message?: string;
-  code?: string;
-  Code?: string;
-  $metadata?: { httpStatusCode?: number };
-  $response?: { headers?: Record<string, string | undefined> };
-  errors?: unknown[];
-}
-
-function shape(e: unknown): SdkErrorShape {
-  return typeof e === 'object' && e !== null ? (e as SdkErrorShape) : { message: String(e) };
-}
-
-function httpStatus(e: unknown): number | undefined {
-  return shape(e).$metadata?.httpStatusCode;
-}
-
-/** The S3 error code (`NoSuchKey`, `AccessDenied`, …) of an SDK error. */
-function s3Code(e: unknown): string | undefined {
-  const s = shape(e);
-  return s.Code ?? s.name;
-}
-
-function isAbort(e: unknown): boolean {
-  const s = shape(e);
-  return s.name === 'AbortError' || s.code === 'ABORT_ERR';
-}
-
-function isNetwork(e: unknown): boolean {
-  const s = shape(e);
-  if (s.code && NETWORK_CODES.has(s.code)) return true;
-  if (s.code?.startsWith('UND_ERR_')) return true;
-  if (s.name === 'TimeoutError' || s.name === 'RequestTimeout') return true;
-  // Happy-eyeballs connection failures arrive as an AggregateError of per-address errors.
-  if (Array.isArray(s.errors) && s.errors.some(isNetwork)) return true;
-  return false;
-}
-
-function absent(e: unknown): boolean {
-  return absentAnswer(httpStatus(e), s3Code(e));
-}
-
-/** Whether a status and S3 error code say the object is absent (not that the bucket is, nor that the credentials are refused). */
-function absentAnswer(status: number | undefined, code: string | undefined): boolean {
-  if (status === 404) return code !== 'NoSuchBucket';
-  if (status === 403) return !CREDENTIAL_CODES.has(code ?? '');
-  return false;
 }
 
 /** ObjectInfo from the headers of a direct GET or HEAD. */
@@ -363,58 +285,18 @@ export class S3Backend implements StorageBackend {
 
   /** Maps an SDK failure to a NixcacheError naming the object, the operation and the endpoint. */
   #fail(operation: string, key: string | undefined, e: unknown, signal?: AbortSignal): NixcacheError {
-    if (e instanceof NixcacheError) return e;
-    const url = this.#url(key);
-    const s = shape(e);
-    const status = httpStatus(e);
-    const code = s3Code(e);
-    const server = s.$response?.headers?.server;
-    const data = {
-      url,
-      operation,
-      endpoint: this.endpointUrl,
-      ...(status !== undefined && { status }),
-      ...(code !== undefined && { s3Code: code }),
-      ...(server !== undefined && { server }),
-      ...(this.#config.profile !== undefined && { profile: this.#config.profile }),
-    };
-    const where = `(endpoint ${this.endpointUrl})`;
-    const make = (errorCode: ErrorCode, reason: string) =>
-      new StoreError(errorCode, `${url}: ${operation} failed: ${reason} ${where}`, data, { cause: e });
-
-    if (signal?.aborted || isAbort(e)) return make('ABORTED', 'aborted');
-    const credentialsFrom = this.#credentialsFrom;
-    if (s.name === 'CredentialsProviderError') {
-      return make(
-        'IO',
-        `no usable AWS credentials from ${credentialsFrom} (${s.message}); set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ` +
-          `~/.aws/credentials, or profile= in the store URL`,
-      );
-    }
-    if (status === undefined) {
-      const timeout = sdkTimeoutReason(e, this.endpointUrl);
-      if (timeout) return make('NETWORK', timeout);
-      if (isNetwork(e)) return make('NETWORK', describeNetworkError(e));
-      return make('IO', s.message || String(e));
-    }
-    const detail = s.message && s.message !== code && s.message !== 'UnknownError' ? `: ${s.message}` : '';
-    const reason = `HTTP ${status}${code ? ` ${code}` : ''}${detail}`;
-    if (code && CREDENTIAL_CODES.has(code)) {
-      return make('IO', `the server rejected the credentials from ${credentialsFrom} (${reason})`);
-    }
-    if (status === 412 || code === 'PreconditionFailed' || code === 'ConditionalRequestConflict') {
-      return make('CONFLICT', `precondition failed, the object changed or exists (${reason})`);
-    }
-    if (status === 501 || code === 'NotImplemented') {
-      return make('UNSUPPORTED', `not implemented by the server${server ? ` (${server})` : ''} (${reason})`);
-    }
-    if (code === 'NoSuchBucket') {
-      return make('NOT_FOUND', `bucket '${this.bucket}' does not exist (${reason})`);
-    }
-    if (status >= 500 || status === 429 || code === 'SlowDown' || code === 'RequestTimeout') {
-      return make('NETWORK', reason);
-    }
-    return make('IO', reason);
+    return s3Failure(
+      {
+        url: this.#url(key),
+        operation,
+        endpoint: this.endpointUrl,
+        bucket: this.bucket,
+        profile: this.#config.profile,
+        credentialsFrom: this.#credentialsFrom,
+      },
+      e,
+      signal,
+    );
   }
 
   /**
@@ -998,16 +880,6 @@ async function collect(source: AsyncIterable<Uint8Array>, expected: number): Pro
     at += chunk.length;
   }
   return out;
-}
-
-function describeNetworkError(e: unknown): string {
-  const s = shape(e);
-  if (s.message) return s.message;
-  if (Array.isArray(s.errors)) {
-    const first = s.errors.map(shape).find((x) => x.message);
-    if (first?.message) return first.message;
-  }
-  return s.code ?? s.name ?? String(e);
 }
 
 /**
