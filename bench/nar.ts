@@ -28,6 +28,10 @@ function listFiles(root: string): string[] {
  * @example await benchNar('/tmp/tree', '/tmp', 3)
  */
 export async function benchNar(tree: string, tmp: string, rounds: number): Promise<void> {
+  // A round takes a fraction of a second and the sides differ by a few percent: at least 7
+  // rounds, so that one disturbed round does not move the medians (3 rounds gave 0.97-1.00x
+  // for hashPath from run to run, 8 rounds in one process 1.05-1.2x on the same parts).
+  const narRounds = Math.max(rounds, 7);
   const files = listFiles(tree);
   const concat = join(tmp, 'concat.bin');
   const out = fs.openSync(concat, 'w');
@@ -44,7 +48,7 @@ export async function benchNar(tree: string, tmp: string, rounds: number): Promi
       nix: hasNix ? () => run('nix', ['hash', 'path', tree]) : undefined,
       sha256sum: hasCommand('sha256sum') ? () => run('sha256sum', [concat]) : undefined,
     },
-    rounds,
+    narRounds,
     { warmup: true },
   );
   record({
@@ -72,7 +76,7 @@ export async function benchNar(tree: string, tmp: string, rounds: number): Promi
       },
       nix: hasNix ? () => execFileSync('sh', ['-c', 'nix-store --dump "$0" > /dev/null', tree]) : undefined,
     },
-    rounds,
+    narRounds,
     { warmup: true },
   );
   fs.closeSync(devnull);
