@@ -21,6 +21,7 @@
  * since the server (or the network) may not like something about them. Only an abort is thrown.
  */
 import { createHash } from 'node:crypto';
+import { getMaxListeners, setMaxListeners } from 'node:events';
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import * as https from 'node:https';
 import { type SigV4Credentials, s3Path, signV4 } from './s3-sigv4.js';
@@ -84,6 +85,16 @@ interface Answer {
   readonly headers: IncomingHttpHeaders;
   readonly stream?: IncomingMessage;
   readonly text: string;
+}
+
+/**
+ * Lets a caller's signal carry a listener per request in flight: a whole-cache run shares one
+ * signal among tens of requests, each listening for its abort until it settles (Node warns of a
+ * leak from 11 on, and the CLI would print that warning).
+ */
+function allowListeners(signal: AbortSignal, n: number): void {
+  const max = getMaxListeners(signal);
+  if (max !== 0 && max < n) setMaxListeners(n, signal);
 }
 
 /** Waits `ms`, or throws the signal's reason when it aborts first. */
@@ -254,7 +265,8 @@ export class DirectS3 {
     body: Uint8Array | undefined,
     signal: AbortSignal | undefined,
   ): Promise<Answer> {
-    const { connectTimeoutMs, firstByteTimeoutMs, idleTimeoutMs } = this.#options;
+    const { connectTimeoutMs, firstByteTimeoutMs, idleTimeoutMs, maxSockets } = this.#options;
+    if (signal) allowListeners(signal, 4 * maxSockets);
     return new Promise((resolve, reject) => {
       const req = this.#request({
         protocol: this.#origin.protocol,

@@ -199,6 +199,28 @@ describe('S3Backend direct GetObject and HeadObject', () => {
     ]);
   });
 
+  it('many requests in flight on one signal raise no listener-leak warning', async () => {
+    const b = open();
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const signal = new AbortController().signal;
+      const got = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          i % 2 ? b.head('plain.narinfo', { signal }) : b.get('plain.narinfo', { signal }),
+        ),
+      );
+      for (const [i, g] of got.entries()) {
+        if (i % 2 === 0) await collectBytes((g as { body: AsyncIterable<Uint8Array> }).body);
+      }
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.map((w) => w.name)).not.toContain('MaxListenersExceededWarning');
+  });
+
   it('an abort fails with ABORTED', async () => {
     const b = open();
     const ac = new AbortController();
