@@ -145,11 +145,23 @@ export async function publishGraph<T>(
 
   // Phase 1: discover.
   const discoveries: Promise<void>[] = [];
+  /** Another graph of the run publishes the path, or the run knows it is in the cache. */
+  const sharedTask = (node: Node<T>): Promise<void> | undefined =>
+    shared?.claims.get(node.sp.hash) ?? (shared?.recent.has(node.sp.hash) ? PUBLISHED : undefined);
   const discover = async (node: Node<T>): Promise<void> => {
+    // What the run already knows needs no question to the cache (closures overlap: without this,
+    // a copy --all asked about each shared reference once per listed path that has it).
+    const known = sharedTask(node);
+    if (known) {
+      node.state = 'shared';
+      node.task = known;
+      return;
+    }
     if (!options.force && (await inCache(node.sp.hash))) {
       node.state = 'skipped';
       skipped.push(node.full);
       options.onSkip?.(node.full);
+      shared?.published(node.sp.hash, node.full);
       return;
     }
     const served = await options.servedElsewhere?.(node.sp);
@@ -165,8 +177,8 @@ export async function publishGraph<T>(
       return;
     }
     if (shared) {
-      const other =
-        shared.claims.get(node.sp.hash) ?? (shared.recent.has(node.sp.hash) ? PUBLISHED : undefined);
+      // Again: another graph may have claimed it while the cache was being asked.
+      const other = sharedTask(node);
       if (other) {
         node.state = 'shared';
         node.task = other;

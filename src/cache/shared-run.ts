@@ -28,9 +28,11 @@ function onceUnlessFailed<T>(): (step: () => Promise<T>) => Promise<T> {
 export class SharedRun {
   readonly claims = new Map<string, Promise<void>>();
   /**
-   * The last paths published (full store paths by hash part, at most `RECENT`): another graph
-   * that asked the cache about one just before its narinfo was written must not publish it again,
-   * and a listed path brought over as a reference needs no more reading when its turn comes.
+   * The last paths known to be in the cache (full store paths by hash part, at most `RECENT`):
+   * published by the run, or found there by one of its graphs. Another graph that asked the
+   * cache about one just before its narinfo was written must not publish it again, a graph
+   * does not ask the cache about one again, and a listed path brought over as a reference needs
+   * no more reading when its turn comes.
    */
   readonly recent = new Map<string, string>();
   /** Reads the cache's nix-cache-info with the given step, once for the run. */
@@ -45,6 +47,7 @@ export class SharedRun {
    */
   readonly #waits = new Map<string, Set<string>>();
 
+  /** Remembers that `hash` (store path `full`) is in the cache: published, or found there. */
   published(hash: string, full: string): void {
     this.recent.set(hash, full);
     if (this.recent.size > RECENT) this.recent.delete(this.recent.keys().next().value!);
