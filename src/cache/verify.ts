@@ -189,9 +189,8 @@ export async function verifyCache(store: BinaryCacheStore, options: VerifyOption
   // mostly decompression, one core per NAR: from a local cache nothing waits on the network, and
   // more checks than cores only share the cores, which makes the largest NAR (started first)
   // finish later; from a remote one a few more overlap the downloads.
-  const parallelism =
-    options.parallelism ??
-    (contents ? Math.max(store.config.scheme === 'file' ? availableParallelism() : 4, 1) : 64);
+  const local = store.config.scheme === 'file';
+  const parallelism = options.parallelism ?? (contents ? (local ? availableParallelism() : 4) : 64);
   const record = async (report: PathReport): Promise<void> => {
     // Logged only once final; a report about something that is not a hash part is not logged
     // (it is cheap to make again).
