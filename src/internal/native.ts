@@ -24,9 +24,13 @@ export function setNativeCryptoEnabled(enabled: boolean): void {
   cached = enabled ? undefined : null;
 }
 
-/** The one function nixcache takes from libsodium's Node binding (`sodium-native`). */
+/** What nixcache takes from libsodium's Node binding (`sodium-native`). */
 export interface SodiumVerifier {
   crypto_sign_verify_detached(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
+  /** Fills `publicKey` (32 bytes) and `secretKey` (64 bytes) from a 32-byte seed. */
+  crypto_sign_seed_keypair?(publicKey: Uint8Array, secretKey: Uint8Array, seed: Uint8Array): void;
+  /** Writes the 64-byte signature of `message` by `secretKey` (64 bytes) into `signature`. */
+  crypto_sign_detached?(signature: Uint8Array, message: Uint8Array, secretKey: Uint8Array): void;
 }
 
 let sodium: SodiumVerifier | null | undefined;

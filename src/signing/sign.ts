@@ -2,10 +2,9 @@
  * Signing narinfos (nix-formats.md §5.1, §5.5): Ed25519 over the fingerprint's UTF-8 bytes.
  */
 import { toBase64, utf8 } from '../internal/bytes.js';
-import { nativeCrypto } from '../internal/native.js';
 import { narInfoFingerprint } from '../narinfo/fingerprint.js';
 import type { NarInfo } from '../narinfo/types.js';
-import { type Ed25519Backend, ed25519Signer } from './ed25519.js';
+import { defaultSignBackend, type Ed25519Backend, ed25519Signer } from './ed25519.js';
 import type { SecretKey } from './keys.js';
 
 /**
@@ -19,15 +18,18 @@ export function signFingerprint(fingerprint: string, key: SecretKey, backend?: E
 
 type Signer = (message: Uint8Array) => Uint8Array;
 
-/** Each key's signer on the default back end, made once (on node:crypto, one KeyObject per key). */
-const signers = new WeakMap<SecretKey, { readonly native: boolean; readonly sign: Signer }>();
+/**
+ * Each key's signer on the default back end, made once (libsodium's expanded key, or on
+ * node:crypto one KeyObject per key), and made again when the default changes (tests).
+ */
+const signers = new WeakMap<SecretKey, { readonly backend: Ed25519Backend; readonly sign: Signer }>();
 
 function signerOf(key: SecretKey, backend: Ed25519Backend | undefined): Signer {
   if (backend !== undefined) return ed25519Signer(key.seed(), backend);
-  const native = nativeCrypto() !== undefined;
+  const current = defaultSignBackend();
   let entry = signers.get(key);
-  if (entry?.native !== native) {
-    entry = { native, sign: ed25519Signer(key.seed()) };
+  if (entry?.backend !== current) {
+    entry = { backend: current, sign: ed25519Signer(key.seed(), current) };
     signers.set(key, entry);
   }
   return entry.sign;

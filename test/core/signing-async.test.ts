@@ -20,6 +20,7 @@ import {
 import { fromHex } from '../../src/internal/bytes.js';
 import { nativeSodium, setNativeCryptoEnabled, setNativeSodiumEnabled } from '../../src/internal/native.js';
 import {
+  defaultSignBackend,
   ed25519PublicKey,
   ed25519Sign,
   ed25519Signer,
@@ -257,6 +258,37 @@ describeWithSodium('libsodium back end (sodium-native)', () => {
       ),
       { numRuns: 300 },
     );
+  });
+
+  it('signs exactly as OpenSSL and the pure back end do, and is the default signer (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ maxLength: 200 }),
+        (seed, msg) => {
+          const sig = ed25519Signer(seed, 'sodium')(msg);
+          expect(sig).toEqual(ed25519Sign(seed, msg, 'native'));
+          expect(sig).toEqual(ed25519Sign(seed, msg, 'pure'));
+          expect(ed25519PublicKey(seed, 'sodium')).toEqual(ed25519PublicKey(seed, 'pure'));
+          expect(ed25519Verify(ed25519PublicKey(seed), msg, sig, 'sodium')).toBe(true);
+        },
+      ),
+      { numRuns: 200 },
+    );
+    expect(defaultSignBackend()).toBe('sodium');
+    const key = generateSecretKey('sodium-sign-1');
+    const text = '1;/nix/store/x;sha256:y;1;';
+    const bySodium = signFingerprint(text, key);
+    try {
+      setNativeSodiumEnabled(false);
+      expect(defaultSignBackend()).toBe('native');
+      expect(() => ed25519Signer(key.seed(), 'sodium')).toThrow(/not available/);
+      // The cached signer of the key follows the default back end.
+      expect(signFingerprint(text, key)).toBe(bySodium);
+    } finally {
+      setNativeSodiumEnabled(true);
+    }
+    expect(signFingerprint(text, key)).toBe(bySodium);
   });
 
   it('is the default for synchronous checks, and the others take over when it is disabled', () => {
