@@ -237,6 +237,9 @@ export class FileBackend implements StorageBackend {
         mkdirSync(dir, { recursive: true });
         this.#dirs.add(dir);
       }
+      if (options.ifMatch !== undefined && !options.ifNoneMatch) {
+        return this.#replaceSmall(key, path, body, options.ifMatch);
+      }
       writeFileSync(tmp, body, { flag: 'wx', mode: 0o644 });
       if (options.ifNoneMatch) {
         // link() fails if the target exists: create-if-absent without a race.
@@ -247,23 +250,6 @@ export class FileBackend implements StorageBackend {
           throw e;
         }
         unlinkSync(tmp);
-      } else if (options.ifMatch !== undefined) {
-        const lock = `${path}.lock`;
-        try {
-          closeSync(openSync(lock, 'wx'));
-        } catch (e) {
-          if (!isErrno(e, 'EEXIST')) throw e;
-          unlinkSync(tmp);
-          return undefined;
-        }
-        try {
-          const current = statSync(path, { throwIfNoEntry: false });
-          const etag = current?.isFile() ? etagOf(current) : undefined;
-          if (etag !== options.ifMatch) throw this.#conflict(key, 'it changed since it was read');
-          renameSync(tmp, path);
-        } finally {
-          rmSync(lock, { force: true });
-        }
       } else {
         renameSync(tmp, path);
       }
@@ -279,6 +265,35 @@ export class FileBackend implements StorageBackend {
       this.#dirs.delete(dirname(path));
       throw ioError(this.location, 'write', key, e);
     }
+  }
+
+  /**
+   * A conditional replace of a small object: its new contents go into `<path>.lock`, created
+   * exclusively, so that the one file is both the lock (another writer finds it and waits, as
+   * for `#withLock`) and the new object, renamed over the old one once the old one's etag is
+   * checked, which also releases the lock. One file created per write, as for an unconditional
+   * one (a separate lock file doubled the file creations of `sign --all`). Undefined (nothing
+   * written) when another writer holds the lock.
+   */
+  #replaceSmall(key: string, path: string, body: Uint8Array, ifMatch: string): ObjectInfo | undefined {
+    const lock = `${path}.lock`;
+    try {
+      writeFileSync(lock, body, { flag: 'wx', mode: 0o644 });
+    } catch (e) {
+      if (isErrno(e, 'EEXIST')) return undefined;
+      throw e;
+    }
+    try {
+      const current = statSync(path, { throwIfNoEntry: false });
+      const etag = current?.isFile() ? etagOf(current) : undefined;
+      if (etag !== ifMatch) throw this.#conflict(key, 'it changed since it was read');
+      renameSync(lock, path);
+    } catch (e) {
+      rmSync(lock, { force: true });
+      throw e;
+    }
+    const s = statSync(path);
+    return { size: s.size, etag: etagOf(s) };
   }
 
   #conflict(key: string, why: string): NixcacheError {

@@ -1,7 +1,10 @@
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { NixcacheError } from '../../src/errors.js';
+import { FileBackend } from '../../src/store/file.js';
 import { storeConformance } from './conformance.js';
 
 function dirOf(url: string): string {
@@ -22,4 +25,42 @@ storeConformance('file://', () => {
     },
     remove: async (url, key) => rm(join(dirOf(url), key)),
   };
+});
+
+describe('file:// conditional writes (etag + lock file)', () => {
+  const root = mkdtempSync(join(tmpdir(), 'nixcache-file-cas-'));
+  const text = (s: string) => new TextEncoder().encode(s);
+  const opts = { contentType: 'text/x-nix-narinfo' };
+  const leftovers = () => readdirSync(root).filter((n) => n.endsWith('.lock') || n.includes('.tmp.'));
+
+  it('replaces an object whose etag matches, refuses one that changed, and leaves no lock or temporary file', async () => {
+    const b = new FileBackend(root);
+    const first = await b.put('a.narinfo', text('one'), opts);
+    const second = await b.put('a.narinfo', text('two'), { ...opts, ifMatch: first.etag! });
+    expect(readFileSync(join(root, 'a.narinfo'), 'utf8')).toBe('two');
+    expect(second.etag).toBe((await b.head('a.narinfo'))!.etag);
+    const stale = await b
+      .put('a.narinfo', text('three'), { ...opts, ifMatch: first.etag! })
+      .catch((e: NixcacheError) => e);
+    expect((stale as NixcacheError).code).toBe('CONFLICT');
+    expect(readFileSync(join(root, 'a.narinfo'), 'utf8')).toBe('two');
+    // A conditional write of an absent object is refused too.
+    const absent = await b.put('b.narinfo', text('x'), { ...opts, ifMatch: '"nope"' }).catch((e) => e);
+    expect((absent as NixcacheError).code).toBe('CONFLICT');
+    expect(existsSync(join(root, 'b.narinfo'))).toBe(false);
+    expect(leftovers()).toEqual([]);
+  });
+
+  it('waits while another writer holds the lock, then checks the etag as it is then', async () => {
+    const b = new FileBackend(root);
+    const first = await b.put('c.narinfo', text('one'), opts);
+    writeFileSync(join(root, 'c.narinfo.lock'), '');
+    const pending = b.put('c.narinfo', text('two'), { ...opts, ifMatch: first.etag! });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(readFileSync(join(root, 'c.narinfo'), 'utf8')).toBe('one');
+    unlinkSync(join(root, 'c.narinfo.lock'));
+    await pending;
+    expect(readFileSync(join(root, 'c.narinfo'), 'utf8')).toBe('two');
+    expect(leftovers()).toEqual([]);
+  });
 });
