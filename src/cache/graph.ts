@@ -145,18 +145,22 @@ export async function publishGraph<T>(
 
   // Phase 1: discover.
   const discoveries: Promise<void>[] = [];
-  /** Another graph of the run publishes the path, or the run knows it is in the cache. */
-  const sharedTask = (node: Node<T>): Promise<void> | undefined =>
-    shared?.claims.get(node.sp.hash) ?? (shared?.recent.has(node.sp.hash) ? PUBLISHED : undefined);
+  /**
+   * Another graph of the run publishes the path, or the run knows it is in the cache: the node
+   * waits for that (state 'shared') and true is returned.
+   */
+  const joinShared = (node: Node<T>): boolean => {
+    const task =
+      shared?.claims.get(node.sp.hash) ?? (shared?.recent.has(node.sp.hash) ? PUBLISHED : undefined);
+    if (!task) return false;
+    node.state = 'shared';
+    node.task = task;
+    return true;
+  };
   const discover = async (node: Node<T>): Promise<void> => {
     // What the run already knows needs no question to the cache (closures overlap: without this,
     // a copy --all asked about each shared reference once per listed path that has it).
-    const known = sharedTask(node);
-    if (known) {
-      node.state = 'shared';
-      node.task = known;
-      return;
-    }
+    if (joinShared(node)) return;
     if (!options.force && (await inCache(node.sp.hash))) {
       node.state = 'skipped';
       skipped.push(node.full);
@@ -178,12 +182,7 @@ export async function publishGraph<T>(
     }
     if (shared) {
       // Again: another graph may have claimed it while the cache was being asked.
-      const other = sharedTask(node);
-      if (other) {
-        node.state = 'shared';
-        node.task = other;
-        return;
-      }
+      if (joinShared(node)) return;
       node.claim = claim(shared, node.sp.hash, node.full);
     }
     const inspected = await limit(() => steps.inspect(node.sp));
