@@ -267,9 +267,9 @@ export class S3Backend implements StorageBackend {
     }
     if (read === undefined) return undefined;
     if (read.status >= 200 && read.status < 300) return read;
-    // HEAD has no body, so any 403 counts as absent, as in Nix (and as the SDK path decides).
-    if (absentAnswer(read.status, method === 'HEAD' && read.status === 403 ? undefined : read.code))
-      return 'absent';
+    // A HEAD answer has no body, hence no code: any 403 counts as absent, as in Nix (and as the
+    // SDK path decides).
+    if (absentAnswer(read.status, read.code)) return 'absent';
     if (read.status >= 400 && read.status < 500 && read.code !== 'NoSuchBucket') this.#direct.refused();
     return undefined;
   }
