@@ -9,8 +9,8 @@
  *   does; metadata from the Nix database, its default) against
  *   `nix copy --to file://…?compression=xz`, both signing, both whole processes;
  * - s3rver, xz: `nixcache push` to s3rver against the plain AWS SDK putting the same objects (the
- *   NARs and narinfos of the file:// cache) with the same concurrency (2), from a node process
- *   running this file bundled (whole processes both).
+ *   NARs and narinfos of the file:// cache) with the same concurrency (2), from the bundled
+ *   sdk-put-child.ts (whole processes both).
  *
  * Run alone: `npx tsx bench/small-paths.ts [count] [rounds]` (needs nix).
  */
@@ -88,12 +88,13 @@ function cliPush(cli: string, url: string, keyFile: string, pathsFile: string): 
     'sh',
     [
       '-c',
-      'exec "$0" "$1" push --to "$2" --secret-key-file "$3" --parallelism 2 --stdin < "$4"',
+      'exec "$0" "$1" push --to "$2" --secret-key-file "$3" --parallelism "$5" --stdin < "$4"',
       process.execPath,
       cli,
       url,
       keyFile,
       pathsFile,
+      String(PARALLELISM),
     ],
     s3rverChildEnv(),
   );
@@ -218,44 +219,12 @@ export async function benchSmallPaths(o: SmallPathsBenchOptions): Promise<void> 
   }
 }
 
-/** Child: reads the Nix database, pushes, prints the seconds it took. */
-async function pushChild([url, keyFile, pathsFile]: string[]): Promise<void> {
-  const { localNixMetadata } = await import('../src/cache/local-metadata.js');
-  const { pushPaths } = await import('../src/cache/push.js');
-  const { openStore } = await import('../src/store/open.js');
-  const { parseSecretKey } = await import('../src/signing/keys.js');
-  const { S3RVER_CREDENTIALS } = await import('../test/helpers/s3rver.js');
-  process.env.AWS_ACCESS_KEY_ID ??= S3RVER_CREDENTIALS.accessKeyId;
-  process.env.AWS_SECRET_ACCESS_KEY ??= S3RVER_CREDENTIALS.secretAccessKey;
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const paths = fs.readFileSync(pathsFile!, 'utf8').split('\n');
-  const key = parseSecretKey(fs.readFileSync(keyFile!, 'utf8'));
-  const start = performance.now();
-  const store = await openStore(url!);
-  const backend = store.backend as { ensureBucket?: () => Promise<unknown> };
-  await backend.ensureBucket?.();
-  const metadata = localNixMetadata(paths);
-  const r = await pushPaths(store, paths, { metadata, secretKeys: [key], parallelism: PARALLELISM });
-  if (r.failed.length) throw r.failed[0]!.error;
-  if (r.pushed.length !== paths.length) throw new Error(`pushed ${r.pushed.length} of ${paths.length}`);
-  await store.close();
-  if (process.env.NIXCACHE_BENCH_MEMORY) console.error(process.memoryUsage());
-  console.log(JSON.stringify({ seconds: (performance.now() - start) / 1000 }));
-}
-
 if (process.argv[1] && resolve(process.argv[1]) === script) {
-  const [mode, ...rest] = process.argv.slice(2);
-  if (mode === '--push-child') await pushChild(rest);
-  else {
-    const tmp = fs.mkdtempSync(join(tmpdir(), 'nixcache-small-'));
-    try {
-      await benchSmallPaths({
-        tmp,
-        count: mode ? Number(mode) : 600,
-        rounds: rest[0] ? Number(rest[0]) : 3,
-      });
-    } finally {
-      fs.rmSync(tmp, { recursive: true, force: true });
-    }
+  const [count, rounds] = process.argv.slice(2);
+  const tmp = fs.mkdtempSync(join(tmpdir(), 'nixcache-small-'));
+  try {
+    await benchSmallPaths({ tmp, count: count ? Number(count) : 600, rounds: rounds ? Number(rounds) : 3 });
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
   }
 }
