@@ -19,6 +19,8 @@ export interface SigV4Request {
   readonly method: string;
   /** The path as sent, already URI-encoded (S3 does not encode it a second time). */
   readonly path: string;
+  /** The canonical query string ({@link canonicalQuery}), '' or absent for none. */
+  readonly query?: string;
   readonly headers: Record<string, string>;
   /** Lower-case hex SHA-256 of the payload. */
   readonly payloadHash: string;
@@ -30,6 +32,18 @@ function encodeSegment(segment: string): string {
     /[!'()*]/g,
     (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
   );
+}
+
+/**
+ * Query parameters as SigV4 wants them and as the request sends them: names and values
+ * RFC 3986-encoded, sorted by name, `name=value` joined by `&`.
+ */
+export function canonicalQuery(params: Record<string, string>): string {
+  return Object.keys(params)
+    .map((name) => [encodeSegment(name), encodeSegment(params[name]!)] as const)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([name, value]) => `${name}=${value}`)
+    .join('&');
 }
 
 /** A key (or `bucket/key`) as an S3 request path: every segment encoded, `/` kept. */
@@ -96,7 +110,7 @@ export function signV4(
   const canonicalRequest = [
     request.method,
     request.path,
-    '',
+    request.query ?? '',
     canonicalHeaders,
     signedHeaders,
     request.payloadHash,

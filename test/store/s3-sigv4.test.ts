@@ -8,7 +8,7 @@
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { describe, expect, it } from 'vitest';
-import { amzDate, s3Path, signV4 } from '../../src/store/s3-sigv4.js';
+import { amzDate, canonicalQuery, s3Path, signV4 } from '../../src/store/s3-sigv4.js';
 
 /** The SDK's hash interface on node:crypto (HMAC when given a secret). */
 class Sha256 {
@@ -31,6 +31,7 @@ async function sdkAuthorization(
   credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string },
   region: string,
   time: number,
+  query: Record<string, string> = {},
 ): Promise<Record<string, string>> {
   const signer = new SignatureV4({
     credentials,
@@ -47,7 +48,7 @@ async function sdkAuthorization(
       hostname: headers.host!.split(':')[0]!,
       path,
       headers: { ...headers },
-      query: {},
+      query,
     } as never,
     { signingDate: new Date(time) },
   );
@@ -146,6 +147,44 @@ describe('signV4 (direct PutObject, GetObject, HeadObject)', () => {
       expect(headers.authorization).toBe(sdkHeaders.authorization);
     });
   }
+
+  it('signs a listing (a query with odd characters) exactly as the SDK does', async () => {
+    const credentials = {
+      accessKeyId: 'AKIDEXAMPLE',
+      secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
+    };
+    const query = {
+      'list-type': '2',
+      prefix: "some prefix/odd (key)!*'~ü",
+      delimiter: '/',
+      'continuation-token': '1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=',
+      'max-keys': '7',
+    };
+    const empty = createHash('sha256').digest('hex');
+    const headers: Record<string, string> = { host: '127.0.0.1:9000' };
+    const path = s3Path('cache');
+    const sdkHeaders = await sdkAuthorization(
+      'GET',
+      path,
+      { ...headers, 'x-amz-content-sha256': empty },
+      credentials,
+      'us-east-1',
+      time,
+      query,
+    );
+    const q = canonicalQuery(query);
+    expect(q).toBe(
+      'continuation-token=1ueGcxLPRx1Tr%2FXYExHnhbYLgveDs2J%2Fwm36Hy4vbOwM%3D&delimiter=%2F&list-type=2&max-keys=7&prefix=some%20prefix%2Fodd%20%28key%29%21%2A%27~%C3%BC',
+    );
+    signV4(
+      { method: 'GET', path, query: q, headers, payloadHash: empty },
+      credentials,
+      'us-east-1',
+      's3',
+      time,
+    );
+    expect(headers.authorization).toBe(sdkHeaders.authorization);
+  });
 
   it('encodes keys segment by segment, as S3 expects', () => {
     expect(s3Path('b/nar/x y+z.nar')).toBe('/b/nar/x%20y%2Bz.nar');
