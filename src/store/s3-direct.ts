@@ -1,14 +1,15 @@
 /**
  * Direct requests to an S3-compatible endpoint with path-style addressing (MinIO, Garage, R2,
- * Ceph, s3rver: `endpoint=` in the store URL): small in-memory PutObjects, and GetObject and
- * HeadObject. A push of a system closure writes thousands of objects of a few KiB, and a
- * whole-cache run reads a narinfo per path; the SDK spends about 1-2 ms of CPU on each request
- * (middleware stack, endpoint rules, schema (de)serialisation; measured against s3rver: 4,000
- * narinfo GETs took 3.2-5.3 s of CPU through the SDK and 0.7-1.1 s this way), more than
- * compressing a small NAR or checking a signature. This is one signed HTTP request over a
- * keep-alive agent instead, with the SDK's own credentials (`client.config.credentials`, so
- * profiles, session tokens and refresh work as before). A PUT carries the same integrity as the
- * SDK's request: Content-MD5 and a signed `x-amz-content-sha256` of the body.
+ * Ceph, s3rver: `endpoint=` in the store URL): small in-memory PutObjects, GetObject, HeadObject
+ * and ListObjectsV2 pages (`s3-list-xml.ts` reads them). A push of a system closure writes
+ * thousands of objects of a few KiB, and a whole-cache run reads a narinfo per path; the SDK
+ * spends about 1-2 ms of CPU on each request (middleware stack, endpoint rules, schema
+ * (de)serialisation; measured against s3rver: 4,000 narinfo GETs took 3.2-5.3 s of CPU through
+ * the SDK and 0.7-1.1 s this way), more than compressing a small NAR or checking a signature.
+ * This is one signed HTTP request over a keep-alive agent instead, with the credentials the SDK
+ * would use (keys in the environment when no profile is named; otherwise the SDK client's own
+ * provider, so profiles, session tokens and refresh work as before). A PUT carries the same
+ * integrity as the SDK's request: Content-MD5 and a signed `x-amz-content-sha256` of the body.
  *
  * A PUT answers "done" (2xx, with the ETag), "precondition failed" (412: a conditional write
  * lost, final, the caller reports CONFLICT as for the SDK's 412) or "not done". A read answers
@@ -24,7 +25,8 @@ import { createHash } from 'node:crypto';
 import { getMaxListeners, setMaxListeners } from 'node:events';
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import * as https from 'node:https';
-import { type SigV4Credentials, s3Path, signV4 } from './s3-sigv4.js';
+import { type ListPage, parseListPage } from './s3-list-xml.js';
+import { canonicalQuery, type SigV4Credentials, s3Path, signV4 } from './s3-sigv4.js';
 
 /** Largest body sent directly (larger ones take the SDK's path, streamed or multipart). */
 export const DIRECT_PUT_MAX_BYTES = 5 * 1024 * 1024;
@@ -32,6 +34,11 @@ export const DIRECT_PUT_MAX_BYTES = 5 * 1024 * 1024;
 const MAX_FAILURES_IN_A_ROW = 3;
 /** Most bytes of a response read (success bodies are empty; errors are a short XML document). */
 const MAX_RESPONSE_BYTES = 64 * 1024;
+/**
+ * Most bytes of a listing page: 1000 keys of S3's longest (1024 bytes, each character escaped
+ * as up to 10) stay under it, with ETags, sizes and dates. A larger answer goes to the SDK.
+ */
+const MAX_LIST_PAGE_BYTES = 16 * 1024 * 1024;
 /** About how long a read that got a server error waits before the SDK sends it again. */
 const SERVER_ERROR_PAUSE_MS = 100;
 /** SHA-256 of an empty payload (GET and HEAD). */
@@ -77,6 +84,14 @@ export interface DirectRead {
   readonly body?: IncomingMessage;
   /** `<Code>` of an error document. */
   readonly code?: string;
+}
+
+/** One ListObjectsV2 request: its prefix, and optionally a delimiter, a token and a page size. */
+export interface DirectListRequest {
+  readonly prefix: string;
+  readonly delimiter?: string;
+  readonly continuationToken?: string;
+  readonly maxKeys?: number;
 }
 
 /** A raw response: the status, headers and either the body to stream or the body read as text. */
@@ -132,6 +147,9 @@ export function directOrigin(endpoint: string | undefined): URL | undefined {
   return url;
 }
 
+/** A request's kind: LIST is a GET of a bucket whose answer is read whole. */
+type Method = 'GET' | 'HEAD' | 'PUT' | 'LIST';
+
 /** Direct requests to one endpoint; see the module comment. */
 export class DirectS3 {
   #enabled = true;
@@ -174,19 +192,58 @@ export class DirectS3 {
     signal?: AbortSignal,
   ): Promise<DirectRead | undefined> {
     const path = s3Path(bucketKey);
-    const answer = await this.#attempt(method, path, {}, EMPTY_SHA256, undefined, signal);
+    const answer = await this.#attempt(method, path, '', {}, EMPTY_SHA256, undefined, signal);
     if (answer === undefined) return undefined;
     const { status, headers } = answer;
     if (answer.stream) return { status, headers, body: answer.stream };
-    if (status >= 300 && status < 400) return undefined;
-    if (status >= 500) {
-      // The SDK sends it again at once: pause first, as its own retry would (a 503 SlowDown
-      // asks for fewer requests, not one more right away).
-      await pause(SERVER_ERROR_PAUSE_MS * (0.5 + Math.random()), signal);
-      return undefined;
-    }
+    if (!(await this.#isAnswer(status, signal))) return undefined;
     const code = /<Code>([^<]*)<\/Code>/.exec(answer.text)?.[1];
     return { status, headers, ...(code !== undefined && { code }) };
+  }
+
+  /**
+   * Lists one page of `bucket` (ListObjectsV2); undefined when the caller should send it through
+   * the SDK instead: any answer but a 2xx this module can read (`s3-list-xml.ts`). A 4xx other
+   * than a missing bucket turns direct requests off, as for a read.
+   *
+   * @throws the signal's reason when it aborts.
+   */
+  async list(
+    bucket: string,
+    request: DirectListRequest,
+    signal?: AbortSignal,
+  ): Promise<ListPage | undefined> {
+    const query = canonicalQuery({
+      'list-type': '2',
+      prefix: request.prefix,
+      ...(request.delimiter !== undefined && { delimiter: request.delimiter }),
+      ...(request.continuationToken !== undefined && { 'continuation-token': request.continuationToken }),
+      ...(request.maxKeys !== undefined && { 'max-keys': String(request.maxKeys) }),
+    });
+    // With the slash, as the SDK sends it: the request servers already answer for the SDK.
+    const path = s3Path(`${bucket}/`);
+    const answer = await this.#attempt('LIST', path, query, {}, EMPTY_SHA256, undefined, signal);
+    if (answer === undefined) return undefined;
+    const { status } = answer;
+    if (status >= 200 && status < 300) return parseListPage(answer.text);
+    if (!(await this.#isAnswer(status, signal))) return undefined;
+    const code = /<Code>([^<]*)<\/Code>/.exec(answer.text)?.[1];
+    if (status >= 400 && status < 500 && code !== 'NoSuchBucket') this.refused();
+    return undefined;
+  }
+
+  /**
+   * Whether a read's non-2xx status is an answer to take; false for a redirect and for a server
+   * error, after a pause: the SDK sends those again at once, and a 503 SlowDown asks for fewer
+   * requests, not one more right away (as its own retry would wait).
+   */
+  async #isAnswer(status: number, signal: AbortSignal | undefined): Promise<boolean> {
+    if (status >= 300 && status < 400) return false;
+    if (status >= 500) {
+      await pause(SERVER_ERROR_PAUSE_MS * (0.5 + Math.random()), signal);
+      return false;
+    }
+    return true;
   }
 
   /**
@@ -204,7 +261,7 @@ export class DirectS3 {
     };
     const payloadHash = createHash('sha256').update(body).digest('hex');
     const path = s3Path(request.path);
-    const answer = await this.#attempt('PUT', path, headers, payloadHash, body, request.signal);
+    const answer = await this.#attempt('PUT', path, '', headers, payloadHash, body, request.signal);
     if (answer === undefined) return undefined;
     const { status } = answer;
     if (status >= 200 && status < 300) {
@@ -225,8 +282,9 @@ export class DirectS3 {
    * HTTP answer came (counted: three in a row turn them off).
    */
   async #attempt(
-    method: 'GET' | 'HEAD' | 'PUT',
+    method: Method,
     path: string,
+    query: string,
     extra: Record<string, string>,
     payloadHash: string,
     body: Uint8Array | undefined,
@@ -242,10 +300,17 @@ export class DirectS3 {
       return undefined;
     }
     const headers: Record<string, string> = { ...extra, host: this.#origin.host };
-    signV4({ method, path, headers, payloadHash }, credentials, this.#options.region, 's3', Date.now());
+    const verb = method === 'LIST' ? 'GET' : method;
+    signV4(
+      { method: verb, path, query, headers, payloadHash },
+      credentials,
+      this.#options.region,
+      's3',
+      Date.now(),
+    );
     let answer: Answer;
     try {
-      answer = await this.#send(method, path, headers, body, signal);
+      answer = await this.#send(method, query ? `${path}?${query}` : path, headers, body, signal);
     } catch {
       if (signal?.aborted) throw signal.reason;
       // A network that fails only our requests (an IPv6 or TLS setup the SDK handles and we do
@@ -257,9 +322,12 @@ export class DirectS3 {
     return answer;
   }
 
-  /** One request; a 2xx GET resolves with its body unread, any other response once read. */
+  /**
+   * One request; a 2xx GET resolves with its body unread, any other response once read (a
+   * listing's 2xx up to {@link MAX_LIST_PAGE_BYTES}, others up to {@link MAX_RESPONSE_BYTES}).
+   */
   #send(
-    method: 'GET' | 'HEAD' | 'PUT',
+    method: Method,
     path: string,
     headers: Record<string, string>,
     body: Uint8Array | undefined,
@@ -273,7 +341,7 @@ export class DirectS3 {
         // An IPv6 literal without its brackets (http.request would look `[::1]` up as a name).
         hostname: this.#origin.hostname.replace(/^\[(.*)\]$/, '$1'),
         port: this.#origin.port || undefined,
-        method,
+        method: method === 'LIST' ? 'GET' : method,
         path,
         headers,
         agent: this.#agent,
@@ -315,9 +383,11 @@ export class DirectS3 {
         }
         const chunks: Buffer[] = [];
         let seen = 0;
+        const cap =
+          method === 'LIST' && status >= 200 && status < 300 ? MAX_LIST_PAGE_BYTES : MAX_RESPONSE_BYTES;
         res.on('data', (chunk: Buffer) => {
           seen += chunk.length;
-          if (seen > MAX_RESPONSE_BYTES) fail(new Error('response too large'));
+          if (seen > cap) fail(new Error('response too large'));
           else chunks.push(chunk);
         });
         res.on('error', reject);

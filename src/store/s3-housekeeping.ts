@@ -7,20 +7,10 @@
  * error naming the servers that have them. Loaded only through `s3.ts`, which is itself loaded
  * only for s3:// URLs.
  */
-import {
-  AbortMultipartUploadCommand,
-  DeleteObjectsCommand,
-  GetBucketLifecycleConfigurationCommand,
-  GetBucketPolicyCommand,
-  type LifecycleRule,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-  PutBucketLifecycleConfigurationCommand,
-  PutBucketPolicyCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import type { LifecycleRule, S3Client } from '@aws-sdk/client-s3';
 import { NixcacheError, StoreError } from '../errors.js';
 import type { DeleteManyResult, ListedObject, ListOptions, PendingUpload, ReadOptions } from './backend.js';
+import { s3Sdk } from './s3-sdk.js';
 
 /** Statement id of the anonymous-read statement nixcache adds to a bucket policy. */
 export const PUBLIC_READ_SID = 'NixcachePublicRead';
@@ -78,7 +68,7 @@ export async function* listS3Objects(
     try {
       signal?.throwIfAborted();
       page = await ctx.client.send(
-        new ListObjectsV2Command({
+        new (s3Sdk().ListObjectsV2Command)({
           Bucket: ctx.bucket,
           Prefix: b + prefix,
           ...(options.recursive === false && { Delimiter: '/' }),
@@ -124,7 +114,7 @@ export async function deleteS3Objects(
       signal?.throwIfAborted();
       res = await ctx.client.send(
         ctx.withContentMd5(
-          new DeleteObjectsCommand({
+          new (s3Sdk().DeleteObjectsCommand)({
             Bucket: ctx.bucket,
             Delete: { Objects: chunk.map((k) => ({ Key: b + k })), Quiet: true },
           }),
@@ -172,7 +162,7 @@ export async function* listS3MultipartUploads(
     try {
       signal?.throwIfAborted();
       page = await ctx.client.send(
-        new ListMultipartUploadsCommand({
+        new (s3Sdk().ListMultipartUploadsCommand)({
           Bucket: ctx.bucket,
           ...(b && { Prefix: b }),
           ...(keyMarker !== undefined && { KeyMarker: keyMarker }),
@@ -208,7 +198,7 @@ export async function abortS3MultipartUpload(
   try {
     signal?.throwIfAborted();
     await ctx.client.send(
-      new AbortMultipartUploadCommand({
+      new (s3Sdk().AbortMultipartUploadCommand)({
         Bucket: ctx.bucket,
         Key: base(ctx) + upload.key,
         UploadId: upload.uploadId,
@@ -272,7 +262,7 @@ export async function setS3PublicRead(ctx: S3HousekeepingContext, options: ReadO
   const statements: unknown[] = [];
   try {
     signal?.throwIfAborted();
-    const res = await ctx.client.send(new GetBucketPolicyCommand({ Bucket: ctx.bucket }), {
+    const res = await ctx.client.send(new (s3Sdk().GetBucketPolicyCommand)({ Bucket: ctx.bucket }), {
       abortSignal: signal,
       ...ctx.requestOptions,
     });
@@ -297,7 +287,7 @@ export async function setS3PublicRead(ctx: S3HousekeepingContext, options: ReadO
   const policy = JSON.stringify({ Version: '2012-10-17', Statement: statements });
   try {
     await ctx.client.send(
-      ctx.withContentMd5(new PutBucketPolicyCommand({ Bucket: ctx.bucket, Policy: policy })),
+      ctx.withContentMd5(new (s3Sdk().PutBucketPolicyCommand)({ Bucket: ctx.bucket, Policy: policy })),
       {
         abortSignal: signal,
         ...ctx.requestOptions,
@@ -350,10 +340,13 @@ export async function setS3Expiry(
   const rules: LifecycleRule[] = [];
   try {
     signal?.throwIfAborted();
-    const res = await ctx.client.send(new GetBucketLifecycleConfigurationCommand({ Bucket: ctx.bucket }), {
-      abortSignal: signal,
-      ...ctx.requestOptions,
-    });
+    const res = await ctx.client.send(
+      new (s3Sdk().GetBucketLifecycleConfigurationCommand)({ Bucket: ctx.bucket }),
+      {
+        abortSignal: signal,
+        ...ctx.requestOptions,
+      },
+    );
     for (const r of res.Rules ?? []) if (r.ID !== EXPIRY_RULE_ID) rules.push(r);
   } catch (e) {
     // NoSuchLifecycleConfiguration (404): nothing to keep; see setPublicRead for the rest.
@@ -371,7 +364,7 @@ export async function setS3Expiry(
   try {
     await ctx.client.send(
       ctx.withContentMd5(
-        new PutBucketLifecycleConfigurationCommand({
+        new (s3Sdk().PutBucketLifecycleConfigurationCommand)({
           Bucket: ctx.bucket,
           LifecycleConfiguration: { Rules: rules },
         }),

@@ -6,19 +6,13 @@
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import {
-  AbortMultipartUploadCommand,
-  PutObjectCommand,
-  type PutObjectCommandInput,
-  type S3Client,
-  type StorageClass,
-} from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import type { PutObjectCommandInput, S3Client, StorageClass } from '@aws-sdk/client-s3';
 import { NixcacheError, StoreError } from '../errors.js';
 import { type ByteSource, toAsyncIterable } from '../internal/iter.js';
 import type { ObjectInfo, PutOptions } from './backend.js';
 import { DIRECT_PUT_MAX_BYTES, type DirectS3 } from './s3-direct.js';
 import { httpStatus, s3Code, shape } from './s3-errors.js';
+import { s3Sdk, s3Upload } from './s3-sdk.js';
 import type { StoreConfig } from './url.js';
 
 const MiB = 1024 * 1024;
@@ -32,7 +26,8 @@ export const S3_MIN_PART_SIZE = 5 * MiB;
 
 /** What a put needs of its backend. */
 export interface S3PutContext {
-  readonly client: S3Client;
+  /** The backend's SDK client, built (and the SDK loaded) on first use. */
+  readonly client: () => S3Client;
   readonly bucket: string;
   /** The full object key (prefix included). */
   readonly objectKey: string;
@@ -218,7 +213,8 @@ export async function putObject(
         throw { name: code, Code: code, message, $metadata: { httpStatusCode: 412 } };
       }
       if (fast) return { size: received, ...(fast.etag !== '' && { etag: fast.etag }) };
-      const res = await ctx.client.send(
+      const { PutObjectCommand } = s3Sdk();
+      const res = await ctx.client().send(
         new PutObjectCommand({
           ...params,
           Body: bytes,
@@ -228,12 +224,14 @@ export async function putObject(
       );
       etag = res.ETag;
     } else if (mode === 'streamed') {
-      const res = await ctx.client.send(new PutObjectCommand({ ...params, Body: stream() }), {
+      const { PutObjectCommand } = s3Sdk();
+      const res = await ctx.client().send(new PutObjectCommand({ ...params, Body: stream() }), {
         abortSignal: signal,
       });
       etag = res.ETag;
     } else {
       const partSize = Math.max(bufferLimit, Math.ceil((size ?? 0) / S3_MAX_PARTS));
+      const { Upload } = s3Upload();
       const upload = new Upload({
         client: uploadClient(ctx, signal, failed),
         params: { ...params, Body: stream() },
@@ -271,7 +269,8 @@ export async function putObject(
  * answers 405) becomes a warning so the original error survives.
  */
 function uploadClient(ctx: S3PutContext, signal: AbortSignal, failed: { operation: string }): S3Client {
-  const client = ctx.client;
+  const client = ctx.client();
+  const { AbortMultipartUploadCommand } = s3Sdk();
   const warn = ctx.warn;
   const url = ctx.url;
   const endpoint = ctx.endpointUrl;

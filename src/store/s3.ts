@@ -1,18 +1,19 @@
 /**
- * The s3:// storage driver on `@aws-sdk/client-s3` (nix-formats.md §7-§8, design.md §5). This is
- * the only file that imports the AWS SDK; `open.ts` loads it with `import('./s3.js')`.
+ * The s3:// storage driver on `@aws-sdk/client-s3` (nix-formats.md §7-§8, design.md §5); `open.ts`
+ * loads it with `import('./s3.js')`. The SDK itself loads on first use (`s3-sdk.ts`): a store
+ * whose requests all go direct never loads it.
  *
  * - Client: region (default us-east-1), path-style addressing whenever an endpoint is set,
  *   credentials from the SDK's default chain or `profile=`, and checksums only when an operation
  *   requires them: with the SDK's defaults a streamed PutObject is sent with aws-chunked framing
  *   and a CRC32 trailer, which S3-compatible servers store inside the object (measured with
  *   s3rver) or reject (R2, Garage: nix-formats.md §13).
- * - Direct requests: on an `endpoint=` store with path-style addressing, GetObject, HeadObject
- *   and a small body in memory (a narinfo, most NARs of a system closure) go out as one signed
- *   request of our own (`s3-direct.ts`: the SDK costs more CPU per small object than
- *   compressing it or checking its signature), with the SDK's credentials (and for a write
- *   Content-MD5 and a signed payload SHA-256); anything but an answer is sent again through
- *   the SDK.
+ * - Direct requests: on an `endpoint=` store with path-style addressing, GetObject, HeadObject,
+ *   ListObjectsV2 and a small body in memory (a narinfo, most NARs of a system closure) go out
+ *   as one signed request of our own (`s3-direct.ts`: the SDK costs more CPU per small object
+ *   than compressing it or checking its signature), with the credentials the SDK would use (and
+ *   for a write Content-MD5 and a signed payload SHA-256); anything but an answer is sent again
+ *   through the SDK.
  * - Writes: otherwise a single PutObject when the size is known and small
  *   enough; otherwise a multipart upload through `@aws-sdk/lib-storage` with at most 10,000
  *   parts and a bounded number of parts in memory. A body that fails midway leaves no object under the key, and a
@@ -23,17 +24,7 @@
  *   deletes and incomplete multipart uploads (gc, repair).
  */
 import { createHash } from 'node:crypto';
-import {
-  CreateBucketCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  type GetObjectCommandOutput,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  S3Client,
-  type S3ClientConfig,
-} from '@aws-sdk/client-s3';
+import type { GetObjectCommandOutput, S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { NixcacheError, StoreError } from '../errors.js';
 import type { ByteSource } from '../internal/iter.js';
 import type {
@@ -60,7 +51,10 @@ import {
   setS3PublicRead,
 } from './s3-housekeeping.js';
 import { capSdkResponses } from './s3-limits.js';
+import type { ListPage } from './s3-list-xml.js';
 import { putObject } from './s3-put.js';
+import { s3Sdk } from './s3-sdk.js';
+import type { SigV4Credentials } from './s3-sigv4.js';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_FIRST_BYTE_TIMEOUT_MS,
@@ -148,8 +142,6 @@ function infoFromHeaders(read: DirectRead): ObjectInfo {
 export class S3Backend implements StorageBackend {
   readonly location: string;
   readonly conditionalWrites = true;
-  /** The S3 client in use (the caller's, or one built from the store URL). */
-  readonly client: S3Client;
   readonly bucket: string;
   /** Key prefix inside the bucket, '' for none. */
   readonly prefix: string;
@@ -166,6 +158,9 @@ export class S3Backend implements StorageBackend {
   readonly #credentialsFrom: string;
   /** Direct small PutObjects (S3-compatible endpoints, path-style), undefined when not used. */
   readonly #direct: DirectS3 | undefined;
+  /** The SDK client once built; its settings until then (undefined for a caller's client). */
+  #client: S3Client | undefined;
+  readonly #clientConfig: S3ClientConfig | undefined;
 
   /**
    * @throws {NixcacheError} BAD_ARGUMENT when the config is not an s3:// store with a bucket.
@@ -198,21 +193,22 @@ export class S3Backend implements StorageBackend {
           ? `profile '${config.profile}'`
           : 'the default AWS credential chain';
     if (options.client) {
-      this.client = options.client;
+      this.#client = options.client;
+      this.#clientConfig = undefined;
       this.#ownsClient = false;
       this.#direct = undefined;
     } else {
+      // The client (and the SDK) waits for the first request that needs it: see s3-sdk.ts.
       const clientConfig = s3ClientConfig(config, options);
-      this.client = new S3Client(clientConfig);
-      capSdkResponses(this.client, DEFAULT_MAX_SMALL_OBJECT_BYTES, this.endpointUrl);
+      this.#clientConfig = clientConfig;
       this.#ownsClient = true;
       const origin = clientConfig.forcePathStyle ? directOrigin(config.endpoint) : undefined;
-      const credentials = this.client.config.credentials;
+      const credentials = directCredentials(config, options.credentials, () => this.client);
       this.#direct =
         origin && (options.directRequests ?? options.fastPut) !== false
           ? new DirectS3(origin, {
               region: config.region,
-              credentials: () => credentials(),
+              credentials,
               maxSockets: options.maxSockets ?? DEFAULT_MAX_SOCKETS,
               connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
               firstByteTimeoutMs: firstByteMs,
@@ -220,6 +216,16 @@ export class S3Backend implements StorageBackend {
             })
           : undefined;
     }
+  }
+
+  /** The S3 client in use (the caller's, or one built from the store URL on first use). */
+  get client(): S3Client {
+    if (this.#client === undefined) {
+      const { S3Client } = s3Sdk();
+      this.#client = new S3Client(this.#clientConfig!);
+      capSdkResponses(this.#client, DEFAULT_MAX_SMALL_OBJECT_BYTES, this.endpointUrl);
+    }
+    return this.#client;
   }
 
   /** Full object key for a store-relative key. */
@@ -274,6 +280,31 @@ export class S3Backend implements StorageBackend {
     return undefined;
   }
 
+  /** A listing page sent directly (s3-direct.ts); undefined when the SDK must send it. */
+  async #directList(
+    prefix: string,
+    fullPrefix: string,
+    delimiter: string | undefined,
+    token: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<ListPage | undefined> {
+    if (!this.#direct) return undefined;
+    try {
+      return await this.#direct.list(
+        this.bucket,
+        {
+          prefix: fullPrefix,
+          ...(delimiter !== undefined && { delimiter }),
+          ...(token !== undefined && { continuationToken: token }),
+          ...(this.#listPageSize !== undefined && { maxKeys: this.#listPageSize }),
+        },
+        signal,
+      );
+    } catch (e) {
+      throw this.#fail('ListObjectsV2', prefix, e, signal);
+    }
+  }
+
   /**
    * Reads an object as a stream; undefined when absent (404, or 403 other than a credentials error).
    * The stream errors with NETWORK when the connection breaks or the body is shorter than its
@@ -294,10 +325,13 @@ export class S3Backend implements StorageBackend {
     let res: GetObjectCommandOutput;
     try {
       signal?.throwIfAborted();
-      res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }), {
-        abortSignal: signal,
-        ...this.#firstByte,
-      });
+      res = await this.client.send(
+        new (s3Sdk().GetObjectCommand)({ Bucket: this.bucket, Key: this.objectKey(key) }),
+        {
+          abortSignal: signal,
+          ...this.#firstByte,
+        },
+      );
     } catch (e) {
       if (!signal?.aborted && absent(e)) return undefined;
       throw this.#fail('GetObject', key, e, signal);
@@ -366,7 +400,7 @@ export class S3Backend implements StorageBackend {
     try {
       signal?.throwIfAborted();
       const res = await this.client.send(
-        new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }),
+        new (s3Sdk().HeadObjectCommand)({ Bucket: this.bucket, Key: this.objectKey(key) }),
         {
           abortSignal: signal,
           ...this.#firstByte,
@@ -397,7 +431,7 @@ export class S3Backend implements StorageBackend {
   put(key: string, body: ByteSource, options: PutOptions): Promise<ObjectInfo> {
     return putObject(
       {
-        client: this.client,
+        client: () => this.client,
         bucket: this.bucket,
         objectKey: this.objectKey(key),
         url: this.#url(key),
@@ -427,10 +461,18 @@ export class S3Backend implements StorageBackend {
     const base = this.prefix ? `${this.prefix}/` : '';
     type Page = { Contents?: { Key?: string }[]; IsTruncated?: boolean; NextContinuationToken?: string };
     const fetchPage = async (token: string | undefined): Promise<Page> => {
+      const direct = await this.#directList(prefix, base + prefix, delimiter, token, signal);
+      if (direct) {
+        return {
+          Contents: direct.keys.map((Key) => ({ Key })),
+          IsTruncated: direct.truncated,
+          ...(direct.nextToken !== undefined && { NextContinuationToken: direct.nextToken }),
+        };
+      }
       try {
         signal?.throwIfAborted();
         return await this.client.send(
-          new ListObjectsV2Command({
+          new (s3Sdk().ListObjectsV2Command)({
             Bucket: this.bucket,
             Prefix: base + prefix,
             ...(delimiter && { Delimiter: delimiter }),
@@ -473,10 +515,13 @@ export class S3Backend implements StorageBackend {
     const signal = options.signal;
     try {
       signal?.throwIfAborted();
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }), {
-        abortSignal: signal,
-        ...this.#firstByte,
-      });
+      await this.client.send(
+        new (s3Sdk().DeleteObjectCommand)({ Bucket: this.bucket, Key: this.objectKey(key) }),
+        {
+          abortSignal: signal,
+          ...this.#firstByte,
+        },
+      );
     } catch (e) {
       if (!signal?.aborted && httpStatus(e) === 404 && s3Code(e) !== 'NoSuchBucket') return;
       throw this.#fail('DeleteObject', key, e, signal);
@@ -495,7 +540,7 @@ export class S3Backend implements StorageBackend {
     const signal = options.signal;
     try {
       signal?.throwIfAborted();
-      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), {
+      await this.client.send(new (s3Sdk().HeadBucketCommand)({ Bucket: this.bucket }), {
         abortSignal: signal,
         ...this.#firstByte,
       });
@@ -517,7 +562,7 @@ export class S3Backend implements StorageBackend {
     const region = this.#config.region;
     try {
       await this.client.send(
-        new CreateBucketCommand({
+        new (s3Sdk().CreateBucketCommand)({
           Bucket: this.bucket,
           ...(region !== 'us-east-1' && {
             CreateBucketConfiguration: { LocationConstraint: region as never },
@@ -614,8 +659,32 @@ export class S3Backend implements StorageBackend {
    */
   async close(): Promise<void> {
     this.#direct?.close();
-    if (this.#ownsClient) this.client.destroy();
+    if (this.#ownsClient) this.#client?.destroy();
   }
+}
+
+/**
+ * What direct requests sign with: the caller's credentials; else, as the SDK's default chain
+ * would find them first, static keys in the environment (AWS_ACCESS_KEY_ID and
+ * AWS_SECRET_ACCESS_KEY, with AWS_SESSION_TOKEN) when no profile is named (neither `profile=`
+ * nor AWS_PROFILE), which needs no SDK; else the SDK client's own provider (profiles, SSO,
+ * instance roles, refreshes).
+ */
+function directCredentials(
+  config: StoreConfig,
+  given: S3BackendOptions['credentials'],
+  client: () => S3Client,
+): () => Promise<SigV4Credentials> {
+  if (given !== undefined) return async () => (typeof given === 'function' ? given() : given);
+  const env = process.env;
+  const accessKeyId = env.AWS_ACCESS_KEY_ID;
+  const secretAccessKey = env.AWS_SECRET_ACCESS_KEY;
+  if (config.profile === undefined && !env.AWS_PROFILE && accessKeyId && secretAccessKey) {
+    const sessionToken = env.AWS_SESSION_TOKEN;
+    const fromEnv: SigV4Credentials = { accessKeyId, secretAccessKey, ...(sessionToken && { sessionToken }) };
+    return async () => fromEnv;
+  }
+  return () => client().config.credentials();
 }
 
 /**

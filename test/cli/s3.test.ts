@@ -3,7 +3,7 @@
  * sign and copy through s3:// URLs spelled as in Nix, credentials from the environment, and what
  * s3rver lacks (bucket policies) reported as one line with exit code 1.
  */
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -144,5 +144,38 @@ describe('the CLI on s3:// (s3rver)', () => {
       { env },
     );
     expect(check.stdout).toMatch(/checked 3 paths in s3:\/\/cli-copy: 3 ok\n$/);
+  });
+  it('push and verify with credentials in the environment never load the AWS SDK; init does', async () => {
+    // A preload that writes, at exit, which @aws-sdk modules the process loaded.
+    const probe = join(work, 'sdk-probe.cjs');
+    await writeFile(
+      probe,
+      "process.on('exit', () => require('node:fs').writeFileSync(process.env.SDK_PROBE_OUT, " +
+        "JSON.stringify(Object.keys(require.cache).filter((k) => k.includes('@aws-sdk')))));\n",
+    );
+    const out = join(work, 'sdk-probe.json');
+    const probed = async (args: string[]) => {
+      const r = await runCli(args, {
+        env: { ...env, NODE_OPTIONS: `--require ${probe}`, SDK_PROBE_OUT: out },
+      });
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(await readFile(out, 'utf8')) as string[];
+    };
+    const { url } = s3ConfigFor(s3.endpoint, 'cli-lazy-sdk');
+    // init creates the bucket (HeadBucket, CreateBucket): the SDK's work, so the probe sees it.
+    expect((await probed(['init', '--store', url])).some((k) => k.includes('client-s3'))).toBe(true);
+    const push = [
+      'push',
+      '--to',
+      url,
+      '--secret-key-file',
+      keyFile,
+      '--store-dir',
+      join(work, 'store'),
+      sample.hello,
+    ];
+    // Listing, reading nix-cache-info, HEADs, small PUTs: all direct requests.
+    expect(await probed(push)).toEqual([]);
+    expect(await probed(['verify', '--store', url, '-k', publicKey, '--all'])).toEqual([]);
   });
 });

@@ -1,0 +1,234 @@
+/**
+ * The direct ListObjectsV2 of the s3:// driver (src/store/s3-direct.ts, s3-list-xml.ts), against
+ * s3rver behind the recording proxy: listings equal the SDK's, page by page, for keys XML must
+ * escape; an answer the direct path cannot use (a page it is not sure of, a server error, a
+ * refusal, a missing bucket) is sent again through the SDK, so the outcome never changes. And
+ * the credentials direct requests sign with: the environment's keys only when no profile is named.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { S3Backend, type S3BackendOptions } from '../../src/store/s3.js';
+import { parseStoreUrl } from '../../src/store/url.js';
+import { faults, type LoopbackProxy, type RecordedRequest, startProxy } from '../helpers/proxy.js';
+import { rejection } from '../helpers/rejection.js';
+import { S3RVER_CREDENTIALS, type S3rverHandle, s3ConfigFor, startS3rver } from '../helpers/s3rver.js';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+const BUCKET = 'direct-list';
+let s3: S3rverHandle;
+let proxy: LoopbackProxy;
+const backends: S3Backend[] = [];
+/** Keys XML must escape, a space, a plus, non-ASCII, and a nar/ subtree. */
+const KEYS = [
+  'a&b.narinfo',
+  '<lt>.narinfo',
+  'quote"\'.narinfo',
+  'sp ace+plus.narinfo',
+  'ümlaut€😀.narinfo',
+  'nix-cache-info',
+  'nar/x&y.nar.xz',
+  'nar/z.nar.xz',
+  'pre/fix/deep.narinfo',
+].sort();
+
+beforeAll(async () => {
+  s3 = await startS3rver({ buckets: [BUCKET] });
+  proxy = await startProxy({ target: s3.endpoint });
+  const b = open();
+  for (const key of KEYS) await b.put(key, new TextEncoder().encode(key), { contentType: 'text/plain' });
+});
+
+afterAll(async () => {
+  for (const b of backends) await b.close();
+  await proxy?.close();
+  await s3?.stop();
+});
+
+function open(options: S3BackendOptions = {}, bucket = BUCKET): S3Backend {
+  const b = new S3Backend(parseStoreUrl(s3ConfigFor(proxy.endpoint, bucket).url), {
+    credentials: S3RVER_CREDENTIALS,
+    maxAttempts: 2,
+    ...options,
+  });
+  backends.push(b);
+  return b;
+}
+
+/** Requests the SDK sent carry its invocation id; direct ones do not. */
+const direct = (r: RecordedRequest) => r.headers['amz-sdk-invocation-id'] === undefined;
+const isList = (r: RecordedRequest) => r.method === 'GET' && r.url.includes('list-type=2');
+
+/** What the listing requests saw: whether each went direct, and its status. */
+const lists = () => proxy.requests.filter(isList).map((r) => [direct(r) ? 'direct' : 'sdk', r.status]);
+
+async function keys(b: S3Backend, prefix = '', recursive = true): Promise<string[]> {
+  const out: string[] = [];
+  for await (const k of b.list(prefix, { recursive })) out.push(k);
+  return out;
+}
+
+describe('S3Backend direct ListObjectsV2', () => {
+  it('lists what the SDK lists, one direct request per page', async () => {
+    const sdk = open({ directRequests: false, listPageSize: 2 });
+    const b = open({ listPageSize: 2 });
+    for (const [prefix, recursive] of [
+      ['', true],
+      ['', false],
+      ['nar/', true],
+      ['pre/', false],
+      ['pre/', true],
+      ['no-such-prefix', true],
+    ] as const) {
+      const theirs = await keys(sdk, prefix, recursive);
+      proxy.clear();
+      const ours = await keys(b, prefix, recursive);
+      expect(ours, `${prefix} ${recursive}`).toEqual(theirs);
+      // Pages of 2 keys (and for a delimiter listing, common prefixes count in a page).
+      const pages = lists();
+      expect(pages.length).toBeGreaterThanOrEqual(Math.ceil(ours.length / 2));
+      expect(pages.every(([how, status]) => how === 'direct' && status === 200)).toBe(true);
+    }
+    expect(await keys(b)).toEqual(KEYS);
+    expect(await keys(b, '', false)).toEqual(KEYS.filter((k) => !k.includes('/')));
+  });
+
+  it('a prefixed store lists keys relative to its prefix', async () => {
+    const b = new S3Backend(parseStoreUrl(s3ConfigFor(proxy.endpoint, BUCKET, 'pre').url), {
+      credentials: S3RVER_CREDENTIALS,
+    });
+    backends.push(b);
+    proxy.clear();
+    expect(await keys(b)).toEqual(['fix/deep.narinfo']);
+    expect(lists()).toEqual([['direct', 200]]);
+  });
+
+  it('a page the reader is not sure of is sent again through the SDK; the direct path stays on', async () => {
+    const b = open();
+    let n = 0;
+    proxy.onRequest = (r) =>
+      isList(r) && n++ === 0
+        ? {
+            kind: 'status',
+            status: 200,
+            body: '<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key><![CDATA[x]]></Key></Contents></ListBucketResult>',
+          }
+        : undefined;
+    proxy.clear();
+    try {
+      expect(await keys(b)).toEqual(KEYS);
+      expect(await keys(b)).toEqual(KEYS);
+    } finally {
+      proxy.onRequest = undefined;
+    }
+    expect(lists()).toEqual([
+      ['direct', 200],
+      ['sdk', 200],
+      ['direct', 200],
+    ]);
+  });
+
+  it('a 503 is sent again through the SDK after a pause; the direct path stays on', async () => {
+    const b = open();
+    let n = 0;
+    proxy.onRequest = (r) => (isList(r) && n++ === 0 ? faults.slowDown : undefined);
+    proxy.clear();
+    try {
+      expect(await keys(b)).toEqual(KEYS);
+      expect(await keys(b)).toEqual(KEYS);
+    } finally {
+      proxy.onRequest = undefined;
+    }
+    expect(lists()).toEqual([
+      ['direct', 503],
+      ['sdk', 200],
+      ['direct', 200],
+    ]);
+  });
+
+  it('a refused signature gives the SDK’s answer and turns the direct path off', async () => {
+    const b = open();
+    proxy.onRequest = (r) =>
+      isList(r) && direct(r)
+        ? {
+            kind: 'status',
+            status: 403,
+            body: '<Error><Code>SignatureDoesNotMatch</Code><Message>no</Message></Error>',
+          }
+        : undefined;
+    proxy.clear();
+    try {
+      expect(await keys(b)).toEqual(KEYS);
+      expect(await keys(b)).toEqual(KEYS);
+    } finally {
+      proxy.onRequest = undefined;
+    }
+    expect(lists()).toEqual([
+      ['direct', 403],
+      ['sdk', 200],
+      ['sdk', 200],
+    ]);
+  });
+
+  it('a missing bucket fails with the SDK’s NOT_FOUND; the direct path stays on', async () => {
+    const err = await rejection(keys(open({}, 'no-such-bucket')));
+    expect(err.code).toBe('NOT_FOUND');
+    expect(err.message).toContain('NoSuchBucket');
+  });
+});
+
+describe('the credentials of direct requests', () => {
+  const saved = { ...process.env };
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'nixcache-s3-creds-'));
+    await writeFile(
+      join(dir, 'credentials'),
+      '[named]\naws_access_key_id = AKIDPROFILE\naws_secret_access_key = profile-secret\n',
+    );
+    await writeFile(join(dir, 'config'), '');
+  });
+
+  afterAll(async () => {
+    process.env = saved;
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /**
+   * The access key id of the request a HEAD sent (s3rver refuses unknown key ids with a 403,
+   * which a HEAD takes for absence, so the SDK never sends it again).
+   */
+  async function signedWith(url: string): Promise<string[]> {
+    const b = new S3Backend(parseStoreUrl(url), {});
+    backends.push(b);
+    proxy.clear();
+    await b.head('a&b.narinfo');
+    await b.close();
+    return proxy.requests.map((r) => {
+      const m = /Credential=([^/]+)\//.exec(String(r.headers.authorization));
+      return `${direct(r) ? 'direct' : 'sdk'} ${m?.[1]}`;
+    });
+  }
+
+  it('are the environment’s keys when no profile is named, the profile’s otherwise', async () => {
+    process.env.AWS_ACCESS_KEY_ID = 'AKIDENV';
+    process.env.AWS_SECRET_ACCESS_KEY = 'env-secret';
+    process.env.AWS_SHARED_CREDENTIALS_FILE = join(dir, 'credentials');
+    process.env.AWS_CONFIG_FILE = join(dir, 'config');
+    delete process.env.AWS_PROFILE;
+    delete process.env.AWS_SESSION_TOKEN;
+    const { url } = s3ConfigFor(proxy.endpoint, BUCKET);
+    expect(await signedWith(url)).toEqual(['direct AKIDENV']);
+    // profile= in the URL, or AWS_PROFILE: the SDK's chain finds the profile, as it would alone.
+    expect(await signedWith(`${url}&profile=named`)).toEqual(['direct AKIDPROFILE']);
+    process.env.AWS_PROFILE = 'named';
+    expect(await signedWith(url)).toEqual(['direct AKIDPROFILE']);
+    process.env.AWS_SESSION_TOKEN = 'env-token';
+    delete process.env.AWS_PROFILE;
+    expect(await signedWith(url)).toEqual(['direct AKIDENV']);
+    expect(proxy.requests[0]?.headers['x-amz-security-token']).toBe('env-token');
+  });
+});
