@@ -60,7 +60,8 @@ export interface PushOptions {
   readonly metadata?: ReadonlyMap<string, PathMetadata> | Readonly<Record<string, PathMetadata>>;
   /**
    * Paths staged (dumped, hashed, compressed) at once, and separately NARs uploaded at once
-   * (default 2 each): a path staged while the slots upload waits for one with its NAR staged.
+   * (default 2 each): a path staged while the slots upload waits for one with its NAR staged
+   * (up to four such paths).
    */
   readonly parallelism?: number;
   /** Re-upload paths the cache already has. */
@@ -139,6 +140,14 @@ function detectContentAddress(
 }
 
 /**
+ * Staged NARs a push may hold while they wait for an upload slot: at most 1 MiB each in memory
+ * (a larger one waits in a temporary file). Against s3rver, 600 small paths took 3-7% less time
+ * with 4 than with none: the xz worker's idle gaps (about 1 ms per NAR, 0.7 s in all) came from
+ * waiting for a staging slot that an upload held.
+ */
+const STAGED_AHEAD = 4;
+
+/**
  * Pushes store paths (and by default their closures) to a binary cache.
  *
  * @throws {NixcacheError} only for problems before any work starts (bad path, unreadable store
@@ -171,7 +180,8 @@ export async function pushPaths(
   // Staging is CPU (this thread and the compressor's); an upload mostly waits for the server.
   // With one slot for both, the compressor sat idle while every slot waited on an upload (half
   // of a 600-path push to s3rver): separate slots let the next NARs compress meanwhile. The
-  // graph runs twice as many paths, so that each kind of slot has paths to fill it.
+  // graph runs as many paths as both kinds of slot hold, plus STAGED_AHEAD staged NARs waiting
+  // for an upload slot, so that the compressor still has work when the uploads are slow.
   const parallelism = Math.max(1, Math.floor(options.parallelism ?? 2));
   const stageSlot = createLimit(parallelism);
   const uploadSlot = createLimit(parallelism);
@@ -267,7 +277,7 @@ export async function pushPaths(
       { inspect, publish },
       {
         ...(options.closure !== undefined && { closure: options.closure }),
-        parallelism: 2 * parallelism,
+        parallelism: 2 * parallelism + STAGED_AHEAD,
         ...(options.force !== undefined && { force: options.force }),
         expectedPaths: Math.max(paths.length, metadataSize(options.metadata)),
         ...(signal && { signal }),

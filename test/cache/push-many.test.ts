@@ -80,7 +80,7 @@ describe('push of many paths', () => {
       }
     };
     let staged = 0;
-    const run = pushPaths(store, paths.slice(0, 8), {
+    const run = pushPaths(store, paths.slice(0, 12), {
       storeDir,
       parallelism: 2,
       onProgress: (e) => {
@@ -88,14 +88,15 @@ describe('push of many paths', () => {
       },
     });
     const deadline = Date.now() + 10_000;
-    while ((staged < 4 || uploading < 2) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    while ((staged < 8 || uploading < 2) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     await new Promise((r) => setTimeout(r, 50));
-    // Two uploads hold their slots; two more paths were staged meanwhile and wait for one.
-    expect({ staged, uploading }).toEqual({ staged: 4, uploading: 2 });
+    // Two uploads hold their slots; meanwhile two more paths were staged for the staging slots and
+    // four ahead (STAGED_AHEAD), and they wait for one; no more are staged while nothing uploads.
+    expect({ staged, uploading }).toEqual({ staged: 8, uploading: 2 });
     release();
     const r = await run;
     expect(r.failed).toEqual([]);
-    expect(r.pushed.length).toBe(8);
+    expect(r.pushed.length).toBe(12);
     expect(most).toBe(2);
     await store.close();
   });
