@@ -3,7 +3,7 @@
  * loads it with `import('./s3.js')`. The SDK itself loads on first use (`s3-sdk.ts`): a store
  * whose requests all go direct never loads it.
  *
- * - Client: region (default us-east-1), path-style addressing whenever an endpoint is set,
+ * - Client (`s3-client.ts`): region (default us-east-1), path-style addressing whenever an endpoint is set,
  *   credentials from the SDK's default chain or `profile=`, and checksums only when an operation
  *   requires them: with the SDK's defaults a streamed PutObject is sent with aws-chunked framing
  *   and a CRC32 trailer, which S3-compatible servers store inside the object (measured with
@@ -14,16 +14,15 @@
  *   than compressing it or checking its signature), with the credentials the SDK would use (and
  *   for a write Content-MD5 and a signed payload SHA-256); anything but an answer is sent again
  *   through the SDK.
- * - Writes: otherwise a single PutObject when the size is known and small
- *   enough; otherwise a multipart upload through `@aws-sdk/lib-storage` with at most 10,000
- *   parts and a bounded number of parts in memory. A body that fails midway leaves no object under the key, and a
+ * - Writes: otherwise a single PutObject when the size is known and small enough; otherwise a
+ *   multipart upload through `@aws-sdk/lib-storage` with at most 10,000 parts and a bounded
+ *   number of parts in memory. A body that fails midway leaves no object under the key, and a
  *   failed multipart upload is aborted.
  * - Reads: 404 and 403 both mean absent (nix-formats.md §7.3).
  * - Bucket administration for `initCache`: create the bucket here; anonymous read (bucket policy)
  *   and expiry (lifecycle rule) live in `s3-housekeeping.ts`, with listings with metadata, batch
  *   deletes and incomplete multipart uploads (gc, repair).
  */
-import { createHash } from 'node:crypto';
 import type { GetObjectCommandOutput, S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { NixcacheError, StoreError } from '../errors.js';
 import type { ByteSource } from '../internal/iter.js';
@@ -39,6 +38,14 @@ import type {
   StorageBackend,
 } from './backend.js';
 import { DEFAULT_MAX_SMALL_OBJECT_BYTES } from './limits.js';
+import {
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_SOCKETS,
+  directCredentials,
+  type S3ClientOptions,
+  s3ClientConfig,
+  withContentMd5,
+} from './s3-client.js';
 import { type DirectRead, DirectS3, directOrigin } from './s3-direct.js';
 import { absent, absentAnswer, CREDENTIAL_CODES, httpStatus, s3Code, s3Failure } from './s3-errors.js';
 import {
@@ -54,50 +61,31 @@ import { capSdkResponses } from './s3-limits.js';
 import type { ListPage } from './s3-list-xml.js';
 import { putObject } from './s3-put.js';
 import { s3Sdk } from './s3-sdk.js';
-import type { SigV4Credentials } from './s3-sigv4.js';
-import {
-  DEFAULT_CONNECT_TIMEOUT_MS,
-  DEFAULT_FIRST_BYTE_TIMEOUT_MS,
-  type NetworkTimeouts,
-} from './timeouts.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_FIRST_BYTE_TIMEOUT_MS } from './timeouts.js';
 import type { StoreConfig } from './url.js';
 
-export { S3_MAX_PARTS, S3_MAX_SINGLE_PUT, S3_MIN_PART_SIZE } from './s3-put.js';
-/** Default idle limit of an S3 connection (Nix's `stalled-download-timeout`, 300 s). */
-export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
-/** Default sockets per host of an S3 client: above the 64 narinfo requests a whole-cache run keeps in flight. */
-export const DEFAULT_MAX_SOCKETS = 96;
-
+export {
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_SOCKETS,
+  type S3ClientOptions,
+  s3ClientConfig,
+} from './s3-client.js';
 export { EXPIRY_RULE_ID, PUBLIC_READ_SID, publicReadStatement } from './s3-housekeeping.js';
+export { S3_MAX_PARTS, S3_MAX_SINGLE_PUT, S3_MIN_PART_SIZE } from './s3-put.js';
 
-/** Options of {@link S3Backend}; timeouts: see {@link NetworkTimeouts} (per attempt). */
-export interface S3BackendOptions extends NetworkTimeouts {
+/** Options of {@link S3Backend}; the client's: see {@link S3ClientOptions} (timeouts per attempt). */
+export interface S3BackendOptions extends S3ClientOptions {
   /** Use this client instead of building one from the store URL (region, endpoint, profile are then the client's). */
   readonly client?: S3Client;
-  /** Explicit credentials (or a provider) instead of the SDK's default chain / `profile=`. */
-  readonly credentials?: S3ClientConfig['credentials'];
   /** Where non-fatal problems go (e.g. a multipart upload the server would not abort). */
   readonly onWarning?: (message: string) => void;
-  /** Attempts per request, including the first (SDK default 3). */
-  readonly maxAttempts?: number;
   /** Parts of one multipart upload in flight at once (default 2); memory ≈ (queueSize + 1) × part size. */
   readonly queueSize?: number;
-  /**
-   * A request fails (NETWORK) when its connection carries no bytes for this long (default 300 s,
-   * Nix's `stalled-download-timeout`); 0 disables it. Without it a server that stalls mid-body
-   * would hang a download forever.
-   */
-  readonly idleTimeoutMs?: number;
   /**
    * Keys per ListObjectsV2 page (S3's MaxKeys; default the server's, 1000 on AWS). Listing
    * fetches the next page while the current one is consumed.
    */
   readonly listPageSize?: number;
-  /**
-   * Sockets per host (default {@link DEFAULT_MAX_SOCKETS}); connections are kept alive and
-   * reused. Whole-cache runs keep tens of narinfo GETs/HEADs in flight.
-   */
-  readonly maxSockets?: number;
   /**
    * On an `endpoint=` store with path-style addressing, send GetObject, HeadObject and small
    * in-memory PutObjects (up to 5 MiB) as one signed HTTP request each instead of through the
@@ -661,98 +649,6 @@ export class S3Backend implements StorageBackend {
     this.#direct?.close();
     if (this.#ownsClient) this.#client?.destroy();
   }
-}
-
-/**
- * What direct requests sign with: the caller's credentials; else, as the SDK's default chain
- * would find them first, static keys in the environment (AWS_ACCESS_KEY_ID and
- * AWS_SECRET_ACCESS_KEY, with AWS_SESSION_TOKEN) when no profile is named (neither `profile=`
- * nor AWS_PROFILE), which needs no SDK; else the SDK client's own provider (profiles, SSO,
- * instance roles, refreshes).
- */
-function directCredentials(
-  config: StoreConfig,
-  given: S3BackendOptions['credentials'],
-  client: () => S3Client,
-): () => Promise<SigV4Credentials> {
-  if (given !== undefined) return async () => (typeof given === 'function' ? given() : given);
-  const env = process.env;
-  const accessKeyId = env.AWS_ACCESS_KEY_ID;
-  const secretAccessKey = env.AWS_SECRET_ACCESS_KEY;
-  if (config.profile === undefined && !env.AWS_PROFILE && accessKeyId && secretAccessKey) {
-    const sessionToken = env.AWS_SESSION_TOKEN;
-    const fromEnv: SigV4Credentials = { accessKeyId, secretAccessKey, ...(sessionToken && { sessionToken }) };
-    return async () => fromEnv;
-  }
-  return () => client().config.credentials();
-}
-
-/**
- * Adds Content-MD5 to a command whose body is small XML/JSON. PutBucketPolicy and
- * PutBucketLifecycleConfiguration require an integrity header; older MinIO releases (and other
- * servers) accept only Content-MD5, not the SDK's x-amz-checksum-crc32. AWS accepts both.
- */
-function withContentMd5<C extends { middlewareStack: { add: (...args: never[]) => unknown } }>(
-  command: C,
-): C {
-  type Args = { request: { headers: Record<string, string>; body?: unknown } };
-  const middleware =
-    (next: (args: Args) => Promise<unknown>) =>
-    async (args: Args): Promise<unknown> => {
-      const body = args.request.body;
-      if (typeof body === 'string' || body instanceof Uint8Array) {
-        args.request.headers['content-md5'] = createHash('md5').update(body).digest('base64');
-      }
-      return next(args);
-    };
-  (command.middlewareStack.add as unknown as (m: unknown, o: unknown) => void)(middleware, {
-    step: 'build',
-    name: 'nixcacheContentMd5',
-  });
-  return command;
-}
-
-/** The S3Client settings for a store URL (exported for tests and for callers building their own client). */
-export function s3ClientConfig(
-  config: StoreConfig,
-  options: Pick<
-    S3BackendOptions,
-    'credentials' | 'maxAttempts' | 'idleTimeoutMs' | 'connectTimeoutMs' | 'maxSockets'
-  > = {},
-): S3ClientConfig {
-  const forcePathStyle =
-    config.addressingStyle === 'path' ||
-    (config.addressingStyle === 'auto' &&
-      (config.endpoint !== undefined || (config.bucket ?? '').includes('.')));
-  return {
-    region: config.region,
-    ...(config.endpoint !== undefined && { endpoint: config.endpoint }),
-    forcePathStyle,
-    ...(options.credentials !== undefined
-      ? { credentials: options.credentials }
-      : config.profile !== undefined && { profile: config.profile }),
-    ...(options.maxAttempts !== undefined && { maxAttempts: options.maxAttempts }),
-    // A host that drops SYNs fails after connectTimeoutMs instead of hanging, and a connection
-    // that stalls (no bytes either way) fails after idleTimeoutMs; a transfer that keeps moving
-    // has no time limit (a slow compressor may feed a long upload): callers bound those with a
-    // signal. Bodyless requests pass a per-request `requestTimeout` (first byte, see
-    // timeouts.ts), which must throw rather than only log.
-    requestHandler: {
-      connectionTimeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-      socketTimeout: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
-      throwOnRequestTimeout: true,
-      // Keep-alive connections, reused across requests, enough for the requests a whole-cache
-      // run keeps in flight (the SDK's default is 50).
-      httpAgent: { keepAlive: true, maxSockets: options.maxSockets ?? DEFAULT_MAX_SOCKETS },
-      httpsAgent: { keepAlive: true, maxSockets: options.maxSockets ?? DEFAULT_MAX_SOCKETS },
-    },
-    // The SDK's standard retry strategy retries 500/502/503/504, throttling codes (SlowDown,
-    // 503) and connection resets with exponential backoff and jitter (a longer base delay for
-    // throttling), up to maxAttempts (default 3) per request.
-    retryMode: 'standard',
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  };
 }
 
 /**
