@@ -160,3 +160,31 @@ export function s3Failure(context: S3FailureContext, e: unknown, signal?: AbortS
   }
   return make('IO', reason);
 }
+
+/**
+ * The continuation token of the page after `page`, undefined when it was the last. A page that
+ * says more keys follow but gives no token, or gives back the token it was asked with, would end
+ * a listing early (a garbage collector would then miss live narinfos) or never: NETWORK, naming
+ * the listing and the endpoint.
+ *
+ * @example token = nextListToken(page, token, { url: 's3://cache/', endpoint })
+ */
+export function nextListToken(
+  page: { readonly IsTruncated?: boolean; readonly NextContinuationToken?: string },
+  asked: string | undefined,
+  where: { readonly url: string; readonly endpoint: string },
+): string | undefined {
+  if (!page.IsTruncated) return undefined;
+  const token = page.NextContinuationToken;
+  const problem = !token
+    ? 'the server says more keys follow but gives no continuation token'
+    : token === asked
+      ? 'the server gave back the continuation token it was asked with (the listing would never end)'
+      : undefined;
+  if (problem === undefined) return token;
+  throw new StoreError(
+    'NETWORK',
+    `${where.url}: ListObjectsV2 failed: ${problem} (endpoint ${where.endpoint})`,
+    { url: where.url, operation: 'ListObjectsV2', endpoint: where.endpoint },
+  );
+}

@@ -10,6 +10,7 @@
 import type { LifecycleRule, S3Client } from '@aws-sdk/client-s3';
 import { NixcacheError, StoreError } from '../errors.js';
 import type { DeleteManyResult, ListedObject, ListOptions, PendingUpload, ReadOptions } from './backend.js';
+import { nextListToken } from './s3-errors.js';
 import { s3Sdk } from './s3-sdk.js';
 
 /** Statement id of the anonymous-read statement nixcache adds to a bucket policy. */
@@ -87,7 +88,7 @@ export async function* listS3Objects(
         lastModified: item.LastModified?.getTime() ?? 0,
       };
     }
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    token = nextListToken(page, token, { url: `${ctx.bucketUrl}/${b}${prefix}`, endpoint: ctx.endpointUrl });
   } while (token !== undefined);
 }
 

@@ -47,7 +47,15 @@ import {
   withContentMd5,
 } from './s3-client.js';
 import { type DirectRead, DirectS3, directOrigin } from './s3-direct.js';
-import { absent, absentAnswer, CREDENTIAL_CODES, httpStatus, s3Code, s3Failure } from './s3-errors.js';
+import {
+  absent,
+  absentAnswer,
+  CREDENTIAL_CODES,
+  httpStatus,
+  nextListToken,
+  s3Code,
+  s3Failure,
+} from './s3-errors.js';
 import {
   abortS3MultipartUpload,
   deleteS3Objects,
@@ -476,10 +484,12 @@ export class S3Backend implements StorageBackend {
     // One page ahead: the next page is requested as soon as this one arrives, so the consumer
     // works on 1000 keys while the next 1000 are on their way. Never more than one page ahead.
     let next: Promise<Page> | undefined = fetchPage(undefined);
+    let asked: string | undefined;
     try {
       while (next) {
         const page: Page = await next;
-        const token = page.IsTruncated ? page.NextContinuationToken : undefined;
+        const token = nextListToken(page, asked, { url: this.#url(prefix), endpoint: this.endpointUrl });
+        asked = token;
         next = token === undefined ? undefined : fetchPage(token);
         // A failure of the prefetch surfaces when its turn comes, not as an unhandled rejection.
         next?.catch(() => {});

@@ -172,6 +172,36 @@ describe('S3Backend direct ListObjectsV2', () => {
     ]);
   });
 
+  it('a page that says more follow without a token, or repeats its token, fails with NETWORK', async () => {
+    const b = open();
+    const page = (token?: string) =>
+      '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>direct-list</Name><Prefix></Prefix>' +
+      '<KeyCount>1</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>true</IsTruncated>' +
+      '<Contents><Key>a.narinfo</Key><Size>1</Size><LastModified>2026-12-03T10:00:00.000Z</LastModified></Contents>' +
+      (token ? `<NextContinuationToken>${token}</NextContinuationToken>` : '') +
+      '</ListBucketResult>';
+    for (const token of [undefined, 'same-token']) {
+      proxy.onRequest = (r) => (isList(r) ? { kind: 'status', status: 200, body: page(token) } : undefined);
+      try {
+        const drain = async (objects: AsyncIterable<unknown>) => {
+          for await (const _ of objects) {
+            // nothing: the listing must fail
+          }
+        };
+        for (const listing of [() => keys(b), () => drain(b.listObjects(''))]) {
+          const err = await rejection(listing());
+          expect(err.code).toBe('NETWORK');
+          expect(err.message).toMatch(
+            token ? /gave back the continuation token/ : /gives no continuation token/,
+          );
+          expect(err.message).toContain('s3://direct-list/');
+        }
+      } finally {
+        proxy.onRequest = undefined;
+      }
+    }
+  });
+
   it('a missing bucket fails with the SDK’s NOT_FOUND; the direct path stays on', async () => {
     const err = await rejection(keys(open({}, 'no-such-bucket')));
     expect(err.code).toBe('NOT_FOUND');
