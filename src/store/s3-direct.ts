@@ -203,8 +203,9 @@ export class DirectS3 {
 
   /**
    * Lists one page of `bucket` (ListObjectsV2); undefined when the caller should send it through
-   * the SDK instead: any answer but a 2xx this module can read (`s3-list-xml.ts`). A 4xx other
-   * than a missing bucket turns direct requests off, as for a read.
+   * the SDK instead: any answer but a 2xx this module can read (`s3-list-xml.ts`). A 4xx turns
+   * direct requests off, as for a read, except a missing bucket and AccessDenied: credentials may
+   * read and write objects without the right to list them, and the SDK then reports that.
    *
    * @throws the signal's reason when it aborts.
    */
@@ -228,7 +229,7 @@ export class DirectS3 {
     if (status >= 200 && status < 300) return parseListPage(answer.text);
     if (!(await this.#isAnswer(status, signal))) return undefined;
     const code = /<Code>([^<]*)<\/Code>/.exec(answer.text)?.[1];
-    if (status >= 400 && status < 500 && code !== 'NoSuchBucket') this.refused();
+    if (status >= 400 && status < 500 && code !== 'NoSuchBucket' && code !== 'AccessDenied') this.refused();
     return undefined;
   }
 

@@ -202,6 +202,34 @@ describe('S3Backend direct ListObjectsV2', () => {
     }
   });
 
+  it('AccessDenied (credentials that may not list) gives the SDK’s error; the direct path stays on', async () => {
+    const b = open();
+    proxy.onRequest = (r) =>
+      isList(r)
+        ? {
+            kind: 'status',
+            status: 403,
+            body: '<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>',
+          }
+        : undefined;
+    proxy.clear();
+    try {
+      const err = await rejection(keys(b));
+      expect(err.message).toContain('AccessDenied');
+    } finally {
+      proxy.onRequest = undefined;
+    }
+    expect(lists()[0]).toEqual(['direct', 403]);
+    expect(
+      lists()
+        .slice(1)
+        .every(([how]) => how === 'sdk'),
+    ).toBe(true);
+    proxy.clear();
+    expect(await b.head('a&b.narinfo')).toBeDefined();
+    expect(proxy.requests.map((r) => [r.method, direct(r) ? 'direct' : 'sdk'])).toEqual([['HEAD', 'direct']]);
+  });
+
   it('a missing bucket fails with the SDK’s NOT_FOUND; the direct path stays on', async () => {
     const err = await rejection(keys(open({}, 'no-such-bucket')));
     expect(err.code).toBe('NOT_FOUND');
