@@ -11,14 +11,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3Backend, type S3BackendOptions } from '../../src/store/s3.js';
 import { parseStoreUrl } from '../../src/store/url.js';
-import { faults, type LoopbackProxy, type RecordedRequest, startProxy } from '../helpers/proxy.js';
+import { sentDirect as direct, type ProxiedS3, startProxiedS3 } from '../helpers/proxied-s3.js';
+import { type FaultHook, faults, type LoopbackProxy, type RecordedRequest } from '../helpers/proxy.js';
 import { rejection } from '../helpers/rejection.js';
-import { S3RVER_CREDENTIALS, type S3rverHandle, s3ConfigFor, startS3rver } from '../helpers/s3rver.js';
-
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+import { s3ConfigFor } from '../helpers/s3rver.js';
 
 const BUCKET = 'direct-list';
-let s3: S3rverHandle;
+let fixture: ProxiedS3;
 let proxy: LoopbackProxy;
 const backends: S3Backend[] = [];
 /** Keys XML must escape, a space, a plus, non-ASCII, and a nar/ subtree. */
@@ -35,34 +34,41 @@ const KEYS = [
 ].sort();
 
 beforeAll(async () => {
-  s3 = await startS3rver({ buckets: [BUCKET] });
-  proxy = await startProxy({ target: s3.endpoint });
+  fixture = await startProxiedS3([BUCKET]);
+  proxy = fixture.proxy;
   const b = open();
   for (const key of KEYS) await b.put(key, new TextEncoder().encode(key), { contentType: 'text/plain' });
 });
 
 afterAll(async () => {
   for (const b of backends) await b.close();
-  await proxy?.close();
-  await s3?.stop();
+  await fixture?.stop();
 });
 
 function open(options: S3BackendOptions = {}, bucket = BUCKET): S3Backend {
-  const b = new S3Backend(parseStoreUrl(s3ConfigFor(proxy.endpoint, bucket).url), {
-    credentials: S3RVER_CREDENTIALS,
-    maxAttempts: 2,
-    ...options,
-  });
-  backends.push(b);
-  return b;
+  return fixture.open(bucket, options);
 }
 
-/** Requests the SDK sent carry its invocation id; direct ones do not. */
-const direct = (r: RecordedRequest) => r.headers['amz-sdk-invocation-id'] === undefined;
 const isList = (r: RecordedRequest) => r.method === 'GET' && r.url.includes('list-type=2');
 
 /** What the listing requests saw: whether each went direct, and its status. */
 const lists = () => proxy.requests.filter(isList).map((r) => [direct(r) ? 'direct' : 'sdk', r.status]);
+
+/**
+ * Lists the bucket twice with `hook` deciding faults (each listing must still give every key)
+ * and returns what the listing requests saw.
+ */
+async function listTwiceWith(b: S3Backend, hook: FaultHook): Promise<(string | number | undefined)[][]> {
+  proxy.onRequest = hook;
+  proxy.clear();
+  try {
+    expect(await keys(b)).toEqual(KEYS);
+    expect(await keys(b)).toEqual(KEYS);
+  } finally {
+    proxy.onRequest = undefined;
+  }
+  return lists();
+}
 
 async function keys(b: S3Backend, prefix = '', recursive = true): Promise<string[]> {
   const out: string[] = [];
@@ -96,34 +102,20 @@ describe('S3Backend direct ListObjectsV2', () => {
   });
 
   it('a prefixed store lists keys relative to its prefix', async () => {
-    const b = new S3Backend(parseStoreUrl(s3ConfigFor(proxy.endpoint, BUCKET, 'pre').url), {
-      credentials: S3RVER_CREDENTIALS,
-    });
-    backends.push(b);
+    const b = fixture.open(BUCKET, {}, 'pre');
     proxy.clear();
     expect(await keys(b)).toEqual(['fix/deep.narinfo']);
     expect(lists()).toEqual([['direct', 200]]);
   });
 
   it('a page the reader is not sure of is sent again through the SDK; the direct path stays on', async () => {
-    const b = open();
     let n = 0;
-    proxy.onRequest = (r) =>
-      isList(r) && n++ === 0
-        ? {
-            kind: 'status',
-            status: 200,
-            body: '<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key><![CDATA[x]]></Key></Contents></ListBucketResult>',
-          }
-        : undefined;
-    proxy.clear();
-    try {
-      expect(await keys(b)).toEqual(KEYS);
-      expect(await keys(b)).toEqual(KEYS);
-    } finally {
-      proxy.onRequest = undefined;
-    }
-    expect(lists()).toEqual([
+    const cdata =
+      '<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key><![CDATA[x]]></Key></Contents></ListBucketResult>';
+    const seen = await listTwiceWith(open(), (r) =>
+      isList(r) && n++ === 0 ? { kind: 'status', status: 200, body: cdata } : undefined,
+    );
+    expect(seen).toEqual([
       ['direct', 200],
       ['sdk', 200],
       ['direct', 200],
@@ -131,17 +123,9 @@ describe('S3Backend direct ListObjectsV2', () => {
   });
 
   it('a 503 is sent again through the SDK after a pause; the direct path stays on', async () => {
-    const b = open();
     let n = 0;
-    proxy.onRequest = (r) => (isList(r) && n++ === 0 ? faults.slowDown : undefined);
-    proxy.clear();
-    try {
-      expect(await keys(b)).toEqual(KEYS);
-      expect(await keys(b)).toEqual(KEYS);
-    } finally {
-      proxy.onRequest = undefined;
-    }
-    expect(lists()).toEqual([
+    const seen = await listTwiceWith(open(), (r) => (isList(r) && n++ === 0 ? faults.slowDown : undefined));
+    expect(seen).toEqual([
       ['direct', 503],
       ['sdk', 200],
       ['direct', 200],
@@ -149,23 +133,11 @@ describe('S3Backend direct ListObjectsV2', () => {
   });
 
   it('a refused signature gives the SDK’s answer and turns the direct path off', async () => {
-    const b = open();
-    proxy.onRequest = (r) =>
-      isList(r) && direct(r)
-        ? {
-            kind: 'status',
-            status: 403,
-            body: '<Error><Code>SignatureDoesNotMatch</Code><Message>no</Message></Error>',
-          }
-        : undefined;
-    proxy.clear();
-    try {
-      expect(await keys(b)).toEqual(KEYS);
-      expect(await keys(b)).toEqual(KEYS);
-    } finally {
-      proxy.onRequest = undefined;
-    }
-    expect(lists()).toEqual([
+    const refusal = '<Error><Code>SignatureDoesNotMatch</Code><Message>no</Message></Error>';
+    const seen = await listTwiceWith(open(), (r) =>
+      isList(r) && direct(r) ? { kind: 'status', status: 403, body: refusal } : undefined,
+    );
+    expect(seen).toEqual([
       ['direct', 403],
       ['sdk', 200],
       ['sdk', 200],

@@ -7,23 +7,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectBytes } from '../../src/internal/iter.js';
 import type { ObjectInfo } from '../../src/store/backend.js';
-import { S3Backend, type S3BackendOptions } from '../../src/store/s3.js';
-import { parseStoreUrl } from '../../src/store/url.js';
-import { faults, type LoopbackProxy, type RecordedRequest, startProxy } from '../helpers/proxy.js';
+import type { S3Backend, S3BackendOptions } from '../../src/store/s3.js';
+import { sentDirect as direct, type ProxiedS3, startProxiedS3 } from '../helpers/proxied-s3.js';
+import { faults, type LoopbackProxy } from '../helpers/proxy.js';
 import { rejection } from '../helpers/rejection.js';
-import { S3RVER_CREDENTIALS, type S3rverHandle, s3ConfigFor, startS3rver } from '../helpers/s3rver.js';
-
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const BUCKET = 'direct';
-let s3: S3rverHandle;
+let fixture: ProxiedS3;
 let proxy: LoopbackProxy;
-const backends: S3Backend[] = [];
 const BODY = new TextEncoder().encode('StorePath: /nix/store/x\n'.repeat(400));
 
 beforeAll(async () => {
-  s3 = await startS3rver({ buckets: [BUCKET] });
-  proxy = await startProxy({ target: s3.endpoint });
+  fixture = await startProxiedS3([BUCKET]);
+  proxy = fixture.proxy;
   const b = open();
   await b.put('some prefix/ab c+d.narinfo', BODY, {
     contentType: 'text/x-nix-narinfo',
@@ -33,23 +29,12 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const b of backends) await b.close();
-  await proxy?.close();
-  await s3?.stop();
+  await fixture?.stop();
 });
 
 function open(options: S3BackendOptions = {}, bucket = BUCKET): S3Backend {
-  const b = new S3Backend(parseStoreUrl(s3ConfigFor(proxy.endpoint, bucket).url), {
-    credentials: S3RVER_CREDENTIALS,
-    maxAttempts: 2,
-    ...options,
-  });
-  backends.push(b);
-  return b;
+  return fixture.open(bucket, options);
 }
-
-/** Requests the SDK sent carry its invocation id; direct ones do not. */
-const direct = (r: RecordedRequest) => r.headers['amz-sdk-invocation-id'] === undefined;
 
 /** What a read saw: its method, whether it went direct, and its status. */
 const reads = () =>
