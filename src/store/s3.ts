@@ -95,10 +95,10 @@ export interface S3BackendOptions extends S3ClientOptions {
    */
   readonly listPageSize?: number;
   /**
-   * On an `endpoint=` store with path-style addressing, send GetObject, HeadObject and small
-   * in-memory PutObjects (up to 5 MiB) as one signed HTTP request each instead of through the
-   * SDK (default true; see `s3-direct.ts`). Anything but an answer falls back to the SDK for
-   * that request.
+   * On an `endpoint=` store with path-style addressing, send GetObject, HeadObject,
+   * ListObjectsV2 and small in-memory PutObjects (up to 5 MiB) as one signed HTTP request each
+   * instead of through the SDK (default true; see `s3-direct.ts`). Anything but an answer falls
+   * back to the SDK for that request.
    */
   readonly directRequests?: boolean;
   /** @deprecated the former name of {@link directRequests} (it covered only PutObject). */
@@ -152,7 +152,7 @@ export class S3Backend implements StorageBackend {
   readonly #listPageSize: number | undefined;
   /** Where credentials come from, for messages. */
   readonly #credentialsFrom: string;
-  /** Direct small PutObjects (S3-compatible endpoints, path-style), undefined when not used. */
+  /** Direct requests (S3-compatible endpoints, path-style), undefined when not used. */
   readonly #direct: DirectS3 | undefined;
   /** The SDK client once built; its settings until then (undefined for a caller's client). */
   #client: S3Client | undefined;
