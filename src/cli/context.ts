@@ -63,6 +63,23 @@ export function write(out: Output, data: string | Uint8Array): Promise<void> {
   });
 }
 
+/**
+ * Writes bytes and resolves once the stream is done with them (its write callback: the bytes are
+ * in the file, pipe or socket), so the caller may reuse the buffer for what comes next. One
+ * write in flight at a time; `EPIPE` and other failures reject.
+ */
+export function writeAndRelease(out: Output, data: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: Error) => reject(e);
+    out.once('error', onError);
+    out.write(data, (err) => {
+      out.off('error', onError);
+      if (err) reject(err);
+      else resolve();
+    });
+  });
+}
+
 /** Writes one line. */
 export function writeLine(out: Output, line = ''): Promise<void> {
   return write(out, `${line}\n`);

@@ -165,6 +165,33 @@ describe('nar', () => {
     narFile = join(work, 'hello.nar');
   });
 
+  it('dump of a tree that fills many chunks (which it reuses) writes what dumpPath writes', async () => {
+    // Small files fill the growing chunks (16 KiB up to 1 MiB) many times over, and a 3 MiB file
+    // takes whole chunks of its own: a chunk reused before stdout had its bytes would show.
+    const tree = join(work, 'many-chunks');
+    await mkdir(join(tree, 'small'), { recursive: true });
+    for (let i = 0; i < 400; i++) {
+      await writeFile(
+        join(tree, 'small', `f${i}`),
+        createHash('sha512')
+          .update(String(i))
+          .digest()
+          .toString('hex')
+          .repeat(1 + (i % 40)),
+      );
+    }
+    const big = Buffer.alloc(3 * 1024 * 1024 + 17);
+    for (let i = 0; i < big.length; i += 64) createHash('sha512').update(String(i)).digest().copy(big, i);
+    await writeFile(join(tree, 'big'), big);
+    const child = await runCli(['nar', 'dump', tree]);
+    expect(child.code, child.stderr).toBe(0);
+    const parts: Uint8Array[] = [];
+    for await (const c of dumpPath(tree)) parts.push(c);
+    const expected = Buffer.concat(parts);
+    expect(child.stdoutBytes.length).toBe(expected.length);
+    expect(child.stdoutBytes.equals(expected)).toBe(true);
+  });
+
   it('dump writes what dumpPath writes; restore unpacks it; ls and cat read it', async () => {
     const child = await runCli(['nar', 'dump', helloDir]);
     expect(child.code).toBe(0);

@@ -11,7 +11,7 @@ import { restorePath } from '../../nar/node/restore.js';
 import { readNar } from '../../nar/read.js';
 import type { CommandSpec, ParsedArgs } from '../args.js';
 import { openInput } from '../common.js';
-import { type CliContext, EXIT, UsageError, write, writeLine } from '../context.js';
+import { type CliContext, EXIT, UsageError, write, writeAndRelease, writeLine } from '../context.js';
 import type { Command } from '../run.js';
 
 const SUFFIXES: readonly [string, string][] = [
@@ -88,8 +88,10 @@ const dump: Command = {
   async run(args, ctx) {
     if (ctx.stdout.isTTY)
       throw new UsageError('refusing to write a NAR to a terminal; redirect stdout', 'nar dump');
-    for await (const chunk of dumpPath(args.positionals[0]!, { signal: ctx.signal }))
-      await write(ctx.stdout, chunk);
+    // Each chunk is in stdout before the next is asked for, so the dump may fill the same
+    // buffers again (as `nix-store --dump` does): no fresh memory per MiB of NAR.
+    const chunks = dumpPath(args.positionals[0]!, { signal: ctx.signal, reuseChunks: true });
+    for await (const chunk of chunks) await writeAndRelease(ctx.stdout, chunk);
     return EXIT.ok;
   },
 };
