@@ -84,7 +84,7 @@ export function s3ClientConfig(
 export function directCredentials(
   config: StoreConfig,
   given: S3ClientOptions['credentials'],
-  client: () => S3Client,
+  client: () => Promise<S3Client>,
 ): () => Promise<SigV4Credentials> {
   if (given !== undefined) return async () => (typeof given === 'function' ? given() : given);
   const env = process.env;
@@ -95,7 +95,7 @@ export function directCredentials(
     const fromEnv: SigV4Credentials = { accessKeyId, secretAccessKey, ...(sessionToken && { sessionToken }) };
     return async () => fromEnv;
   }
-  return () => client().config.credentials();
+  return async () => (await client()).config.credentials();
 }
 
 /**

@@ -22,7 +22,8 @@ export const S3_MAX_DELETE_KEYS = 1000;
 
 /** What the housekeeping functions need from an S3Backend. */
 export interface S3HousekeepingContext {
-  readonly client: S3Client;
+  /** The SDK client (the SDK loads on first use). */
+  readonly client: () => Promise<S3Client>;
   readonly bucket: string;
   /** Store prefix inside the bucket, '' for none. */
   readonly prefix: string;
@@ -68,7 +69,7 @@ export async function* listS3Objects(
     };
     try {
       signal?.throwIfAborted();
-      page = await ctx.client.send(
+      page = await (await ctx.client()).send(
         new (s3Sdk().ListObjectsV2Command)({
           Bucket: ctx.bucket,
           Prefix: b + prefix,
@@ -113,7 +114,7 @@ export async function deleteS3Objects(
     let res: { Errors?: { Key?: string; Code?: string; Message?: string }[] };
     try {
       signal?.throwIfAborted();
-      res = await ctx.client.send(
+      res = await (await ctx.client()).send(
         ctx.withContentMd5(
           new (s3Sdk().DeleteObjectsCommand)({
             Bucket: ctx.bucket,
@@ -162,7 +163,7 @@ export async function* listS3MultipartUploads(
     };
     try {
       signal?.throwIfAborted();
-      page = await ctx.client.send(
+      page = await (await ctx.client()).send(
         new (s3Sdk().ListMultipartUploadsCommand)({
           Bucket: ctx.bucket,
           ...(b && { Prefix: b }),
@@ -198,7 +199,7 @@ export async function abortS3MultipartUpload(
   const signal = options.signal;
   try {
     signal?.throwIfAborted();
-    await ctx.client.send(
+    await (await ctx.client()).send(
       new (s3Sdk().AbortMultipartUploadCommand)({
         Bucket: ctx.bucket,
         Key: base(ctx) + upload.key,
@@ -263,10 +264,13 @@ export async function setS3PublicRead(ctx: S3HousekeepingContext, options: ReadO
   const statements: unknown[] = [];
   try {
     signal?.throwIfAborted();
-    const res = await ctx.client.send(new (s3Sdk().GetBucketPolicyCommand)({ Bucket: ctx.bucket }), {
-      abortSignal: signal,
-      ...ctx.requestOptions,
-    });
+    const res = await (await ctx.client()).send(
+      new (s3Sdk().GetBucketPolicyCommand)({ Bucket: ctx.bucket }),
+      {
+        abortSignal: signal,
+        ...ctx.requestOptions,
+      },
+    );
     if (res.Policy) {
       const existing = JSON.parse(res.Policy) as { Statement?: unknown };
       const list = Array.isArray(existing.Statement)
@@ -287,7 +291,7 @@ export async function setS3PublicRead(ctx: S3HousekeepingContext, options: ReadO
   statements.push(publicReadStatement(ctx.bucket, ctx.prefix));
   const policy = JSON.stringify({ Version: '2012-10-17', Statement: statements });
   try {
-    await ctx.client.send(
+    await (await ctx.client()).send(
       ctx.withContentMd5(new (s3Sdk().PutBucketPolicyCommand)({ Bucket: ctx.bucket, Policy: policy })),
       {
         abortSignal: signal,
@@ -341,7 +345,7 @@ export async function setS3Expiry(
   const rules: LifecycleRule[] = [];
   try {
     signal?.throwIfAborted();
-    const res = await ctx.client.send(
+    const res = await (await ctx.client()).send(
       new (s3Sdk().GetBucketLifecycleConfigurationCommand)({ Bucket: ctx.bucket }),
       {
         abortSignal: signal,
@@ -363,7 +367,7 @@ export async function setS3Expiry(
     Expiration: { Days: days },
   });
   try {
-    await ctx.client.send(
+    await (await ctx.client()).send(
       ctx.withContentMd5(
         new (s3Sdk().PutBucketLifecycleConfigurationCommand)({
           Bucket: ctx.bucket,

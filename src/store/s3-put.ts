@@ -12,7 +12,7 @@ import { type ByteSource, toAsyncIterable } from '../internal/iter.js';
 import type { ObjectInfo, PutOptions } from './backend.js';
 import { DIRECT_PUT_MAX_BYTES, type DirectS3 } from './s3-direct.js';
 import { httpStatus, s3Code, shape } from './s3-errors.js';
-import { s3Sdk, s3Upload } from './s3-sdk.js';
+import { loadS3Upload, s3Sdk, s3Upload } from './s3-sdk.js';
 import type { StoreConfig } from './url.js';
 
 const MiB = 1024 * 1024;
@@ -27,7 +27,7 @@ export const S3_MIN_PART_SIZE = 5 * MiB;
 /** What a put needs of its backend. */
 export interface S3PutContext {
   /** The backend's SDK client, built (and the SDK loaded) on first use. */
-  readonly client: () => S3Client;
+  readonly client: () => Promise<S3Client>;
   readonly bucket: string;
   /** The full object key (prefix included). */
   readonly objectKey: string;
@@ -213,8 +213,9 @@ export async function putObject(
         throw { name: code, Code: code, message, $metadata: { httpStatusCode: 412 } };
       }
       if (fast) return { size: received, ...(fast.etag !== '' && { etag: fast.etag }) };
+      const client = await ctx.client();
       const { PutObjectCommand } = s3Sdk();
-      const res = await ctx.client().send(
+      const res = await client.send(
         new PutObjectCommand({
           ...params,
           Body: bytes,
@@ -224,16 +225,19 @@ export async function putObject(
       );
       etag = res.ETag;
     } else if (mode === 'streamed') {
+      const client = await ctx.client();
       const { PutObjectCommand } = s3Sdk();
-      const res = await ctx.client().send(new PutObjectCommand({ ...params, Body: stream() }), {
+      const res = await client.send(new PutObjectCommand({ ...params, Body: stream() }), {
         abortSignal: signal,
       });
       etag = res.ETag;
     } else {
       const partSize = Math.max(bufferLimit, Math.ceil((size ?? 0) / S3_MAX_PARTS));
+      const client = uploadClient(await ctx.client(), ctx, signal, failed);
+      await loadS3Upload();
       const { Upload } = s3Upload();
       const upload = new Upload({
-        client: uploadClient(ctx, signal, failed),
+        client,
         params: { ...params, Body: stream() },
         partSize,
         queueSize: ctx.queueSize,
@@ -268,8 +272,12 @@ export async function putObject(
  * a failing request is noted for the error message, and a failed AbortMultipartUpload (s3rver
  * answers 405) becomes a warning so the original error survives.
  */
-function uploadClient(ctx: S3PutContext, signal: AbortSignal, failed: { operation: string }): S3Client {
-  const client = ctx.client();
+function uploadClient(
+  client: S3Client,
+  ctx: S3PutContext,
+  signal: AbortSignal,
+  failed: { operation: string },
+): S3Client {
   const { AbortMultipartUploadCommand } = s3Sdk();
   const warn = ctx.warn;
   const url = ctx.url;

@@ -68,7 +68,7 @@ import {
 import { capSdkResponses } from './s3-limits.js';
 import type { ListPage } from './s3-list-xml.js';
 import { putObject } from './s3-put.js';
-import { s3Sdk } from './s3-sdk.js';
+import { loadS3Sdk, s3Sdk } from './s3-sdk.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_FIRST_BYTE_TIMEOUT_MS } from './timeouts.js';
 import type { StoreConfig } from './url.js';
 
@@ -199,7 +199,7 @@ export class S3Backend implements StorageBackend {
       this.#clientConfig = clientConfig;
       this.#ownsClient = true;
       const origin = clientConfig.forcePathStyle ? directOrigin(config.endpoint) : undefined;
-      const credentials = directCredentials(config, options.credentials, () => this.client);
+      const credentials = directCredentials(config, options.credentials, () => this.#sdkClient());
       this.#direct =
         origin && (options.directRequests ?? options.fastPut) !== false
           ? new DirectS3(origin, {
@@ -222,6 +222,12 @@ export class S3Backend implements StorageBackend {
       capSdkResponses(this.#client, DEFAULT_MAX_SMALL_OBJECT_BYTES, this.endpointUrl);
     }
     return this.#client;
+  }
+
+  /** The client, once the SDK is loaded (asynchronously: bundlers include what `import()` names). */
+  async #sdkClient(): Promise<S3Client> {
+    if (this.#client === undefined) await loadS3Sdk();
+    return this.client;
   }
 
   /** Full object key for a store-relative key. */
@@ -321,7 +327,7 @@ export class S3Backend implements StorageBackend {
     let res: GetObjectCommandOutput;
     try {
       signal?.throwIfAborted();
-      res = await this.client.send(
+      res = await (await this.#sdkClient()).send(
         new (s3Sdk().GetObjectCommand)({ Bucket: this.bucket, Key: this.objectKey(key) }),
         {
           abortSignal: signal,
@@ -395,7 +401,7 @@ export class S3Backend implements StorageBackend {
     if (direct && direct.status >= 200 && direct.status < 300) return infoFromHeaders(direct);
     try {
       signal?.throwIfAborted();
-      const res = await this.client.send(
+      const res = await (await this.#sdkClient()).send(
         new (s3Sdk().HeadObjectCommand)({ Bucket: this.bucket, Key: this.objectKey(key) }),
         {
           abortSignal: signal,
@@ -427,7 +433,7 @@ export class S3Backend implements StorageBackend {
   put(key: string, body: ByteSource, options: PutOptions): Promise<ObjectInfo> {
     return putObject(
       {
-        client: () => this.client,
+        client: () => this.#sdkClient(),
         bucket: this.bucket,
         objectKey: this.objectKey(key),
         url: this.#url(key),
@@ -467,7 +473,7 @@ export class S3Backend implements StorageBackend {
       }
       try {
         signal?.throwIfAborted();
-        return await this.client.send(
+        return await (await this.#sdkClient()).send(
           new (s3Sdk().ListObjectsV2Command)({
             Bucket: this.bucket,
             Prefix: base + prefix,
@@ -513,7 +519,7 @@ export class S3Backend implements StorageBackend {
     const signal = options.signal;
     try {
       signal?.throwIfAborted();
-      await this.client.send(
+      await (await this.#sdkClient()).send(
         new (s3Sdk().DeleteObjectCommand)({ Bucket: this.bucket, Key: this.objectKey(key) }),
         {
           abortSignal: signal,
@@ -538,7 +544,7 @@ export class S3Backend implements StorageBackend {
     const signal = options.signal;
     try {
       signal?.throwIfAborted();
-      await this.client.send(new (s3Sdk().HeadBucketCommand)({ Bucket: this.bucket }), {
+      await (await this.#sdkClient()).send(new (s3Sdk().HeadBucketCommand)({ Bucket: this.bucket }), {
         abortSignal: signal,
         ...this.#firstByte,
       });
@@ -559,7 +565,7 @@ export class S3Backend implements StorageBackend {
     }
     const region = this.#config.region;
     try {
-      await this.client.send(
+      await (await this.#sdkClient()).send(
         new (s3Sdk().CreateBucketCommand)({
           Bucket: this.bucket,
           ...(region !== 'us-east-1' && {
@@ -616,7 +622,7 @@ export class S3Backend implements StorageBackend {
 
   #housekeeping(): S3HousekeepingContext {
     return {
-      client: this.client,
+      client: () => this.#sdkClient(),
       bucket: this.bucket,
       prefix: this.prefix,
       fail: (operation, key, e, signal) => this.#fail(operation, key, e, signal),
