@@ -224,9 +224,12 @@ export class S3Backend implements StorageBackend {
     return this.#client;
   }
 
-  /** The client, once the SDK is loaded (asynchronously: bundlers include what `import()` names). */
+  /**
+   * The client, once the SDK is loaded (asynchronously: bundlers include what `import()` names),
+   * also for a caller's client: the commands sent through it come from the SDK module too.
+   */
   async #sdkClient(): Promise<S3Client> {
-    if (this.#client === undefined) await loadS3Sdk();
+    await loadS3Sdk();
     return this.client;
   }
 
