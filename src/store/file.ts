@@ -281,6 +281,9 @@ export class FileBackend implements StorageBackend {
       writeFileSync(lock, body, { flag: 'wx', mode: 0o644 });
     } catch (e) {
       if (isErrno(e, 'EEXIST')) return undefined;
+      // Created (exclusively, so ours) but not written whole (ENOSPC, EFBIG): a lock left behind
+      // would hold off every later writer of this object.
+      rmSync(lock, { force: true });
       throw e;
     }
     try {

@@ -1,10 +1,14 @@
+import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { NixcacheError } from '../../src/errors.js';
 import { FileBackend } from '../../src/store/file.js';
+import { repoRoot } from '../helpers/env.js';
 import { storeConformance } from './conformance.js';
 
 function dirOf(url: string): string {
@@ -49,6 +53,40 @@ describe('file:// conditional writes (etag + lock file)', () => {
     expect((absent as NixcacheError).code).toBe('CONFLICT');
     expect(existsSync(join(root, 'b.narinfo'))).toBe(false);
     expect(leftovers()).toEqual([]);
+  });
+
+  it('a new version that cannot be written whole leaves no lock behind', async () => {
+    const b = new FileBackend(root);
+    const first = await b.put('d.narinfo', text('one'), opts);
+    // A child process whose files may not grow past 1 KiB (ulimit -f): writing the 8 KiB new
+    // version into the lock file fails (EFBIG) after the lock file was created.
+    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+    const script = [
+      `import { FileBackend } from ${JSON.stringify(join(repoRoot, 'src/store/file.ts'))};`,
+      `const b = new FileBackend(${JSON.stringify(root)});`,
+      `await b.put('d.narinfo', new Uint8Array(8192), { contentType: 'text/x-nix-narinfo', ifMatch: ${JSON.stringify(first.etag)} })`,
+      "  .then(() => console.log('written'), (e) => console.log(e.code ?? e.message));",
+    ].join('\n');
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile(
+        'bash',
+        [
+          '-c',
+          'ulimit -f 1 && exec "$0" --import "$1" --input-type=module -e "$2"',
+          process.execPath,
+          tsx,
+          script,
+        ],
+        (error, stdout, stderr) =>
+          error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout.trim()),
+      );
+    });
+    expect(out).not.toBe('written');
+    expect(leftovers()).toEqual([]);
+    expect(readFileSync(join(root, 'd.narinfo'), 'utf8')).toBe('one');
+    // And the next writer is not held off.
+    await b.put('d.narinfo', text('two'), { ...opts, ifMatch: first.etag! });
+    expect(readFileSync(join(root, 'd.narinfo'), 'utf8')).toBe('two');
   });
 
   it('waits while another writer holds the lock, then checks the etag as it is then', async () => {
