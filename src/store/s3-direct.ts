@@ -147,6 +147,11 @@ export function directOrigin(endpoint: string | undefined): URL | undefined {
   return url;
 }
 
+/** The text of `<Code>` or `<Message>` in an S3 error document, undefined when there is none. */
+function errorField(text: string, name: 'Code' | 'Message'): string | undefined {
+  return (name === 'Code' ? /<Code>([^<]*)<\/Code>/ : /<Message>([^<]*)<\/Message>/).exec(text)?.[1];
+}
+
 /** A request's kind: LIST is a GET of a bucket whose answer is read whole. */
 type Method = 'GET' | 'HEAD' | 'PUT' | 'LIST';
 
@@ -197,7 +202,7 @@ export class DirectS3 {
     const { status, headers } = answer;
     if (answer.stream) return { status, headers, body: answer.stream };
     if (!(await this.#isAnswer(status, signal))) return undefined;
-    const code = /<Code>([^<]*)<\/Code>/.exec(answer.text)?.[1];
+    const code = errorField(answer.text, 'Code');
     return { status, headers, ...(code !== undefined && { code }) };
   }
 
@@ -228,7 +233,7 @@ export class DirectS3 {
     const { status } = answer;
     if (status >= 200 && status < 300) return parseListPage(answer.text);
     if (!(await this.#isAnswer(status, signal))) return undefined;
-    const code = /<Code>([^<]*)<\/Code>/.exec(answer.text)?.[1];
+    const code = errorField(answer.text, 'Code');
     if (status >= 400 && status < 500 && code !== 'NoSuchBucket' && code !== 'AccessDenied') this.refused();
     return undefined;
   }
@@ -270,8 +275,8 @@ export class DirectS3 {
       return { etag: typeof etag === 'string' ? etag : '' };
     }
     if (status === 412) {
-      const code = /<Code>([^<]*)<\/Code>/.exec(answer.text)?.[1] ?? 'PreconditionFailed';
-      const message = /<Message>([^<]*)<\/Message>/.exec(answer.text)?.[1] ?? code;
+      const code = errorField(answer.text, 'Code') ?? 'PreconditionFailed';
+      const message = errorField(answer.text, 'Message') ?? code;
       return { preconditionFailed: { code, message } };
     }
     if (status >= 400 && status < 500) this.#enabled = false;
