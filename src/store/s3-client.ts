@@ -99,9 +99,9 @@ export function directCredentials(
 }
 
 /**
- * Adds Content-MD5 to a command whose body is small XML/JSON. PutBucketPolicy and
- * PutBucketLifecycleConfiguration require an integrity header; older MinIO releases (and other
- * servers) accept only Content-MD5, not the SDK's x-amz-checksum-crc32. AWS accepts both.
+ * Adds Content-MD5 to a command whose body is small XML/JSON. DeleteObjects, PutBucketPolicy
+ * and PutBucketLifecycleConfiguration require an integrity header; older MinIO releases (and
+ * other servers) accept only Content-MD5, not the SDK's x-amz-checksum-crc32. AWS accepts both.
  */
 export function withContentMd5<C extends { middlewareStack: { add: (...args: never[]) => unknown } }>(
   command: C,

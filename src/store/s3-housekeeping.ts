@@ -10,7 +10,8 @@
 import type { LifecycleRule, S3Client } from '@aws-sdk/client-s3';
 import { NixcacheError, StoreError } from '../errors.js';
 import type { DeleteManyResult, ListedObject, ListOptions, PendingUpload, ReadOptions } from './backend.js';
-import { nextListToken } from './s3-errors.js';
+import { withContentMd5 } from './s3-client.js';
+import { CREDENTIAL_CODES, httpStatus, nextListToken, s3Code } from './s3-errors.js';
 import { s3Sdk } from './s3-sdk.js';
 
 /** Statement id of the anonymous-read statement nixcache adds to a bucket policy. */
@@ -29,15 +30,9 @@ export interface S3HousekeepingContext {
   readonly prefix: string;
   /** Maps an SDK failure to a NixcacheError naming the object and operation. */
   fail(operation: string, key: string | undefined, e: unknown, signal?: AbortSignal): NixcacheError;
-  /** Adds Content-MD5 to a command (DeleteObjects needs an integrity header; old MinIO only takes MD5). */
-  withContentMd5<C extends { middlewareStack: { add: (...args: never[]) => unknown } }>(command: C): C;
   /** The endpoint requests go to, and `s3://bucket`, for messages. */
   readonly endpointUrl: string;
   readonly bucketUrl: string;
-  /** The HTTP status and S3 error code of an SDK error, and whether a code means bad credentials. */
-  errorStatus(e: unknown): number | undefined;
-  errorCode(e: unknown): string | undefined;
-  isCredentialCode(code: string): boolean;
   /** Per-request options every call passes to the SDK (the first-byte timeout). */
   readonly requestOptions: { readonly requestTimeout?: number };
 }
@@ -115,7 +110,7 @@ export async function deleteS3Objects(
     try {
       signal?.throwIfAborted();
       res = await (await ctx.client()).send(
-        ctx.withContentMd5(
+        withContentMd5(
           new (s3Sdk().DeleteObjectsCommand)({
             Bucket: ctx.bucket,
             Delete: { Objects: chunk.map((k) => ({ Key: b + k })), Quiet: true },
@@ -292,7 +287,7 @@ export async function setS3PublicRead(ctx: S3HousekeepingContext, options: ReadO
   const policy = JSON.stringify({ Version: '2012-10-17', Statement: statements });
   try {
     await (await ctx.client()).send(
-      ctx.withContentMd5(new (s3Sdk().PutBucketPolicyCommand)({ Bucket: ctx.bucket, Policy: policy })),
+      withContentMd5(new (s3Sdk().PutBucketPolicyCommand)({ Bucket: ctx.bucket, Policy: policy })),
       {
         abortSignal: signal,
         ...ctx.requestOptions,
@@ -300,7 +295,7 @@ export async function setS3PublicRead(ctx: S3HousekeepingContext, options: ReadO
     );
   } catch (e) {
     const err = ctx.fail('PutBucketPolicy', undefined, e, signal);
-    if (ctx.errorStatus(e) === 403 && err.code === 'IO') {
+    if (httpStatus(e) === 403 && err.code === 'IO') {
       throw new StoreError(
         'IO',
         `${err.message}. On AWS, new buckets block public bucket policies: turn off BlockPublicPolicy ` +
@@ -368,7 +363,7 @@ export async function setS3Expiry(
   });
   try {
     await (await ctx.client()).send(
-      ctx.withContentMd5(
+      withContentMd5(
         new (s3Sdk().PutBucketLifecycleConfigurationCommand)({
           Bucket: ctx.bucket,
           LifecycleConfiguration: { Rules: rules },
@@ -389,12 +384,12 @@ export async function setS3Expiry(
 
 /** Whether a failed Get* before a merging Put* may be treated as "nothing to keep". */
 function mayIgnoreGetFailure(
-  ctx: S3HousekeepingContext,
+  _ctx: S3HousekeepingContext,
   e: unknown,
   signal: AbortSignal | undefined,
 ): boolean {
-  const status = ctx.errorStatus(e);
+  const status = httpStatus(e);
   if (signal?.aborted || status === undefined || status === 403) return false;
-  if (ctx.isCredentialCode(ctx.errorCode(e) ?? '')) return false;
+  if (CREDENTIAL_CODES.has(s3Code(e) ?? '')) return false;
   return status === 404 || status === 405 || status === 501 || status === 400;
 }

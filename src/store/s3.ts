@@ -44,18 +44,9 @@ import {
   directCredentials,
   type S3ClientOptions,
   s3ClientConfig,
-  withContentMd5,
 } from './s3-client.js';
 import { type DirectRead, DirectS3, directOrigin } from './s3-direct.js';
-import {
-  absent,
-  absentAnswer,
-  CREDENTIAL_CODES,
-  httpStatus,
-  nextListToken,
-  s3Code,
-  s3Failure,
-} from './s3-errors.js';
+import { absent, absentAnswer, httpStatus, nextListToken, s3Code, s3Failure } from './s3-errors.js';
 import {
   abortS3MultipartUpload,
   deleteS3Objects,
@@ -629,12 +620,8 @@ export class S3Backend implements StorageBackend {
       bucket: this.bucket,
       prefix: this.prefix,
       fail: (operation, key, e, signal) => this.#fail(operation, key, e, signal),
-      withContentMd5,
       endpointUrl: this.endpointUrl,
       bucketUrl: this.#url(),
-      errorStatus: httpStatus,
-      errorCode: s3Code,
-      isCredentialCode: (code) => CREDENTIAL_CODES.has(code),
       requestOptions: this.#firstByte,
     };
   }
