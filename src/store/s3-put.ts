@@ -12,7 +12,7 @@ import { type ByteSource, toAsyncIterable } from '../internal/iter.js';
 import type { ObjectInfo, PutOptions } from './backend.js';
 import { DIRECT_PUT_MAX_BYTES, type DirectS3 } from './s3-direct.js';
 import { httpStatus, s3Code, shape } from './s3-errors.js';
-import { loadS3Upload, s3Sdk, s3Upload } from './s3-sdk.js';
+import { loadS3Upload, s3Sdk } from './s3-sdk.js';
 import type { StoreConfig } from './url.js';
 
 const MiB = 1024 * 1024;
@@ -234,8 +234,7 @@ export async function putObject(
     } else {
       const partSize = Math.max(bufferLimit, Math.ceil((size ?? 0) / S3_MAX_PARTS));
       const client = uploadClient(await ctx.client(), ctx, signal, failed);
-      await loadS3Upload();
-      const { Upload } = s3Upload();
+      const { Upload } = await loadS3Upload();
       const upload = new Upload({
         client,
         params: { ...params, Body: stream() },

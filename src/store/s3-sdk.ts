@@ -5,9 +5,9 @@
  * (`s3-direct.ts`) and may never need it.
  *
  * The driver awaits `loadS3Sdk()` / `loadS3Upload()` (a dynamic `import()`, which bundlers follow
- * and include) before it uses `s3Sdk()` / `s3Upload()`. Those also load synchronously when
- * nothing did yet (a `require`: both packages publish one CommonJS build and no `exports` map, so
- * it is the same module either way), for `S3Backend.client`, which is synchronous.
+ * and include) before it uses the SDK. `s3Sdk()` also loads synchronously when nothing did yet (a
+ * `require`: the package publishes one CommonJS build and no `exports` map, so it is the same
+ * module either way), for `S3Backend.client`, which is synchronous.
  */
 import { createRequire } from 'node:module';
 
@@ -16,7 +16,6 @@ type LibStorage = typeof import('@aws-sdk/lib-storage');
 
 let clientS3: ClientS3 | undefined;
 let clientS3Loading: Promise<ClientS3> | undefined;
-let libStorage: LibStorage | undefined;
 let libStorageLoading: Promise<LibStorage> | undefined;
 
 /** Loads `@aws-sdk/client-s3` (once). */
@@ -36,15 +35,6 @@ export function s3Sdk(): ClientS3 {
 
 /** Loads `@aws-sdk/lib-storage` (multipart uploads, once). */
 export function loadS3Upload(): Promise<LibStorage> {
-  libStorageLoading ??= import('@aws-sdk/lib-storage').then((m) => {
-    libStorage ??= m as LibStorage;
-    return libStorage;
-  });
+  libStorageLoading ??= import('@aws-sdk/lib-storage') as Promise<LibStorage>;
   return libStorageLoading;
-}
-
-/** `@aws-sdk/lib-storage`: as loaded by {@link loadS3Upload}, or required now. */
-export function s3Upload(): LibStorage {
-  libStorage ??= createRequire(import.meta.url)('@aws-sdk/lib-storage') as LibStorage;
-  return libStorage;
 }
