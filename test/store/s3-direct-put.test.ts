@@ -7,38 +7,26 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectBytes } from '../../src/internal/iter.js';
-import { S3Backend, type S3BackendOptions } from '../../src/store/s3.js';
-import { parseStoreUrl } from '../../src/store/url.js';
-import { faults, type LoopbackProxy, startProxy } from '../helpers/proxy.js';
+import type { S3Backend, S3BackendOptions } from '../../src/store/s3.js';
+import { type ProxiedS3, startProxiedS3 } from '../helpers/proxied-s3.js';
+import { faults, type LoopbackProxy } from '../helpers/proxy.js';
 import { rejection } from '../helpers/rejection.js';
-import { S3RVER_CREDENTIALS, type S3rverHandle, s3ConfigFor, startS3rver } from '../helpers/s3rver.js';
-
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const BUCKET = 'fast';
-let s3: S3rverHandle;
+let fixture: ProxiedS3;
 let proxy: LoopbackProxy;
-const backends: S3Backend[] = [];
 
 beforeAll(async () => {
-  s3 = await startS3rver({ buckets: [BUCKET] });
-  proxy = await startProxy({ target: s3.endpoint });
+  fixture = await startProxiedS3([BUCKET]);
+  proxy = fixture.proxy;
 });
 
 afterAll(async () => {
-  for (const b of backends) await b.close();
-  await proxy?.close();
-  await s3?.stop();
+  await fixture?.stop();
 });
 
 function open(options: S3BackendOptions = {}, prefix = ''): S3Backend {
-  const b = new S3Backend(parseStoreUrl(s3ConfigFor(proxy.endpoint, BUCKET, prefix).url), {
-    credentials: S3RVER_CREDENTIALS,
-    maxAttempts: 2,
-    ...options,
-  });
-  backends.push(b);
-  return b;
+  return fixture.open(BUCKET, options, prefix);
 }
 
 /** Requests the SDK sent carry `x-id=PutObject`; direct ones have no query. */
