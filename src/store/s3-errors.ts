@@ -176,15 +176,63 @@ export function nextListToken(
 ): string | undefined {
   if (!page.IsTruncated) return undefined;
   const token = page.NextContinuationToken;
-  const problem = !token
-    ? 'the server says more keys follow but gives no continuation token'
-    : token === asked
-      ? 'the server gave back the continuation token it was asked with (the listing would never end)'
-      : undefined;
-  if (problem === undefined) return token;
-  throw new StoreError(
+  if (token && token !== asked) return token;
+  throw listingNeverEnds(
+    'ListObjectsV2',
+    !token
+      ? 'the server says more keys follow but gives no continuation token'
+      : 'the server gave back the continuation token it was asked with (the listing would never end)',
+    where,
+  );
+}
+
+/** Where a ListMultipartUploads page leaves off: its key and upload-id markers. */
+export interface UploadMarkers {
+  readonly key: string;
+  readonly uploadId: string | undefined;
+}
+
+/**
+ * The markers of the ListMultipartUploads page after `page`, undefined when it was the last. As
+ * for {@link nextListToken}: a page that says more follow but gives no key marker, or gives back
+ * the markers it was asked with, is NETWORK (the listing would end early, or loop for ever).
+ *
+ * @example markers = nextUploadMarkers(page, markers, { url: 's3://cache/', endpoint })
+ */
+export function nextUploadMarkers(
+  page: {
+    readonly IsTruncated?: boolean;
+    readonly NextKeyMarker?: string;
+    readonly NextUploadIdMarker?: string;
+  },
+  asked: UploadMarkers | undefined,
+  where: { readonly url: string; readonly endpoint: string },
+): UploadMarkers | undefined {
+  if (!page.IsTruncated) return undefined;
+  const key = page.NextKeyMarker;
+  const uploadId = page.NextUploadIdMarker || undefined;
+  if (key && (key !== asked?.key || uploadId !== asked.uploadId)) return { key, uploadId };
+  throw listingNeverEnds(
+    'ListMultipartUploads',
+    !key
+      ? 'the server says more uploads follow but gives no key marker'
+      : 'the server gave back the markers it was asked with (the listing would never end)',
+    where,
+  );
+}
+
+function listingNeverEnds(
+  operation: string,
+  problem: string,
+  where: { readonly url: string; readonly endpoint: string },
+): StoreError {
+  return new StoreError(
     'NETWORK',
-    `${where.url}: ListObjectsV2 failed: ${problem} (endpoint ${where.endpoint})`,
-    { url: where.url, operation: 'ListObjectsV2', endpoint: where.endpoint },
+    `${where.url}: ${operation} failed: ${problem} (endpoint ${where.endpoint})`,
+    {
+      url: where.url,
+      operation,
+      endpoint: where.endpoint,
+    },
   );
 }

@@ -11,7 +11,14 @@ import type { LifecycleRule, S3Client } from '@aws-sdk/client-s3';
 import { NixcacheError, StoreError } from '../errors.js';
 import type { DeleteManyResult, ListedObject, ListOptions, PendingUpload, ReadOptions } from './backend.js';
 import { withContentMd5 } from './s3-client.js';
-import { CREDENTIAL_CODES, httpStatus, nextListToken, s3Code } from './s3-errors.js';
+import {
+  CREDENTIAL_CODES,
+  httpStatus,
+  nextListToken,
+  nextUploadMarkers,
+  s3Code,
+  type UploadMarkers,
+} from './s3-errors.js';
 import { s3Sdk } from './s3-sdk.js';
 
 /** Statement id of the anonymous-read statement nixcache adds to a bucket policy. */
@@ -147,8 +154,7 @@ export async function* listS3MultipartUploads(
 ): AsyncGenerator<PendingUpload> {
   const signal = options.signal;
   const b = base(ctx);
-  let keyMarker: string | undefined;
-  let uploadIdMarker: string | undefined;
+  let markers: UploadMarkers | undefined;
   for (;;) {
     let page: {
       Uploads?: { Key?: string; UploadId?: string; Initiated?: Date }[];
@@ -162,8 +168,8 @@ export async function* listS3MultipartUploads(
         new (s3Sdk().ListMultipartUploadsCommand)({
           Bucket: ctx.bucket,
           ...(b && { Prefix: b }),
-          ...(keyMarker !== undefined && { KeyMarker: keyMarker }),
-          ...(uploadIdMarker !== undefined && { UploadIdMarker: uploadIdMarker }),
+          ...(markers && { KeyMarker: markers.key }),
+          ...(markers?.uploadId !== undefined && { UploadIdMarker: markers.uploadId }),
         }),
         { abortSignal: signal, ...ctx.requestOptions },
       );
@@ -174,9 +180,8 @@ export async function* listS3MultipartUploads(
       if (!u.Key?.startsWith(b) || u.UploadId === undefined) continue;
       yield { key: u.Key.slice(b.length), uploadId: u.UploadId, initiated: u.Initiated?.getTime() ?? 0 };
     }
-    if (!page.IsTruncated || page.NextKeyMarker === undefined) return;
-    keyMarker = page.NextKeyMarker;
-    uploadIdMarker = page.NextUploadIdMarker;
+    markers = nextUploadMarkers(page, markers, { url: `${ctx.bucketUrl}/${b}`, endpoint: ctx.endpointUrl });
+    if (markers === undefined) return;
   }
 }
 

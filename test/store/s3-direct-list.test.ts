@@ -2,7 +2,8 @@
  * The direct ListObjectsV2 of the s3:// driver (src/store/s3-direct.ts, s3-list-xml.ts), against
  * s3rver behind the recording proxy: listings equal the SDK's, page by page, for keys XML must
  * escape; an answer the direct path cannot use (a page it is not sure of, a server error, a
- * refusal, a missing bucket) is sent again through the SDK, so the outcome never changes. And
+ * refusal, a missing bucket) is sent again through the SDK, so the outcome never changes. A
+ * listing (of objects or of multipart uploads) that would end early or never fails instead. And
  * the credentials direct requests sign with: the environment's keys only when no profile is named.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -174,6 +175,65 @@ describe('S3Backend direct ListObjectsV2', () => {
     }
   });
 
+  it('multipart-upload listings follow their markers, and fail with NETWORK on a page that would end them early or never', async () => {
+    const b = open();
+    const isUploads = (r: RecordedRequest) => r.method === 'GET' && /\?(.*&)?uploads(=|&|$)/.test(r.url);
+    const upload = (key: string, id: string) =>
+      `<Upload><Key>${key}</Key><UploadId>${id}</UploadId><Initiated>2026-12-01T00:00:00.000Z</Initiated></Upload>`;
+    const page = (body: string, truncated: boolean, next?: [string, string]) =>
+      `<?xml version="1.0" encoding="UTF-8"?><ListMultipartUploadsResult><Bucket>${BUCKET}</Bucket>` +
+      `<IsTruncated>${truncated}</IsTruncated>${body}` +
+      (next
+        ? `<NextKeyMarker>${next[0]}</NextKeyMarker><NextUploadIdMarker>${next[1]}</NextUploadIdMarker>`
+        : '') +
+      '</ListMultipartUploadsResult>';
+    const list = async () => {
+      const out: string[] = [];
+      for await (const u of b.listPendingUploads()) out.push(`${u.key} ${u.uploadId}`);
+      return out;
+    };
+    // Two pages: the second is asked for with both markers of the first.
+    const asked: string[] = [];
+    proxy.onRequest = (r) => {
+      if (!isUploads(r)) return undefined;
+      asked.push(r.url);
+      const first = !r.url.includes('key-marker=');
+      return {
+        kind: 'status',
+        status: 200,
+        body: first
+          ? page(upload('a', '1') + upload('b', '2'), true, ['b', '2'])
+          : page(upload('b', '3'), false),
+      };
+    };
+    try {
+      expect(await list()).toEqual(['a 1', 'b 2', 'b 3']);
+      expect(asked).toHaveLength(2);
+      expect(asked[1]).toMatch(/key-marker=b(&|$)/);
+      expect(asked[1]).toMatch(/upload-id-marker=2(&|$)/);
+      // Truncated without a key marker, and truncated with the markers it was asked with: after
+      // five such pages the proxy ends the listing, so a driver that loops does not hang the test.
+      for (const next of [undefined, ['b', '2'] as [string, string]]) {
+        let pages = 0;
+        proxy.onRequest = (r) => {
+          if (!isUploads(r)) return undefined;
+          const body =
+            ++pages > 5
+              ? page('', false)
+              : r.url.includes('key-marker=')
+                ? page('', true, next)
+                : page(upload('b', '2'), true, next);
+          return { kind: 'status', status: 200, body };
+        };
+        const err = await rejection(list());
+        expect(err.code).toBe('NETWORK');
+        expect(err.message).toMatch(next ? /gave back the markers it was asked with/ : /gives no key marker/);
+        expect(err.message).toContain(`s3://${BUCKET}`);
+      }
+    } finally {
+      proxy.onRequest = undefined;
+    }
+  });
   it('AccessDenied (credentials that may not list) gives the SDK’s error; the direct path stays on', async () => {
     const b = open();
     proxy.onRequest = (r) =>
