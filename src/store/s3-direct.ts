@@ -92,6 +92,8 @@ export interface DirectListRequest {
   readonly delimiter?: string;
   readonly continuationToken?: string;
   readonly maxKeys?: number;
+  /** Each object's Size and LastModified too (a page without them goes to the SDK). */
+  readonly details?: boolean;
 }
 
 /** A raw response: the status, headers and either the body to stream or the body read as text. */
@@ -231,7 +233,7 @@ export class DirectS3 {
     const answer = await this.#attempt('LIST', path, query, {}, EMPTY_SHA256, undefined, signal);
     if (answer === undefined) return undefined;
     const { status } = answer;
-    if (status >= 200 && status < 300) return parseListPage(answer.text);
+    if (status >= 200 && status < 300) return parseListPage(answer.text, request.details === true);
     if (!(await this.#isAnswer(status, signal))) return undefined;
     const code = errorField(answer.text, 'Code');
     if (status >= 400 && status < 500 && code !== 'NoSuchBucket' && code !== 'AccessDenied') this.refused();

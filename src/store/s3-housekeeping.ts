@@ -19,6 +19,7 @@ import {
   s3Code,
   type UploadMarkers,
 } from './s3-errors.js';
+import type { ListPage } from './s3-list-xml.js';
 import { s3Sdk } from './s3-sdk.js';
 
 /** Statement id of the anonymous-read statement nixcache adds to a bucket policy. */
@@ -42,6 +43,17 @@ export interface S3HousekeepingContext {
   readonly bucketUrl: string;
   /** Per-request options every call passes to the SDK (the first-byte timeout). */
   readonly requestOptions: { readonly requestTimeout?: number };
+  /**
+   * One ListObjectsV2 page with each object's Size and LastModified, as a signed request of our
+   * own (s3-direct.ts); undefined when it is not to be had that way and the SDK must ask.
+   */
+  readonly directList?: (
+    prefix: string,
+    fullPrefix: string,
+    delimiter: string | undefined,
+    token: string | undefined,
+    signal: AbortSignal | undefined,
+  ) => Promise<ListPage | undefined>;
 }
 
 function base(ctx: S3HousekeepingContext): string {
@@ -62,33 +74,44 @@ export async function* listS3Objects(
 ): AsyncGenerator<ListedObject> {
   const signal = options.signal;
   const b = base(ctx);
+  const delimiter = options.recursive === false ? '/' : undefined;
   let token: string | undefined;
   do {
     let page: {
-      Contents?: { Key?: string; Size?: number; LastModified?: Date }[];
+      Contents?: { Key?: string; Size?: number; LastModified?: Date | number }[];
       IsTruncated?: boolean;
       NextContinuationToken?: string;
     };
-    try {
-      signal?.throwIfAborted();
-      page = await (await ctx.client()).send(
-        new (s3Sdk().ListObjectsV2Command)({
-          Bucket: ctx.bucket,
-          Prefix: b + prefix,
-          ...(options.recursive === false && { Delimiter: '/' }),
-          ...(token !== undefined && { ContinuationToken: token }),
-        }),
-        { abortSignal: signal, ...ctx.requestOptions },
-      );
-    } catch (e) {
-      throw ctx.fail('ListObjectsV2', prefix, e, signal);
+    const direct = await ctx.directList?.(prefix, b + prefix, delimiter, token, signal);
+    if (direct?.objects) {
+      page = {
+        Contents: direct.objects.map((o) => ({ Key: o.key, Size: o.size, LastModified: o.lastModified })),
+        IsTruncated: direct.truncated,
+        ...(direct.nextToken !== undefined && { NextContinuationToken: direct.nextToken }),
+      };
+    } else {
+      try {
+        signal?.throwIfAborted();
+        page = await (await ctx.client()).send(
+          new (s3Sdk().ListObjectsV2Command)({
+            Bucket: ctx.bucket,
+            Prefix: b + prefix,
+            ...(delimiter && { Delimiter: delimiter }),
+            ...(token !== undefined && { ContinuationToken: token }),
+          }),
+          { abortSignal: signal, ...ctx.requestOptions },
+        );
+      } catch (e) {
+        throw ctx.fail('ListObjectsV2', prefix, e, signal);
+      }
     }
     for (const item of page.Contents ?? []) {
       if (!item.Key?.startsWith(b)) continue;
+      const modified = item.LastModified;
       yield {
         key: item.Key.slice(b.length),
         size: item.Size ?? 0,
-        lastModified: item.LastModified?.getTime() ?? 0,
+        lastModified: typeof modified === 'number' ? modified : (modified?.getTime() ?? 0),
       };
     }
     token = nextListToken(page, token, { url: `${ctx.bucketUrl}/${b}${prefix}`, endpoint: ctx.endpointUrl });

@@ -283,6 +283,7 @@ export class S3Backend implements StorageBackend {
     delimiter: string | undefined,
     token: string | undefined,
     signal: AbortSignal | undefined,
+    details = false,
   ): Promise<ListPage | undefined> {
     if (!this.#direct) return undefined;
     try {
@@ -293,6 +294,7 @@ export class S3Backend implements StorageBackend {
           ...(delimiter !== undefined && { delimiter }),
           ...(token !== undefined && { continuationToken: token }),
           ...(this.#listPageSize !== undefined && { maxKeys: this.#listPageSize }),
+          ...(details && { details }),
         },
         signal,
       );
@@ -623,6 +625,8 @@ export class S3Backend implements StorageBackend {
       endpointUrl: this.endpointUrl,
       bucketUrl: this.#url(),
       requestOptions: this.#firstByte,
+      directList: (prefix, fullPrefix, delimiter, token, signal) =>
+        this.#directList(prefix, fullPrefix, delimiter, token, signal, true),
     };
   }
 

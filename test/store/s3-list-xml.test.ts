@@ -1,12 +1,12 @@
 /**
  * The reader of ListObjectsV2 pages for direct listings (src/store/s3-list-xml.ts): it reads
  * S3's answers exactly (keys with any character, escaped as S3 escapes them or as character
- * references), and gives up (undefined: the SDK then sends the request) on anything it is not
- * sure of, instead of guessing.
+ * references) with each object's Size and LastModified when asked, and gives up (undefined:
+ * the SDK then sends the request) on anything it is not sure of, instead of guessing.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeXmlText, parseListPage } from '../../src/store/s3-list-xml.js';
+import { decodeXmlText, parseListPage, parseRfc3339 } from '../../src/store/s3-list-xml.js';
 
 /** A page as S3 writes it (the shape of AWS's documented example answer). */
 function page(
@@ -110,6 +110,82 @@ describe('parseListPage', () => {
     ['a decimal reference with hex digits', page(['x&#1f;y'], { escape: (s) => s })],
   ])('gives up on %s', (_, xml) => {
     expect(parseListPage(xml)).toBeUndefined();
+  });
+
+  it('with details, gives each object’s Size and LastModified', () => {
+    const xml = page(['a', 'b']).replace('<Size>857</Size>', '<Size>0</Size>');
+    expect(parseListPage(xml, true)).toEqual({
+      keys: ['a', 'b'],
+      objects: [
+        { key: 'a', size: 0, lastModified: Date.UTC(2026, 11, 3, 10) },
+        { key: 'b', size: 857, lastModified: Date.UTC(2026, 11, 3, 10) },
+      ],
+      truncated: false,
+    });
+    // Without details the same page needs neither.
+    expect(parseListPage(xml.replace(/<Size>[^<]*<\/Size>/g, ''))).toEqual({
+      keys: ['a', 'b'],
+      truncated: false,
+    });
+  });
+
+  it.each([
+    ['no Size', (x: string) => x.replace('<Size>857</Size>', '')],
+    ['a negative Size', (x: string) => x.replace('<Size>857</Size>', '<Size>-1</Size>')],
+    ['a fractional Size', (x: string) => x.replace('<Size>857</Size>', '<Size>8.5</Size>')],
+    ['an empty Size', (x: string) => x.replace('<Size>857</Size>', '<Size></Size>')],
+    ['a Size beyond 2^53', (x: string) => x.replace('<Size>857</Size>', '<Size>9007199254740993</Size>')],
+    ['no LastModified', (x: string) => x.replace(/<LastModified>[^<]*<\/LastModified>/, '')],
+    [
+      'a LastModified in another format',
+      (x: string) => x.replace('2026-12-03T10:00:00.000Z', 'Thu, 03 Dec 2026 10:00:00 GMT'),
+    ],
+    ['a LastModified of 31 February', (x: string) => x.replace('2026-12-03', '2026-02-31')],
+  ])('with details, gives up on %s', (_, edit) => {
+    const xml = edit(page(['a']));
+    expect(parseListPage(xml, true)).toBeUndefined();
+  });
+});
+
+describe('parseRfc3339', () => {
+  it('reads any instant as toISOString writes it', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: Date.UTC(1000, 0, 1), max: Date.UTC(9999, 11, 31, 23, 59, 59, 999) }),
+        (ms) => {
+          expect(parseRfc3339(new Date(ms).toISOString())).toBe(ms);
+        },
+      ),
+    );
+  });
+
+  it.each([
+    ['2026-12-03T10:00:00Z', Date.UTC(2026, 11, 3, 10)],
+    ['2026-12-03T10:00:00.5Z', Date.UTC(2026, 11, 3, 10, 0, 0, 500)],
+    ['2026-12-03T10:00:00.123456789Z', Date.UTC(2026, 11, 3, 10, 0, 0, 123)],
+    ['2026-12-03T12:30:00+02:30', Date.UTC(2026, 11, 3, 10)],
+    ['2026-12-03T05:00:00-05:00', Date.UTC(2026, 11, 3, 10)],
+    // Date.UTC reads a year below 100 as 19xx.
+    ['0050-01-01T00:00:00Z', new Date(0).setUTCFullYear(50, 0, 1)],
+    ['2024-02-29T00:00:00Z', Date.UTC(2024, 1, 29)],
+  ])('%s', (text, ms) => {
+    expect(parseRfc3339(text)).toBe(ms);
+  });
+
+  it.each([
+    '2026-02-29T00:00:00Z',
+    '2026-13-01T00:00:00Z',
+    '2026-12-03T24:00:00Z',
+    '2026-12-03T10:60:00Z',
+    '2026-12-03T10:00:60Z',
+    '2026-12-03T10:00:00',
+    '2026-12-03 10:00:00Z',
+    '2026-12-03T10:00:00+24:00',
+    '2026-12-03T10:00:00.Z',
+    '2026-12-03T10:00:00.1234567890Z',
+    ' 2026-12-03T10:00:00Z',
+  ])('refuses %s', (text) => {
+    expect(parseRfc3339(text)).toBeUndefined();
   });
 });
 
