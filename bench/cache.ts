@@ -2,7 +2,8 @@
  * Cache workflow benchmarks (issue 5 and 7): `pushPaths` to file:// vs `nix copy --to file://`
  * with the same compression (xz, zstd) of the same store path; `verifyCache` with contents vs
  * `nix store verify --store file://…` on the same ≥ 200 MB xz cache; and the peak RSS of push and
- * verify for a single ≥ 1 GiB NAR, each in a fresh child process (process.resourceUsage().maxRSS).
+ * verify for a single ≥ 1 GiB NAR, each in a fresh child process (bench/rss-child.ts, bundled and
+ * run by plain node; process.resourceUsage().maxRSS).
  *
  * The pushed content is a store path made with `nix-store --add` from a tree (so Nix has it in
  * its store and nixcache pushes it from /nix/store); without Nix the same tree is laid out as a
@@ -14,7 +15,6 @@ import { createCipheriv } from 'node:crypto';
 import * as fs from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { hasLocalNixDb, localNixMetadata } from '../src/cache/local-metadata.js';
 import { pushPaths } from '../src/cache/push.js';
 import { verifyCache } from '../src/cache/verify.js';
@@ -28,6 +28,7 @@ import {
 } from '../src/signing/keys.js';
 import { openStore } from '../src/store/open.js';
 import { makeSourcePath } from '../src/store-path/make.js';
+import { bundleChild } from './bench-child.js';
 import { alternate, hasNix, record, run, section } from './harness.js';
 
 const MB = 1e6;
@@ -295,11 +296,14 @@ export async function benchCache(o: CacheBenchOptions): Promise<void> {
   const bigPath = makeSourcePath('bench-big', hash, []);
   fs.renameSync(bigScratch, join(bigStore, bigPath.slice('/nix/store/'.length)));
   const rssCache = join(o.tmp, 'rss-cache');
+  // Bundled and run by plain node, as the CLI runs: under tsx the child's baseline was 86 MB
+  // instead of 44 (its loader thread and transpiler), charged to the push.
+  const rssChild = await bundleChild('rss-child');
   for (const [op, compression] of [
     ['push', 'zstd'],
     ['verify', 'zstd'],
   ] as const) {
-    const res = child(['--rss-child', op, bigStore, bigPath, rssCache, compression, keyFile]);
+    const res = child(rssChild, [op, bigStore, bigPath, rssCache, compression, keyFile]);
     record({
       group: 'rss',
       name: `peak RSS: ${op} ${o.rssGiB} GiB NAR (${compression})`,
@@ -314,23 +318,19 @@ export async function benchCache(o: CacheBenchOptions): Promise<void> {
   fs.rmSync(rssCache, { recursive: true, force: true });
 }
 
-function child(args: string[]): {
+function child(
+  script: string,
+  args: string[],
+): {
   peakMB: number;
   baselineMB: number;
   arrayBuffersMB: number;
   seconds: number;
   timeMB?: number;
 } {
-  const script = fileURLToPath(import.meta.url);
   const timeBin = fs.existsSync('/usr/bin/time');
   const cmd = timeBin ? '/usr/bin/time' : process.execPath;
-  const argv = [
-    ...(timeBin ? ['-f', 'MAXRSS_KB=%M', process.execPath] : []),
-    '--import',
-    'tsx',
-    script,
-    ...args,
-  ];
+  const argv = [...(timeBin ? ['-f', 'MAXRSS_KB=%M', process.execPath] : []), script, ...args];
   const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 1 << 24 });
   if (r.status !== 0) throw new Error(`RSS child ${args.join(' ')} failed: ${r.stderr}`);
   const res = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as {
@@ -341,45 +341,4 @@ function child(args: string[]): {
   };
   const m = /MAXRSS_KB=(\d+)/.exec(r.stderr);
   return { ...res, ...(m && { timeMB: Math.round(Number(m[1]) / 1024) }) };
-}
-
-async function rssChild(argv: string[]): Promise<void> {
-  const [op, storeDir, path, cacheDir, compression, keyFile] = argv as [
-    string,
-    string,
-    string,
-    string,
-    string,
-    string,
-  ];
-  const baselineMB = process.memoryUsage.rss() / 2 ** 20;
-  // Buffers (NAR chunks, compressed chunks, reads of the staged file) are most of what a push
-  // holds above the baseline, live or waiting for a GC: their high-water mark, sampled.
-  let arrayBuffers = 0;
-  const sampler = setInterval(() => {
-    arrayBuffers = Math.max(arrayBuffers, process.memoryUsage().arrayBuffers);
-  }, 20);
-  const started = performance.now();
-  const store = await openStore(`file://${cacheDir}?compression=${compression}`);
-  const { parseSecretKey } = await import('../src/signing/keys.js');
-  const key = parseSecretKey(fs.readFileSync(keyFile, 'utf8'));
-  if (op === 'push') {
-    const r = await pushPaths(store, [path], { storeDir, secretKeys: [key], closure: false });
-    if (r.failed.length) throw r.failed[0]!.error;
-  } else {
-    const bad: unknown[] = [];
-    const r = await verifyCache(store, {
-      trustedKeys: [key.publicKey],
-      onReport: (report) => void (report.status !== 'ok' && bad.push(report)),
-    });
-    if (!r.ok) throw new Error(`verify: ${JSON.stringify(bad)}`);
-  }
-  const seconds = (performance.now() - started) / 1000;
-  clearInterval(sampler);
-  const peakMB = (process.resourceUsage().maxRSS * 1024) / 2 ** 20;
-  console.log(JSON.stringify({ peakMB, baselineMB, arrayBuffersMB: arrayBuffers / 2 ** 20, seconds }));
-}
-
-if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === '--rss-child') {
-  await rssChild(process.argv.slice(3));
 }
