@@ -74,6 +74,7 @@ export function parseRfc3339(text: string): number | undefined {
     number,
     number,
   ];
+  // Digits past the millisecond are dropped, as the SDK's date parser drops them (S3 writes three).
   const ms = Number((m[7] ?? '').padEnd(3, '0').slice(0, 3));
   // Not Date.UTC, which reads a year below 100 as 19xx.
   const check = new Date(0);
