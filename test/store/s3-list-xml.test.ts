@@ -147,6 +147,50 @@ describe('parseListPage', () => {
   });
 });
 
+describe('parseListPage on anything', () => {
+  it('never throws: a page cut, spliced or sprinkled with markup gives a page or undefined', () => {
+    const base = page(['a&b', 'c', 'nar/d'], { truncated: true, token: 't&1' });
+    const bits = fc.constantFrom(
+      '<',
+      '>',
+      '&',
+      ';',
+      '&#x',
+      '&amp',
+      '</Contents>',
+      '<Contents>',
+      '<Size>',
+      '</Size>',
+      '<LastModified>',
+      '<![CDATA[',
+      '<!--',
+      'true',
+      '-1',
+      '9'.repeat(20),
+      '\u0000',
+      '\ud800',
+    );
+    fc.assert(
+      fc.property(
+        fc.nat({ max: base.length }),
+        fc.nat({ max: base.length }),
+        fc.array(bits, { maxLength: 4 }),
+        fc.boolean(),
+        (at, cut, inserted, details) => {
+          const xml =
+            base.slice(0, at) + inserted.join('') + base.slice(Math.min(base.length, at + (cut % 40)));
+          const out = parseListPage(xml, details);
+          if (out !== undefined) {
+            expect(Array.isArray(out.keys)).toBe(true);
+            if (details) expect(out.objects?.length).toBe(out.keys.length);
+          }
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+});
+
 describe('parseRfc3339', () => {
   it('reads any instant as toISOString writes it', () => {
     fc.assert(
