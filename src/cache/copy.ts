@@ -218,11 +218,10 @@ export interface CopyAllOptions extends Omit<CopyOptions, 'closure'> {
  * Copies every path of a cache (`nix copy --all`), streaming the source's listing with
  * back-pressure: each listed path is copied with its closure (references first, so the target's
  * invariant holds at every moment), `parallelism` listed paths at a time, and only counts are
- * kept, so memory does not grow with the size of the cache. It does grow with the closures being
- * copied at once: a listed path's graph holds the source narinfo of every path of its closure
- * still to be published (measured: closures of 5,000-15,000 paths, four at once, kept 30-50 MB
- * live; small closures 15-20 MB). A reference that another listed path already brought over is
- * skipped when its turn comes.
+ * kept, so memory does not grow with the size of the cache (heap snapshots 2.5, 6 and 12 s into
+ * a copy of 100,000 synthetic paths, whose closures reach 5,000-15,000 paths: 14 MB live each
+ * time). A listed path's graph holds the source narinfos of its closure until they are published.
+ * A reference that another listed path already brought over is skipped when its turn comes.
  *
  * @throws {NixcacheError} BAD_ARGUMENT for caches of different store directories; UNSUPPORTED
  *   when the source cannot be listed; NETWORK when the listing fails; IO for the resume log.
