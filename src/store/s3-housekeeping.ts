@@ -19,7 +19,6 @@ import {
   s3Code,
   type UploadMarkers,
 } from './s3-errors.js';
-import type { ListPage } from './s3-list-xml.js';
 import { s3Sdk } from './s3-sdk.js';
 
 /** Statement id of the anonymous-read statement nixcache adds to a bucket policy. */
@@ -28,6 +27,20 @@ export const PUBLIC_READ_SID = 'NixcachePublicRead';
 export const EXPIRY_RULE_ID = 'nixcache-expiry';
 /** Most keys one DeleteObjects request may name (S3 limit). */
 export const S3_MAX_DELETE_KEYS = 1000;
+
+/**
+ * A ListObjectsV2 page in the SDK's shape; LastModified is a Date from the SDK and milliseconds
+ * since the epoch from a direct request.
+ */
+export interface S3ListPage {
+  readonly Contents?: readonly {
+    readonly Key?: string;
+    readonly Size?: number;
+    readonly LastModified?: Date | number;
+  }[];
+  readonly IsTruncated?: boolean;
+  readonly NextContinuationToken?: string;
+}
 
 /** What the housekeeping functions need from an S3Backend. */
 export interface S3HousekeepingContext {
@@ -44,16 +57,16 @@ export interface S3HousekeepingContext {
   /** Per-request options every call passes to the SDK (the first-byte timeout). */
   readonly requestOptions: { readonly requestTimeout?: number };
   /**
-   * One ListObjectsV2 page with each object's Size and LastModified, as a signed request of our
-   * own (s3-direct.ts); undefined when it is not to be had that way and the SDK must ask.
+   * One ListObjectsV2 page of the keys under a store-relative prefix, with each object's Size and
+   * LastModified (S3Backend sends it directly where it can, else through the SDK); NETWORK, IO,
+   * NOT_FOUND or ABORTED errors.
    */
-  readonly directList?: (
+  readonly listPage: (
     prefix: string,
-    fullPrefix: string,
     delimiter: string | undefined,
     token: string | undefined,
     signal: AbortSignal | undefined,
-  ) => Promise<ListPage | undefined>;
+  ) => Promise<S3ListPage>;
 }
 
 function base(ctx: S3HousekeepingContext): string {
@@ -77,34 +90,7 @@ export async function* listS3Objects(
   const delimiter = options.recursive === false ? '/' : undefined;
   let token: string | undefined;
   do {
-    let page: {
-      Contents?: { Key?: string; Size?: number; LastModified?: Date | number }[];
-      IsTruncated?: boolean;
-      NextContinuationToken?: string;
-    };
-    const direct = await ctx.directList?.(prefix, b + prefix, delimiter, token, signal);
-    if (direct?.objects) {
-      page = {
-        Contents: direct.objects.map((o) => ({ Key: o.key, Size: o.size, LastModified: o.lastModified })),
-        IsTruncated: direct.truncated,
-        ...(direct.nextToken !== undefined && { NextContinuationToken: direct.nextToken }),
-      };
-    } else {
-      try {
-        signal?.throwIfAborted();
-        page = await (await ctx.client()).send(
-          new (s3Sdk().ListObjectsV2Command)({
-            Bucket: ctx.bucket,
-            Prefix: b + prefix,
-            ...(delimiter && { Delimiter: delimiter }),
-            ...(token !== undefined && { ContinuationToken: token }),
-          }),
-          { abortSignal: signal, ...ctx.requestOptions },
-        );
-      } catch (e) {
-        throw ctx.fail('ListObjectsV2', prefix, e, signal);
-      }
-    }
+    const page = await ctx.listPage(prefix, delimiter, token, signal);
     for (const item of page.Contents ?? []) {
       if (!item.Key?.startsWith(b)) continue;
       const modified = item.LastModified;

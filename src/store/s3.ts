@@ -53,11 +53,11 @@ import {
   listS3MultipartUploads,
   listS3Objects,
   type S3HousekeepingContext,
+  type S3ListPage,
   setS3Expiry,
   setS3PublicRead,
 } from './s3-housekeeping.js';
 import { capSdkResponses } from './s3-limits.js';
-import type { ListPage } from './s3-list-xml.js';
 import { putObject } from './s3-put.js';
 import { loadS3Sdk, s3Sdk } from './s3-sdk.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_FIRST_BYTE_TIMEOUT_MS } from './timeouts.js';
@@ -276,18 +276,22 @@ export class S3Backend implements StorageBackend {
     return undefined;
   }
 
-  /** A listing page sent directly (s3-direct.ts); undefined when the SDK must send it. */
-  async #directList(
+  /**
+   * One ListObjectsV2 page of the keys under `prefix` (store-relative), as a direct request
+   * (s3-direct.ts) or, when that is not to be had, through the SDK; with `details`, each object's
+   * Size and LastModified too (a direct page without them goes to the SDK). Keys are full object
+   * keys, as the server gives them.
+   */
+  async #listPage(
     prefix: string,
-    fullPrefix: string,
     delimiter: string | undefined,
     token: string | undefined,
     signal: AbortSignal | undefined,
-    details = false,
-  ): Promise<ListPage | undefined> {
-    if (!this.#direct) return undefined;
+    details: boolean,
+  ): Promise<S3ListPage> {
+    const fullPrefix = this.objectKey(prefix);
     try {
-      return await this.#direct.list(
+      const direct = await this.#direct?.list(
         this.bucket,
         {
           prefix: fullPrefix,
@@ -297,6 +301,26 @@ export class S3Backend implements StorageBackend {
           ...(details && { details }),
         },
         signal,
+      );
+      if (direct && (!details || direct.objects)) {
+        return {
+          Contents: direct.objects
+            ? direct.objects.map((o) => ({ Key: o.key, Size: o.size, LastModified: o.lastModified }))
+            : direct.keys.map((Key) => ({ Key })),
+          IsTruncated: direct.truncated,
+          ...(direct.nextToken !== undefined && { NextContinuationToken: direct.nextToken }),
+        };
+      }
+      signal?.throwIfAborted();
+      return await (await this.#sdkClient()).send(
+        new (s3Sdk().ListObjectsV2Command)({
+          Bucket: this.bucket,
+          Prefix: fullPrefix,
+          ...(delimiter && { Delimiter: delimiter }),
+          ...(token !== undefined && { ContinuationToken: token }),
+          ...(this.#listPageSize !== undefined && { MaxKeys: this.#listPageSize }),
+        }),
+        { abortSignal: signal, ...this.#firstByte },
       );
     } catch (e) {
       throw this.#fail('ListObjectsV2', prefix, e, signal);
@@ -457,39 +481,14 @@ export class S3Backend implements StorageBackend {
     // Non-recursive listings stop at the next '/', so listing narinfos does not page through nar/.
     const delimiter = options.recursive === false ? '/' : undefined;
     const base = this.prefix ? `${this.prefix}/` : '';
-    type Page = { Contents?: { Key?: string }[]; IsTruncated?: boolean; NextContinuationToken?: string };
-    const fetchPage = async (token: string | undefined): Promise<Page> => {
-      const direct = await this.#directList(prefix, base + prefix, delimiter, token, signal);
-      if (direct) {
-        return {
-          Contents: direct.keys.map((Key) => ({ Key })),
-          IsTruncated: direct.truncated,
-          ...(direct.nextToken !== undefined && { NextContinuationToken: direct.nextToken }),
-        };
-      }
-      try {
-        signal?.throwIfAborted();
-        return await (await this.#sdkClient()).send(
-          new (s3Sdk().ListObjectsV2Command)({
-            Bucket: this.bucket,
-            Prefix: base + prefix,
-            ...(delimiter && { Delimiter: delimiter }),
-            ...(token !== undefined && { ContinuationToken: token }),
-            ...(this.#listPageSize !== undefined && { MaxKeys: this.#listPageSize }),
-          }),
-          { abortSignal: signal, ...this.#firstByte },
-        );
-      } catch (e) {
-        throw this.#fail('ListObjectsV2', prefix, e, signal);
-      }
-    };
+    const fetchPage = (token: string | undefined) => this.#listPage(prefix, delimiter, token, signal, false);
     // One page ahead: the next page is requested as soon as this one arrives, so the consumer
     // works on 1000 keys while the next 1000 are on their way. Never more than one page ahead.
-    let next: Promise<Page> | undefined = fetchPage(undefined);
+    let next: Promise<S3ListPage> | undefined = fetchPage(undefined);
     let asked: string | undefined;
     try {
       while (next) {
-        const page: Page = await next;
+        const page = await next;
         const token = nextListToken(page, asked, { url: this.#url(prefix), endpoint: this.endpointUrl });
         asked = token;
         next = token === undefined ? undefined : fetchPage(token);
@@ -625,8 +624,7 @@ export class S3Backend implements StorageBackend {
       endpointUrl: this.endpointUrl,
       bucketUrl: this.#url(),
       requestOptions: this.#firstByte,
-      directList: (prefix, fullPrefix, delimiter, token, signal) =>
-        this.#directList(prefix, fullPrefix, delimiter, token, signal, true),
+      listPage: (prefix, delimiter, token, signal) => this.#listPage(prefix, delimiter, token, signal, true),
     };
   }
 
