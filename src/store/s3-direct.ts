@@ -157,6 +157,11 @@ function errorField(text: string, name: 'Code' | 'Message'): string | undefined 
 /** A request's kind: LIST is a GET of a bucket whose answer is read whole. */
 type Method = 'GET' | 'HEAD' | 'PUT' | 'LIST';
 
+/** The HTTP method a request of `kind` is signed and sent with. */
+function httpMethod(kind: Method): 'GET' | 'HEAD' | 'PUT' {
+  return kind === 'LIST' ? 'GET' : kind;
+}
+
 /** Direct requests to one endpoint; see the module comment. */
 export class DirectS3 {
   #enabled = true;
@@ -308,9 +313,8 @@ export class DirectS3 {
       return undefined;
     }
     const headers: Record<string, string> = { ...extra, host: this.#origin.host };
-    const verb = method === 'LIST' ? 'GET' : method;
     signV4(
-      { method: verb, path, query, headers, payloadHash },
+      { method: httpMethod(method), path, query, headers, payloadHash },
       credentials,
       this.#options.region,
       's3',
@@ -349,7 +353,7 @@ export class DirectS3 {
         // An IPv6 literal without its brackets (http.request would look `[::1]` up as a name).
         hostname: this.#origin.hostname.replace(/^\[(.*)\]$/, '$1'),
         port: this.#origin.port || undefined,
-        method: method === 'LIST' ? 'GET' : method,
+        method: httpMethod(method),
         path,
         headers,
         agent: this.#agent,
