@@ -164,17 +164,20 @@ export class LocalNixDb {
     return ids;
   }
 
-  #info(values: SqlValue[]): LocalPathInfo {
+  /**
+   * A ValidPaths row as a record whose `references` are still empty, and the row ids of those
+   * references (Refs), for the caller to resolve.
+   */
+  #decode(values: SqlValue[]): { info: LocalPathInfo & { references: string[] }; refIds: number[] } {
     const col = (name: string): SqlValue => values[COLUMNS.indexOf(name)] ?? null;
     const path = String(col('path'));
-    const where = `${this.file} (ValidPaths, ${path})`;
     let narHash: NixHash;
     try {
       narHash = parseHash(String(col('hash')));
     } catch (cause) {
       throw new NixcacheError(
         'BAD_DATABASE',
-        `${where}: hash ${JSON.stringify(col('hash'))} does not parse`,
+        `${this.file} (ValidPaths, ${path}): hash ${JSON.stringify(col('hash'))} does not parse`,
         {
           file: this.file,
           path,
@@ -183,33 +186,38 @@ export class LocalNixDb {
         { cause },
       );
     }
-    const references: string[] = [];
-    for (const refId of this.#referenceIds(Number(col('id')))) {
-      const ref = this.#row(refId);
-      if (!ref)
-        throw new NixcacheError('BAD_DATABASE', `${where}: reference #${refId} is not a valid path`, {
-          file: this.file,
-          path,
-          field: 'Refs',
-        });
-      references.push(String(ref[1]));
-    }
-    references.sort();
     const text = (v: SqlValue) => (typeof v === 'string' && v !== '' ? v : undefined);
     const deriver = text(col('deriver'));
     const ca = text(col('ca'));
     const narSize = col('narSize');
-    return {
+    const info = {
       path,
       narHash,
       ...(typeof narSize === 'number' && narSize > 0 && { narSize }),
-      references,
+      references: [] as string[],
       ...(deriver !== undefined && { deriver }),
       ...(ca !== undefined && { ca }),
       sigs: (text(col('sigs')) ?? '').split(' ').filter((s) => s !== ''),
       registrationTime: Number(col('registrationTime') ?? 0),
       ultimate: col('ultimate') === 1,
     };
+    return { info, refIds: this.#referenceIds(Number(col('id'))) };
+  }
+
+  /** The ValidPaths row `refId`, a reference of `from`: BAD_DATABASE when there is none. */
+  #referenceRow(refId: number, from: string): SqlValue[] {
+    const row = this.#row(refId);
+    if (!row)
+      throw new NixcacheError(
+        'BAD_DATABASE',
+        `${this.file} (ValidPaths, ${from}): reference #${refId} is not a valid path`,
+        {
+          file: this.file,
+          path: from,
+          field: 'Refs',
+        },
+      );
+    return row;
   }
 
   /**
@@ -223,13 +231,20 @@ export class LocalNixDb {
       const id = this.#idOf(path);
       if (id === undefined) return undefined;
       const values = this.#row(id);
-      return values ? this.#info(values) : undefined;
+      if (!values) return undefined;
+      const { info, refIds } = this.#decode(values);
+      for (const refId of refIds) info.references.push(String(this.#referenceRow(refId, info.path)[1]));
+      info.references.sort();
+      return info;
     });
   }
 
   /**
    * The closures of `paths` (every path they reference, transitively, and themselves), each
    * record once, references before the paths that refer to them where there is no cycle.
+   * References are followed by row id: each row is read and decoded once, however many paths
+   * refer to it (looking each reference up again by its path cost two b-tree descents and two
+   * row decodes per edge).
    *
    * @throws {NixcacheError} NOT_FOUND naming the first path that is not registered;
    *   BAD_DATABASE for a malformed database.
@@ -237,41 +252,62 @@ export class LocalNixDb {
    */
   closure(paths: readonly string[]): LocalPathInfo[] {
     return this.#consistent(() => {
-      const seen = new Map<string, LocalPathInfo>();
+      interface Node {
+        readonly id: number;
+        readonly info: LocalPathInfo & { references: string[] };
+        readonly refIds: number[];
+        /** Its references' nodes, in the order of their paths; set when it is entered. */
+        refs?: Node[];
+        entered: boolean;
+      }
+      const nodes = new Map<number, Node>();
+      const load = (id: number, values: SqlValue[]): Node => {
+        let node = nodes.get(id);
+        if (node === undefined) {
+          node = { id, ...this.#decode(values), entered: false };
+          nodes.set(id, node);
+        }
+        return node;
+      };
       const order: LocalPathInfo[] = [];
-      const visit = (root: string): void => {
-        // Iterative post-order walk: a closure can be deep.
-        const stack: { info: LocalPathInfo; next: number }[] = [];
-        const enter = (path: string, from?: string): void => {
-          if (seen.has(path)) return;
-          const id = this.#idOf(path);
-          const values = id === undefined ? undefined : this.#row(id);
-          if (!values)
-            throw new NixcacheError(
-              'NOT_FOUND',
-              from
-                ? `${path} (a reference of ${from}) is not valid in ${this.file}`
-                : `${path} is not a valid path in ${this.file}`,
-              { path, file: this.file },
-            );
-          const info = this.#info(values);
-          seen.set(path, info);
-          stack.push({ info, next: 0 });
-        };
-        enter(root);
+      // Iterative post-order walk: a closure can be deep.
+      const stack: { node: Node; next: number }[] = [];
+      const enter = (node: Node): void => {
+        node.entered = true;
+        const refs = node.refIds.map((refId) =>
+          refId === node.id
+            ? node
+            : (nodes.get(refId) ?? load(refId, this.#referenceRow(refId, node.info.path))),
+        );
+        refs.sort((a, b) => (a.info.path < b.info.path ? -1 : a.info.path > b.info.path ? 1 : 0));
+        for (const ref of refs) node.info.references.push(ref.info.path);
+        node.refs = refs;
+        stack.push({ node, next: 0 });
+      };
+      for (const root of paths) {
+        const id = this.#idOf(root);
+        const values = id === undefined ? undefined : this.#row(id);
+        if (id === undefined || !values)
+          throw new NixcacheError('NOT_FOUND', `${root} is not a valid path in ${this.file}`, {
+            path: root,
+            file: this.file,
+          });
+        const node = load(id, values);
+        if (node.entered) continue;
+        enter(node);
         while (stack.length) {
           const top = stack[stack.length - 1]!;
-          const refs = top.info.references;
+          const refs = top.node.refs!;
           if (top.next < refs.length) {
             const ref = refs[top.next++]!;
-            if (ref !== top.info.path) enter(ref, top.info.path);
+            if (!ref.entered) enter(ref);
           } else {
             stack.pop();
-            order.push(top.info);
+            top.node.refs = undefined;
+            order.push(top.node.info);
           }
         }
-      };
-      for (const p of paths) visit(p);
+      }
       return order;
     });
   }

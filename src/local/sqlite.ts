@@ -16,9 +16,9 @@
  */
 import { type BigIntStats, closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { NixcacheError } from '../errors.js';
+import { compareFirstColumn, decodeRecord, type SqlValue, varint } from './sqlite-record.js';
 
-/** A value of a column: SQLite's NULL, INTEGER, REAL, TEXT or BLOB. */
-export type SqlValue = null | number | bigint | string | Uint8Array;
+export type { SqlValue } from './sqlite-record.js';
 
 /** One row of a table: its rowid and its column values in declaration order. */
 export interface SqlRow {
@@ -47,26 +47,20 @@ function bad(file: string, what: string): NixcacheError {
   return new NixcacheError('BAD_DATABASE', `${file}: ${what}`, { file });
 }
 
-/** Reads SQLite's big-endian varint at `at`: [value, length]; NaN when it runs past the buffer. */
-function varint(buf: Uint8Array, at: number): [number, number] {
-  let value = 0;
-  for (let i = 0; i < 8; i++) {
-    const b = buf[at + i];
-    if (b === undefined) return [Number.NaN, i + 1];
-    value = value * 128 + (b & 0x7f);
-    if (b < 0x80) return [value, i + 1];
-  }
-  const last = buf[at + 8];
-  if (last === undefined) return [Number.NaN, 9];
-  return [value * 256 + last, 9];
-}
-
 function u16(buf: Uint8Array, at: number): number {
   return (buf[at]! << 8) | buf[at + 1]!;
 }
 
 function u32(buf: Uint8Array, at: number): number {
   return ((buf[at]! << 24) >>> 0) + ((buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!);
+}
+
+/** A b-tree page: its bytes, kind, cell offsets and right-most child (interior pages). */
+interface BTreeNode {
+  readonly page: Uint8Array;
+  readonly kind: number;
+  readonly cells: readonly number[];
+  readonly right: number;
 }
 
 /** An open database file (and its WAL, when there is one). */
@@ -83,6 +77,8 @@ export class SqliteFile {
   /** The main file's identity, size and mtime when the snapshot was taken. */
   #mainStamp = '';
   #cache = new Map<number, Uint8Array>();
+  /** Parsed b-tree page headers of recently used pages (an index search visits the same few). */
+  #nodes = new Map<number, BTreeNode>();
   #schema: { type: string; name: string; tblName: string; rootPage: number; sql: string }[] = [];
   #decoder = new TextDecoder('utf-8', { fatal: false });
 
@@ -123,6 +119,7 @@ export class SqliteFile {
   /** Re-reads the header, the WAL and the schema (a fresh snapshot). */
   #load(): void {
     this.#cache.clear();
+    this.#nodes.clear();
     this.#walPages.clear();
     this.#mainStamp = stampOf(fstatSync(this.#fd, { bigint: true }));
     const header = new Uint8Array(100);
@@ -270,7 +267,9 @@ export class SqliteFile {
   }
 
   /** The b-tree page header of page `n`: kind, cell offsets, right-most child. */
-  #node(n: number): { page: Uint8Array; kind: number; cells: number[]; right: number } {
+  #node(n: number): BTreeNode {
+    const cached = this.#nodes.get(n);
+    if (cached) return cached;
     const page = this.#page(n);
     const at = n === 1 ? 100 : 0;
     const kind = page[at]!;
@@ -286,7 +285,10 @@ export class SqliteFile {
       if (off < start || off >= this.#usable) throw bad(this.file, `page ${n} has a cell out of bounds`);
       cells[i] = off;
     }
-    return { page, kind, cells, right: interior ? u32(page, at + 8) : 0 };
+    const node = { page, kind, cells, right: interior ? u32(page, at + 8) : 0 };
+    if (this.#nodes.size >= PAGE_CACHE) this.#nodes.delete(this.#nodes.keys().next().value!);
+    this.#nodes.set(n, node);
+    return node;
   }
 
   /** The whole payload of a cell whose payload starts at `at` with total size `size`. */
@@ -317,42 +319,11 @@ export class SqliteFile {
     return out;
   }
 
-  /** Decodes a record into its column values. */
   #record(payload: Uint8Array): SqlValue[] {
-    const [headerSize, n0] = varint(payload, 0);
-    if (!(headerSize >= n0) || headerSize > payload.length) throw bad(this.file, 'a malformed record header');
-    const types: number[] = [];
-    for (let at = n0; at < headerSize; ) {
-      const [t, n] = varint(payload, at);
-      types.push(t);
-      at += n;
-    }
-    const values: SqlValue[] = [];
-    let at = headerSize;
-    for (const t of types) {
-      if (t === 0 || t === 10 || t === 11) values.push(null);
-      else if (t === 8) values.push(0);
-      else if (t === 9) values.push(1);
-      else if (t >= 1 && t <= 6) {
-        const len = [0, 1, 2, 3, 4, 6, 8][t]!;
-        if (at + len > payload.length) throw bad(this.file, 'a record runs past its payload');
-        const v = BigInt.asIntN(len * 8, bytesToBigInt(payload, at, len));
-        values.push(Number.isSafeInteger(Number(v)) ? Number(v) : v);
-        at += len;
-      } else if (t === 7) {
-        if (at + 8 > payload.length) throw bad(this.file, 'a record runs past its payload');
-        values.push(new DataView(payload.buffer, payload.byteOffset + at, 8).getFloat64(0));
-        at += 8;
-      } else {
-        const len = (t - (t % 2 === 0 ? 12 : 13)) / 2;
-        if (at + len > payload.length) throw bad(this.file, 'a record runs past its payload');
-        const bytes = payload.subarray(at, at + len);
-        values.push(t % 2 === 0 ? bytes.slice() : this.#decoder.decode(bytes));
-        at += len;
-      }
-    }
-    return values;
+    return decodeRecord(payload, this.#decoder, this.#bad);
   }
+
+  readonly #bad = (what: string): NixcacheError => bad(this.file, what);
 
   #tableCell(page: Uint8Array, off: number): SqlRow {
     const [size, n1] = varint(page, off);
@@ -429,7 +400,7 @@ export class SqliteFile {
    * @throws {NixcacheError} BAD_DATABASE for malformed pages.
    */
   *seek(root: number, key: string | number): Generator<SqlValue[]> {
-    const want = typeof key === 'string' ? new TextEncoder().encode(key) : key;
+    const want = typeof key === 'string' ? encoder.encode(key) : key;
     const stack: { n: number; i: number }[] = [{ n: root, i: -1 }];
     while (stack.length) {
       if (stack.length > MAX_DEPTH) throw bad(this.file, 'a b-tree is too deep');
@@ -437,10 +408,10 @@ export class SqliteFile {
       const node = this.#node(top.n);
       const interior = node.kind === INDEX_INTERIOR;
       if (!interior && node.kind !== INDEX_LEAF) throw bad(this.file, `page ${top.n} is not an index page`);
-      const entry = (i: number): SqlValue[] => {
+      const payload = (i: number): Uint8Array => {
         const off = node.cells[i]! + (interior ? 4 : 0);
         const [size, n1] = varint(node.page, off);
-        return this.#record(this.#payload(node.page, off + n1, size, true));
+        return this.#payload(node.page, off + n1, size, true);
       };
       if (top.i === -1) {
         // First visit: skip the cells whose key is below the one sought.
@@ -448,7 +419,7 @@ export class SqliteFile {
         let hi = node.cells.length;
         while (lo < hi) {
           const mid = (lo + hi) >> 1;
-          if (compare(entry(mid)[0] ?? null, want) < 0) lo = mid + 1;
+          if (compareFirstColumn(payload(mid), want, this.#bad) < 0) lo = mid + 1;
           else hi = mid;
         }
         top.i = lo * 2;
@@ -469,39 +440,18 @@ export class SqliteFile {
         if (interior) stack.push({ n: u32(node.page, node.cells[i]!), i: -1 });
         continue;
       }
-      const values = entry(i);
-      const c = compare(values[0] ?? null, want);
+      const cell = payload(i);
+      const c = compareFirstColumn(cell, want, this.#bad);
       if (c > 0) {
         // Past the key: nothing further in this subtree or any ancestor's remainder.
         return;
       }
-      if (c === 0) yield values;
+      if (c === 0) yield this.#record(cell);
     }
   }
 }
 
-function bytesToBigInt(buf: Uint8Array, at: number, len: number): bigint {
-  let v = 0n;
-  for (let i = 0; i < len; i++) v = (v << 8n) | BigInt(buf[at + i]!);
-  return v;
-}
-
 const encoder = new TextEncoder();
-
-/** SQLite's order for the values we compare: NULL < numbers < text (BINARY) < blobs. */
-function compare(a: SqlValue, b: Uint8Array | number): number {
-  if (typeof b === 'number') {
-    if (a === null) return -1;
-    if (typeof a === 'number' || typeof a === 'bigint') return Number(a) < b ? -1 : Number(a) > b ? 1 : 0;
-    return 1;
-  }
-  if (a === null || typeof a === 'number' || typeof a === 'bigint') return -1;
-  if (a instanceof Uint8Array) return 1;
-  const x = encoder.encode(a);
-  const n = Math.min(x.length, b.length);
-  for (let i = 0; i < n; i++) if (x[i] !== b[i]) return x[i]! - b[i]!;
-  return x.length - b.length;
-}
 
 /** WAL checksum over `data` (a multiple of 8 bytes), continuing from (s0, s1). */
 function walChecksum(data: Uint8Array, s0: number, s1: number, bigEndian: boolean): [number, number] {

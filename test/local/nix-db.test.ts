@@ -94,6 +94,18 @@ describeWithNix('the local Nix database, read without nix', () => {
     for (const info of closure)
       for (const ref of info.references)
         if (ref !== info.path) expect(position.get(ref)!).toBeLessThan(position.get(info.path)!);
+    // The walk follows references by row id: each record is the one pathInfo reads by path.
+    const db = LocalNixDb.open(dbFile);
+    try {
+      for (const info of closure) expect(info).toEqual(db.pathInfo(info.path));
+      // Several roots whose closures overlap: each record once, in the same order.
+      const middle = closure[Math.floor(closure.length / 2)]!.path;
+      const again = db.closure([middle, top, middle]);
+      expect(again.map((i) => i.path).sort()).toEqual(want);
+      expect(again.slice(0, closure.length / 2 + 1)).toEqual(closure.slice(0, closure.length / 2 + 1));
+    } finally {
+      db.close();
+    }
     expect(() => readLocalPathInfo([`${top}x`], { db: dbFile })).toThrow(/is not a valid path/);
   });
 
