@@ -167,7 +167,7 @@ export async function pushPaths(
   // Bad paths fail here, before the store directory is read or the cache written.
   for (const p of paths) parseStorePathBasename(basenameOf(p), logical);
   // Small NARs are compressed in a worker thread: start it while the paths are looked up.
-  warmUpCompressBytes(store.config.compression);
+  void warmUpCompressBytes(store.config.compression);
   const entries = await storeEntries(physicalDir, logical);
   const candidates = [...entries.keys()];
   const keys = options.secretKeys ?? [];

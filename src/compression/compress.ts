@@ -260,13 +260,15 @@ export async function compressBytes(
 /**
  * Gets what {@link compressBytes} of `method` needs ready ahead of the first input (for xz: the
  * worker thread that encodes small inputs), so that a caller can overlap it with other work.
- * Never fails; a problem shows with the first input.
+ * Never fails (a problem shows with the first input). The promise settles once the worker is
+ * started, not loaded: a caller about to block its thread (a synchronous read) awaits it so
+ * that the worker loads meanwhile.
  *
- * @example warmUpCompressBytes(store.config.compression)
+ * @example await warmUpCompressBytes(store.config.compression)
  */
-export function warmUpCompressBytes(method: string): void {
+export async function warmUpCompressBytes(method: string): Promise<void> {
   if (method === 'xz') {
-    import('./xz-worker.js').then(
+    await import('./xz-worker.js').then(
       (m) => m.startXzWorker(),
       () => {},
     );

@@ -10,6 +10,7 @@ import { addPinRevision, checkPinName } from '../../cache/pins.js';
 import type { PathMetadata } from '../../cache/push.js';
 import { pushPaths } from '../../cache/push.js';
 import { Upstreams } from '../../cache/upstream.js';
+import { warmUpCompressBytes } from '../../compression/compress.js';
 import { NixcacheError } from '../../errors.js';
 import type { ParsedArgs } from '../args.js';
 import {
@@ -248,6 +249,10 @@ const push: Command = {
     const parallelism = args.integer('parallelism', 1, 64);
     const json = args.flag('json');
     const store = await openCliStore(url, ctx, 'to', 'push');
+    // The xz worker takes tens of milliseconds to load: start it before the keys, the paths and
+    // their metadata are read (the database is read synchronously), rather than when pushPaths
+    // starts (measured on 600 small paths: the first NAR was compressed 70 ms later).
+    await warmUpCompressBytes(store.config.compression);
     let upstreams: Upstreams | undefined;
     try {
       const keys = await loadSecretKeys(
