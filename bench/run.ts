@@ -5,8 +5,10 @@
  * bench/results/<timestamp>.json. Nix columns are skipped with a visible note when `nix` is absent.
  *
  * Environment (all optional):
- * - BENCH_ONLY: comma-separated groups (core, nar, compression, s3, cache, small, scale, gc) — default all;
+ * - BENCH_ONLY: comma-separated groups (core, nar, compression, s3, cache, small, localdb, scale, gc) —
+ *   default all;
  * - BENCH_SMALL_PATHS: number of small paths pushed by the `small` group (default 600);
+ * - BENCH_LOCALDB_PATHS: paths registered in the `localdb` group's synthetic Nix database (default 15000);
  * - BENCH_ROUNDS: rounds per side (default 3);
  * - BENCH_TREE_MB: copy only this many MB of node_modules (default all of it, ~290 MB here);
  * - BENCH_GENERATED_MB: incompressible file added to the node_modules copy (default 32);
@@ -25,6 +27,7 @@ import { benchCache, copyPrefix, writeGenerated } from './cache.js';
 import { runCompressionBench } from './compression.js';
 import { benchCore } from './core.js';
 import { hasNix, record, rows, section } from './harness.js';
+import { benchLocalDb } from './local-db.js';
 import { benchNar } from './nar.js';
 import { runS3Bench } from './s3.js';
 import { benchScale } from './scale.js';
@@ -32,7 +35,9 @@ import { benchSmallPaths } from './small-paths.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
-const only = new Set((process.env.BENCH_ONLY ?? 'core,nar,compression,s3,cache,small,scale,gc').split(','));
+const only = new Set(
+  (process.env.BENCH_ONLY ?? 'core,nar,compression,s3,cache,small,localdb,scale,gc').split(','),
+);
 const rounds = env('BENCH_ROUNDS', 3);
 
 const nixVersion = hasNix ? execFileSync('nix', ['--version']).toString().trim() : undefined;
@@ -109,6 +114,7 @@ try {
     });
   }
   if (only.has('small')) await benchSmallPaths({ tmp, rounds, count: env('BENCH_SMALL_PATHS', 600) });
+  if (only.has('localdb')) await benchLocalDb({ tmp, rounds, count: env('BENCH_LOCALDB_PATHS', 15_000) });
   if (only.has('scale')) await benchScale({ tmp, rounds });
   if (only.has('gc')) {
     // gc on a synthetic cache (GC_BENCH_COUNT narinfos, default 100,000): its own process tree.
