@@ -18,6 +18,19 @@ export interface BenchRow {
 
 export const rows: BenchRow[] = [];
 
+/** A seeded xorshift32 generator (0 is taken as 1): the benchmarks' reproducible synthetic data. */
+export function xorshift32(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x;
+  };
+}
+
 export function median(values: readonly number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const mid = s.length >> 1;

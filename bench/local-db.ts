@@ -16,27 +16,14 @@ import { fileURLToPath } from 'node:url';
 import { encodeNix32 } from '../src/nix32.js';
 import { bundleChild } from './bench-child.js';
 import { measure, runSides } from './child-run.js';
-import { hasNix, record, section } from './harness.js';
-
-/** Seeded xorshift32. */
-function generator(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
+import { hasNix, record, section, xorshift32 } from './harness.js';
 
 /**
  * Writes `nix-store --load-db` input for `count` paths (references to up to 12 earlier ones) and
  * returns the last 50 paths (the roots) and the number of references.
  */
 function registrations(count: number, file: string): { roots: string[]; refs: number } {
-  const next = generator(42);
+  const next = xorshift32(42);
   const paths: string[] = [];
   const out: string[] = [];
   let refs = 0;

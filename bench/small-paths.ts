@@ -23,7 +23,7 @@ import { formatSecretKey, generateSecretKey } from '../src/signing/keys.js';
 import { bundleChild, s3rverChildEnv } from './bench-child.js';
 import { nixEnv } from './cache.js';
 import { type ChildRun, measure } from './child-run.js';
-import { hasNix, median, record, section } from './harness.js';
+import { hasNix, median, record, section, xorshift32 } from './harness.js';
 import { buildCli } from './scale.js';
 
 const PARALLELISM = 2;
@@ -31,15 +31,7 @@ const PARALLELISM = 2;
 /** Word-like text of `size` bytes from a seeded xorshift generator. */
 function text(size: number, seed: number): string {
   const words = ['lib', 'share', 'nix', 'store', 'config', 'systemd', 'unit', 'bin', 'etc', 'path'];
-  let x = (seed * 2654435761) >>> 0 || 1;
-  const next = () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
+  const next = xorshift32((seed * 2654435761) >>> 0);
   const out: string[] = [];
   let n = 0;
   while (n < size) {
