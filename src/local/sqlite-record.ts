@@ -99,7 +99,7 @@ export function compareFirstColumn(
   const t = n0 < headerSize ? varint(payload, n0)[0] : 0;
   const at = headerSize;
   const isNull = t === 0 || t === 10 || t === 11;
-  const isNumber = (t >= 1 && t <= 9) || t === 7;
+  const isNumber = t >= 1 && t <= 9;
   if (typeof key === 'number') {
     if (isNull) return -1;
     if (!isNumber) return 1;
