@@ -7,7 +7,7 @@
  * narinfos it is about to delete, as Nix's reference scanner finds references, and keeps those.
  */
 import { decompress } from '../compression/compress.js';
-import { scanReferences } from '../nar/references.js';
+import { ReferenceCandidates, scanReferences } from '../nar/references.js';
 import type { ListedObject, StorageBackend } from '../store/backend.js';
 import type { BinaryCacheStore } from '../store/binary-cache.js';
 import { type CacheGraph, HAS_NARINFO, MARKED, narKeyDigest } from './cache-graph.js';
@@ -59,6 +59,7 @@ export async function protectInFlight(
     if (g.flags[id]! & HAS_NARINFO && !(g.flags[id]! & MARKED)) candidates.push(g.hashPartOf(id));
   }
   if (candidates.length === 0) return 0;
+  const compiled = new ReferenceCandidates(candidates);
   const found = new Set<string>();
   await forEachBounded(young, { parallelism: 2 }, async (o) => {
     const method = compressionOfKey(o.key);
@@ -66,7 +67,7 @@ export async function protectInFlight(
     try {
       const body = await store.getFileStream(o.key, sig);
       if (!body) return;
-      for (const h of await scanReferences(decompress(method, body, sig), candidates)) found.add(h);
+      for (const h of await scanReferences(decompress(method, body, sig), compiled)) found.add(h);
     } catch (e) {
       if (signal?.aborted) throw e;
       // Not a whole NAR (a cut-short upload): no push will name it.

@@ -13,6 +13,7 @@ import { warmUpCompressBytes } from '../compression/compress.js';
 import { NixcacheError } from '../errors.js';
 import { formatHash, hashEquals, type NixHash, parseHash } from '../hash/hash.js';
 import { dumpPath } from '../nar/node/dump.js';
+import { ReferenceCandidates } from '../nar/references.js';
 import type { NarInfo } from '../narinfo/types.js';
 import type { SecretKey } from '../signing/keys.js';
 import type { BinaryCacheStore } from '../store/binary-cache.js';
@@ -169,7 +170,8 @@ export async function pushPaths(
   // Small NARs are compressed in a worker thread: start it while the paths are looked up.
   void warmUpCompressBytes(store.config.compression);
   const entries = await storeEntries(physicalDir, logical);
-  const candidates = [...entries.keys()];
+  // Compiled once: every path without metadata is scanned against every entry of the store.
+  const candidates = new ReferenceCandidates(entries.keys());
   const keys = options.secretKeys ?? [];
   // NARs too big to stage in memory spill into one directory for the whole push.
   let tempDir: Promise<string> | undefined;

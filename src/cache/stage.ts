@@ -20,7 +20,7 @@ import type { ByteSource } from '../internal/iter.js';
 import { toAsyncIterable } from '../internal/iter.js';
 import { formatNarListing, NarListingBuilder } from '../nar/listing.js';
 import { NarDecoder } from '../nar/read.js';
-import { createReferenceScanner } from '../nar/references.js';
+import { createReferenceScanner, type ReferenceCandidates } from '../nar/references.js';
 import type { CompressionMethod } from '../narinfo/types.js';
 import type { ContentAddress } from '../store-path/content-address.js';
 import { ContentAddressHasher } from './content-address.js';
@@ -30,7 +30,7 @@ export interface StageOptions {
   readonly compression: CompressionMethod;
   readonly compressionLevel?: number;
   /** Hash parts to look for in the NAR (Nix's reference scanner). */
-  readonly candidates?: Iterable<string>;
+  readonly candidates?: Iterable<string> | ReferenceCandidates;
   /** Build the `.ls` listing too. */
   readonly listing?: boolean;
   /** Hash what this content address covers too (checked by the caller: `contentAddressHash`). */
@@ -95,7 +95,7 @@ export interface ScannedNar {
  */
 export async function scanNar(
   nar: ByteSource,
-  options: { readonly candidates: Iterable<string>; readonly signal?: AbortSignal },
+  options: { readonly candidates: Iterable<string> | ReferenceCandidates; readonly signal?: AbortSignal },
 ): Promise<ScannedNar> {
   const hasher = createHasher('sha256');
   const scanner = createReferenceScanner(options.candidates);

@@ -26,7 +26,12 @@ export {
   type ReadNarOptions,
   readNar,
 } from './read.js';
-export { createReferenceScanner, type ReferenceScanner, scanReferences } from './references.js';
+export {
+  createReferenceScanner,
+  ReferenceCandidates,
+  type ReferenceScanner,
+  scanReferences,
+} from './references.js';
 export {
   NAR_MAGIC,
   NAR_MAX_DEPTH,

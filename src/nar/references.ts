@@ -24,7 +24,49 @@ export interface ReferenceScanner {
 }
 
 /**
- * Creates a pass-through reference scanner, e.g. to scan while hashing and compressing.
+ * Candidate hash parts compiled once for many scans: validated and indexed by their first four
+ * characters. A push without metadata scans every path it uploads against every entry of the
+ * store (tens of thousands on a real machine): compiling them for each path cost 13 ms a path
+ * at 50,000 candidates, more than scanning a small NAR.
+ *
+ * @throws {NixcacheError} BAD_ARGUMENT when a candidate is not 32 nix32 characters.
+ * @example
+ * const candidates = new ReferenceCandidates(hashPartsOfTheStore);
+ * for (const nar of nars) refs.push(await scanReferences(nar, candidates));
+ */
+export class ReferenceCandidates {
+  readonly #hashParts = new Set<string>();
+  readonly #prefixes = new Set<number>();
+
+  constructor(candidateHashParts: Iterable<string>) {
+    const valid = new RegExp(`^[${NIX32_ALPHABET}]{${HASH_PART_LENGTH}}$`);
+    for (const c of candidateHashParts) {
+      if (!valid.test(c)) {
+        throw new NixcacheError('BAD_ARGUMENT', `invalid store path hash part ${JSON.stringify(c)}`, {
+          actual: c,
+        });
+      }
+      this.#hashParts.add(c);
+      this.#prefixes.add(
+        ((c.charCodeAt(0) << 24) | (c.charCodeAt(1) << 16) | (c.charCodeAt(2) << 8) | c.charCodeAt(3)) >>> 0,
+      );
+    }
+  }
+
+  /** How many distinct candidates there are. */
+  get size(): number {
+    return this.#hashParts.size;
+  }
+
+  /** A new scanner for one byte stream (e.g. one NAR), sharing these compiled candidates. */
+  scanner(): ReferenceScanner {
+    return newScanner(this.#hashParts, this.#prefixes);
+  }
+}
+
+/**
+ * Creates a pass-through reference scanner, e.g. to scan while hashing and compressing. Give
+ * {@link ReferenceCandidates} to scan many streams against the same candidates.
  *
  * @throws {NixcacheError} BAD_ARGUMENT when a candidate is not 32 nix32 characters.
  * @example
@@ -32,24 +74,14 @@ export interface ReferenceScanner {
  * for await (const chunk of nar) { hasher.update(chunk); scanner.update(chunk); }
  * scanner.result() // Set { ... }
  */
-export function createReferenceScanner(candidateHashParts: Iterable<string>): ReferenceScanner {
-  const pending = new Set<string>();
-  const valid = new RegExp(`^[${NIX32_ALPHABET}]{${HASH_PART_LENGTH}}$`);
-  for (const c of candidateHashParts) {
-    if (!valid.test(c)) {
-      throw new NixcacheError('BAD_ARGUMENT', `invalid store path hash part ${JSON.stringify(c)}`, {
-        actual: c,
-      });
-    }
-    pending.add(c);
-  }
+export function createReferenceScanner(candidates: Iterable<string> | ReferenceCandidates): ReferenceScanner {
+  return (
+    candidates instanceof ReferenceCandidates ? candidates : new ReferenceCandidates(candidates)
+  ).scanner();
+}
+
+function newScanner(hashParts: ReadonlySet<string>, prefixes: ReadonlySet<number>): ReferenceScanner {
   const found = new Set<string>();
-  const prefixes = new Set<number>();
-  for (const c of pending) {
-    prefixes.add(
-      ((c.charCodeAt(0) << 24) | (c.charCodeAt(1) << 16) | (c.charCodeAt(2) << 8) | c.charCodeAt(3)) >>> 0,
-    );
-  }
   // The last HASH_PART_LENGTH - 1 bytes seen, for windows that straddle two chunks.
   const tail = new Uint8Array(HASH_PART_LENGTH - 1);
   let tailLen = 0;
@@ -76,10 +108,7 @@ export function createReferenceScanner(candidateHashParts: Iterable<string>): Re
       const key = ((s[i]! << 24) | (s[i + 1]! << 16) | (s[i + 2]! << 8) | s[i + 3]!) >>> 0;
       if (prefixes.has(key)) {
         const candidate = String.fromCharCode.apply(null, s.subarray(i, windowEnd) as unknown as number[]);
-        if (pending.has(candidate)) {
-          pending.delete(candidate);
-          found.add(candidate);
-        }
+        if (hashParts.has(candidate)) found.add(candidate);
       }
       i++;
     }
@@ -87,7 +116,7 @@ export function createReferenceScanner(candidateHashParts: Iterable<string>): Re
 
   const scanner: ReferenceScanner = {
     update(chunk) {
-      if (pending.size === 0 || chunk.length === 0) return scanner;
+      if (found.size === hashParts.size || chunk.length === 0) return scanner;
       if (tailLen > 0) {
         const head = Math.min(chunk.length, HASH_PART_LENGTH - 1);
         joint.set(tail.subarray(0, tailLen), 0);
@@ -121,9 +150,9 @@ export function createReferenceScanner(candidateHashParts: Iterable<string>): Re
  */
 export async function scanReferences(
   source: ByteSource,
-  candidateHashParts: Iterable<string>,
+  candidates: Iterable<string> | ReferenceCandidates,
 ): Promise<Set<string>> {
-  const scanner = createReferenceScanner(candidateHashParts);
+  const scanner = createReferenceScanner(candidates);
   for await (const chunk of toAsyncIterable(source)) scanner.update(chunk);
   return scanner.result();
 }

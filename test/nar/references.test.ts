@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isNixcacheError } from '../../src/errors.js';
 import { utf8 } from '../../src/internal/bytes.js';
-import { createReferenceScanner, scanReferences } from '../../src/nar/index.js';
+import { createReferenceScanner, ReferenceCandidates, scanReferences } from '../../src/nar/index.js';
 import { NIX32_ALPHABET } from '../../src/nix32.js';
 import { chunks, oneByteAtATime } from './helpers.js';
 
@@ -88,6 +88,38 @@ describe('scanReferences', () => {
         },
       ),
       { numRuns: 300 },
+    );
+  });
+
+  it('compiled candidates serve many scans, interleaved, each with its own findings', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(arbHashPart, { minLength: 1, maxLength: 8 }),
+        fc.array(fc.array(fc.nat(9), { maxLength: 6 }), { minLength: 1, maxLength: 5 }),
+        async (candidates, texts) => {
+          const compiled = new ReferenceCandidates(candidates);
+          expect(compiled.size).toBe(new Set(candidates).size);
+          // Each text names some candidates (9: none) between bytes that are not nix32.
+          const bytes = texts.map((picks) =>
+            utf8(picks.map((p) => (p < candidates.length ? `/${candidates[p]}-x` : '/e-')).join(' ')),
+          );
+          const scanners = bytes.map(() => createReferenceScanner(compiled));
+          // Fed in turns, a byte at a time: no scanner sees another's bytes or findings.
+          const longest = Math.max(...bytes.map((b) => b.length));
+          for (let at = 0; at < longest; at++)
+            bytes.forEach((b, i) => {
+              if (at < b.length) scanners[i]!.update(b.subarray(at, at + 1));
+            });
+          bytes.forEach((b, i) => {
+            expect(scanners[i]!.result()).toEqual(naive(b, candidates));
+          });
+          for (const b of bytes) expect(await scanReferences(b, compiled)).toEqual(naive(b, candidates));
+        },
+      ),
+      { numRuns: 200 },
+    );
+    expect(() => new ReferenceCandidates([A, 'not a hash part'])).toThrow(
+      expect.objectContaining({ code: 'BAD_ARGUMENT' }),
     );
   });
 
