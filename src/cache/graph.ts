@@ -16,6 +16,7 @@
  * missing waits for that claim instead of publishing it a second time.
  */
 import { NixcacheError } from '../errors.js';
+import { turn, turnDue } from '../internal/turn.js';
 import type { NarInfo } from '../narinfo/types.js';
 import type { BinaryCacheStore } from '../store/binary-cache.js';
 import { formatStorePath, parseStorePathBasename, type StorePath } from '../store-path/store-path.js';
@@ -295,6 +296,9 @@ export async function publishGraph<T>(
           throw referenceFailed(node, ref, e);
         }
       }
+      // Once the NARs are up, the narinfos follow one another as each one's references land:
+      // on a local store a chain of thousands that never waits, so give the event loop its turns.
+      while (turnDue()) await turn();
       signal?.throwIfAborted();
       // Re-publishing what the cache has (force) keeps the signatures others added to it.
       await writeNarInfo(store, info, signal, { keepSignatures: options.force === true });

@@ -2,9 +2,11 @@
  * The engine of every whole-cache operation (verify, sign, copy, gc over a listing): work items
  * are pulled from their source only when a slot is free, so a million-key listing is consumed
  * with back-pressure instead of being queued in memory; at most `parallelism` items run at once;
- * nothing per item is retained once its callback has returned.
+ * nothing per item is retained once its callback has returned; the event loop gets a turn at
+ * least every few milliseconds (internal/turn.ts).
  */
 import { NixcacheError } from '../errors.js';
+import { turn, turnDue } from '../internal/turn.js';
 
 export interface BoundedOptions {
   /** Items processed at once (at least 1). */
@@ -44,6 +46,9 @@ export async function forEachBounded<T>(
   };
   const worker = async (): Promise<void> => {
     while (!failure && !exhausted) {
+      // Items that finish without waiting (a local store) would otherwise keep the event loop
+      // from its timers and signals (Ctrl-C) until the whole run is over.
+      while (turnDue()) await turn();
       if (signal?.aborted) {
         failure ??= { error: abortError(signal) };
         return;

@@ -4,6 +4,7 @@
  * holes, and what gc would delete), as plain data for `--json` and for the HTML page of
  * `nixcache report`.
  */
+import { turn, turnDue } from '../internal/turn.js';
 import { makeKeyring, verifyNarInfoAsync } from '../signing/verify.js';
 import type { BinaryCacheStore } from '../store/binary-cache.js';
 import { CacheGraph, HAS_LS, HAS_NARINFO, housekeeping, readNarInfoInto } from './cache-graph.js';
@@ -234,6 +235,8 @@ async function largest(
   let budget = CLOSURE_BUDGET;
   const best: { id: number; closurePaths: number; closureBytes: number }[] = [];
   for (let root = 0; root < n && budget > 0; root++) {
+    // Up to CLOSURE_BUDGET visits: let timers and Ctrl-C in now and then.
+    if ((root & 255) === 0) while (turnDue()) await turn();
     if (!(graph.flags[root]! & HAS_NARINFO) || referenced[root]) continue;
     let top_ = 0;
     let paths = 0;

@@ -9,7 +9,8 @@
  * how little JS runs around each):
  * - The walk's file system calls are synchronous, as Nix's are: libuv's thread pool costs a
  *   round trip per call and measured 4x slower on many small files. It gives the event loop a
- *   turn every few milliseconds, so it blocks the loop at most for one lstat/readdir/small read.
+ *   turn every 10 ms of work (internal/turn.ts: one clock shared with the loops that start
+ *   work, so that a push of many small paths, each walked in well under 10 ms, yields too).
  * - Directories are listed with their entry types (d_type), so a child directory or symlink
  *   needs no lstat, and a regular file is opened (O_NOFOLLOW | O_NONBLOCK) and fstat'ed instead
  *   of lstat'ed and opened: one path lookup per file rather than two (open-node.ts).
@@ -61,6 +62,7 @@
  */
 import * as fs from 'node:fs';
 import { NixcacheError } from '../../errors.js';
+import { turn, turnDue } from '../../internal/turn.js';
 import { FRAME, NAR_MAX_DEPTH } from '../wire.js';
 import { Buffers, ChunkWriter } from './chunk-writer.js';
 import { changed, checkAbort, type FsPath, ioError, join, show } from './fs-path.js';
@@ -83,8 +85,6 @@ const MAX_INFLIGHT = 2;
 const LOOKAHEAD = 16 * 1024 * 1024;
 /** Large files open at once (each waiting for its pieces to be read). */
 const MAX_OPEN = 8;
-/** Give the event loop a turn at least this often (ms). */
-const SLICE_MS = 10;
 
 // The framing tokens, read once (not through the module namespace on every use).
 const T_CLOSE = FRAME.close;
@@ -96,8 +96,6 @@ const T_SYMLINK = FRAME.symlink;
 const T_DIRECTORY = FRAME.directory;
 const T_ENTRY_NAME = FRAME.entryName;
 const T_NODE_TYPE = FRAME.nodeType;
-
-const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 interface Frame {
   readonly path: FsPath;
@@ -179,7 +177,6 @@ export class NarProducer {
   private listed = UNKNOWN;
   private started = false;
   private finished = false;
-  private sliceStart = performance.now();
   private sinceCheck = 0;
 
   constructor(root: FsPath, options: NarProducerOptions) {
@@ -233,10 +230,7 @@ export class NarProducer {
         if (++this.sinceCheck >= 32) {
           this.sinceCheck = 0;
           checkAbort(this.signal);
-          if (performance.now() - this.sliceStart > SLICE_MS) {
-            await turn();
-            this.sliceStart = performance.now();
-          }
+          while (turnDue()) await turn();
         }
         continue;
       }
@@ -244,7 +238,6 @@ export class NarProducer {
       // The head is a piece still being read and the walk may not run further ahead.
       if (item.piece!.promise === undefined) this.startReads(true);
       await item.piece!.promise;
-      this.sliceStart = performance.now();
       checkAbort(this.signal);
     }
   }
