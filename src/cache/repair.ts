@@ -29,6 +29,7 @@ import { parseStorePath, parseStorePathBasename } from '../store-path/store-path
 import { GONE, HAS_LS, HAS_NARINFO, housekeeping, scanCache, UNREADABLE } from './cache-graph.js';
 import { copyPaths } from './copy.js';
 import { DEFAULT_GRACE_MS } from './gc.js';
+import { forEachBounded } from './pipeline.js';
 import { uploadStagedNar, writeNarInfo } from './publish.js';
 import { pushPaths } from './push.js';
 import { withRetry } from './retry.js';
@@ -134,16 +135,36 @@ export async function repairCache(
       missingRefs.set(r, entry);
     }
   }
-  // The store paths of the narinfos concerned (the model keeps no strings).
+  // The store paths of the narinfos concerned (the model keeps no strings), and each missing
+  // reference's name from its first referrer: read 16 at a time (one after the other, a cache that
+  // lost a reference thousands of paths share was as many round trips in a row).
   const infoOf = async (id: number): Promise<NarInfo | undefined> =>
     withRetry(() => store.getNarInfo(g.hashPartOf(id), sig), { signal });
-  for (const id of brokenNar.keys()) storePathOf.set(id, (await infoOf(id))?.storePath ?? g.hashPartOf(id));
+  const concerned = new Set<number>(brokenNar.keys());
+  const namedBy = new Map<number, number[]>(); // first referrer → the missing references it names
   for (const [r, entry] of missingRefs) {
-    const info = await infoOf(entry.referrers[0]!);
-    const hash = g.hashPartOf(r);
-    entry.basename = info?.references.find((b) => b.startsWith(hash)) ?? hash;
-    for (const id of entry.referrers)
-      if (!storePathOf.has(id)) storePathOf.set(id, (await infoOf(id))?.storePath ?? g.hashPartOf(id));
+    for (const id of entry.referrers) concerned.add(id);
+    const first = entry.referrers[0]!;
+    const named = namedBy.get(first);
+    if (named) named.push(r);
+    else namedBy.set(first, [r]);
+  }
+  await forEachBounded(concerned, { parallelism: options.parallelism ?? 16, ...sig }, async (id) => {
+    const info = await infoOf(id);
+    storePathOf.set(id, info?.storePath ?? g.hashPartOf(id));
+    for (const r of namedBy.get(id) ?? []) {
+      const hash = g.hashPartOf(r);
+      missingRefs.get(r)!.basename = info?.references.find((b) => b.startsWith(hash)) ?? hash;
+    }
+  });
+  /** Referrer → the store paths of its missing references (for the reports). */
+  const missingOf = new Map<number, string[]>();
+  for (const entry of missingRefs.values()) {
+    for (const id of entry.referrers) {
+      const list = missingOf.get(id);
+      if (list) list.push(`${store.storeDir}/${entry.basename}`);
+      else missingOf.set(id, [`${store.storeDir}/${entry.basename}`]);
+    }
   }
 
   const sourceFor = async (info: NarInfo): Promise<NarSource | undefined> => {
@@ -346,13 +367,7 @@ export async function repairCache(
       const key = narInfoKey(g.hashPartOf(id));
       const problem = why.get(id)!;
       const path = storePathOf.get(id) ?? g.hashPartOf(id);
-      const detail =
-        problem === 'missing-reference'
-          ? [...missingRefs]
-              .filter(([, e]) => e.referrers.includes(id))
-              .map(([, e]) => `${store.storeDir}/${e.basename}`)
-              .join(' ')
-          : refused.get(key);
+      const detail = problem === 'missing-reference' ? (missingOf.get(id) ?? []).join(' ') : refused.get(key);
       report({ problem, action: refused.has(key) ? 'failed' : 'deleted', path, ...(detail && { detail }) });
       if (!refused.has(key)) g.flags[id]! |= GONE;
     }

@@ -154,6 +154,41 @@ describe('repair', () => {
     expect((await repairCache(store, { storeDir: local, from: [other] })).reports).toEqual([]);
   });
 
+  it('reads the narinfos of the broken paths several at a time', async () => {
+    const store = track(fileStore(join(tmp, 'file-cache-parallel')));
+    const other = track(fileStore(join(tmp, 'file-other-parallel')));
+    const local = await breakCache(store, other, 'parallel');
+    // Here the deleted reference cannot be brought back either: its referrer goes, naming it.
+    rmSync(join(local, paths.r2!.slice('/nix/store/'.length)), { recursive: true });
+    // The scan reads every narinfo once; repair then reads those of the broken paths again: those
+    // second reads take 20 ms each here, and overlap unless they are made one after the other.
+    const reads = new Map<string, number>();
+    let inFlight = 0;
+    let most = 0;
+    const getNarInfo = store.getNarInfo.bind(store);
+    store.getNarInfo = (async (query: string, options?: { signal?: AbortSignal }) => {
+      const n = (reads.get(query) ?? 0) + 1;
+      reads.set(query, n);
+      if (n < 2) return getNarInfo(query, options);
+      inFlight++;
+      most = Math.max(most, inFlight);
+      try {
+        await new Promise((r) => setTimeout(r, 20));
+        return await getNarInfo(query, options);
+      } finally {
+        inFlight--;
+      }
+    }) as typeof store.getNarInfo;
+    const r = await repairCache(store, { storeDir: local, from: [other], secretKeys: [key], dryRun: true });
+    const expected = expectedReports([]).map((line) =>
+      line === `missing-reference reuploaded ${paths.p2}` ? `missing-reference deleted ${paths.p2}` : line,
+    );
+    expect(summary(r.reports)).toEqual(expected.sort());
+    expect(r.reports.find((x) => x.path === paths.p2)?.detail).toBe(paths.r2);
+    // Five narinfos are concerned: four broken NARs and the path whose reference is gone.
+    expect(most).toBeGreaterThanOrEqual(3);
+  });
+
   it('on s3rver fixes every fault kind; stale multipart uploads through the proxy', async () => {
     const direct = track(s3Store(s3.endpoint, BUCKET, 'cache'));
     const other = track(s3Store(s3.endpoint, BUCKET, 'other'));
