@@ -261,10 +261,11 @@ export class LocalNixDb {
         entered: boolean;
       }
       const nodes = new Map<number, Node>();
-      const load = (id: number, values: SqlValue[]): Node => {
+      /** The node of row `id`, its row read (by `row`) and decoded the first time only. */
+      const nodeOf = (id: number, row: () => SqlValue[]): Node => {
         let node = nodes.get(id);
         if (node === undefined) {
-          node = { id, ...this.#decode(values), entered: false };
+          node = { id, ...this.#decode(row()), entered: false };
           nodes.set(id, node);
         }
         return node;
@@ -275,9 +276,7 @@ export class LocalNixDb {
       const enter = (node: Node): void => {
         node.entered = true;
         const refs = node.refIds.map((refId) =>
-          refId === node.id
-            ? node
-            : (nodes.get(refId) ?? load(refId, this.#referenceRow(refId, node.info.path))),
+          refId === node.id ? node : nodeOf(refId, () => this.#referenceRow(refId, node.info.path)),
         );
         refs.sort((a, b) => (a.info.path < b.info.path ? -1 : a.info.path > b.info.path ? 1 : 0));
         for (const ref of refs) node.info.references.push(ref.info.path);
@@ -285,14 +284,18 @@ export class LocalNixDb {
         stack.push({ node, next: 0 });
       };
       for (const root of paths) {
-        const id = this.#idOf(root);
-        const values = id === undefined ? undefined : this.#row(id);
-        if (id === undefined || !values)
-          throw new NixcacheError('NOT_FOUND', `${root} is not a valid path in ${this.file}`, {
+        const notValid = () =>
+          new NixcacheError('NOT_FOUND', `${root} is not a valid path in ${this.file}`, {
             path: root,
             file: this.file,
           });
-        const node = load(id, values);
+        const id = this.#idOf(root);
+        if (id === undefined) throw notValid();
+        const node = nodeOf(id, () => {
+          const values = this.#row(id);
+          if (!values) throw notValid();
+          return values;
+        });
         if (node.entered) continue;
         enter(node);
         while (stack.length) {
