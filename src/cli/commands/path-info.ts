@@ -5,8 +5,8 @@
  * makes the exit code 1 while every other path is still reported. `-r` adds the closure, `-S`
  * the closure size.
  */
+import { forEachBounded } from '../../cache/pipeline.js';
 import { NixcacheError } from '../../errors.js';
-import { turn, turnDue } from '../../internal/turn.js';
 import type { NarInfo } from '../../narinfo/types.js';
 import type { BinaryCacheStore } from '../../store/binary-cache.js';
 import { closeAll, errorJson, openCliStore } from '../common.js';
@@ -30,9 +30,9 @@ type Entry = { info: NarInfo } | { missing: true } | { error: unknown };
 const PARALLELISM = 16;
 
 /**
- * The entries of `roots` and, with `recursive`, of everything they reference: read
- * {@link PARALLELISM} at a time as they are discovered (one after the other, a 2,000-path
- * closure took 2,000 round trips in a row).
+ * The entries of `roots` and, with `recursive`, of everything they reference: breadth-first, each
+ * level read {@link PARALLELISM} at a time (one after the other, a 2,000-path closure took 2,000
+ * round trips in a row).
  */
 async function readEntries(
   store: BinaryCacheStore,
@@ -41,40 +41,33 @@ async function readEntries(
   ctx: CliContext,
 ): Promise<Map<string, Entry>> {
   const entries = new Map<string, Entry>();
-  const queue: string[] = [];
+  /** Paths not asked for yet; each is entered as missing until its narinfo is read. */
+  let level: string[] = [];
   const enqueue = (path: string) => {
     if (entries.has(path)) return;
-    entries.set(path, { missing: true }); // taken; replaced once read
-    queue.push(path);
+    entries.set(path, { missing: true });
+    level.push(path);
   };
   for (const root of roots) enqueue(root);
-  const read = async (path: string): Promise<void> => {
-    let entry: Entry;
-    try {
-      const info = await store.getNarInfo(path, { signal: ctx.signal });
-      entry = info ? { info } : { missing: true };
-    } catch (e) {
-      ctx.signal.throwIfAborted();
-      // One unreadable narinfo is reported for its path; the others are still shown.
-      // A failure to reach the cache is the command's failure, not the path's.
-      if (!(e instanceof NixcacheError && UNREADABLE.has(e.code))) throw e;
-      entry = { error: e };
-    }
-    entries.set(path, entry);
-    if (recursive && 'info' in entry)
-      for (const r of entry.info.references) enqueue(`${store.storeDir}/${r}`);
-  };
-  const inFlight = new Set<Promise<void>>();
-  let next = 0;
-  while (next < queue.length || inFlight.size > 0) {
-    while (next < queue.length && inFlight.size < PARALLELISM) {
-      const p: Promise<void> = read(queue[next++]!).finally(() => inFlight.delete(p));
-      p.catch(() => {}); // seen by the race below; the others settle on their own
-      inFlight.add(p);
-    }
-    await Promise.race(inFlight);
-    // A local cache answers without waiting: let timers and Ctrl-C in.
-    while (turnDue()) await turn();
+  while (level.length) {
+    const batch = level;
+    level = [];
+    await forEachBounded(batch, { parallelism: PARALLELISM, signal: ctx.signal }, async (path) => {
+      let entry: Entry;
+      try {
+        const info = await store.getNarInfo(path, { signal: ctx.signal });
+        entry = info ? { info } : { missing: true };
+      } catch (e) {
+        ctx.signal.throwIfAborted();
+        // One unreadable narinfo is reported for its path; the others are still shown.
+        // A failure to reach the cache is the command's failure, not the path's.
+        if (!(e instanceof NixcacheError && UNREADABLE.has(e.code))) throw e;
+        entry = { error: e };
+      }
+      entries.set(path, entry);
+      if (recursive && 'info' in entry)
+        for (const r of entry.info.references) enqueue(`${store.storeDir}/${r}`);
+    });
   }
   return entries;
 }
